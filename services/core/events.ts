@@ -1,0 +1,104 @@
+// Typed boot-progress events. Services emit plain data; consumers (the admin API, the
+// dashboard, logs, tests) subscribe. Nothing here touches sockets or files.
+import { EventEmitter } from 'node:events';
+
+interface Base {
+  /** Milliseconds since the epoch. */
+  at: number;
+  /** Client IP address (the TFTP peer), when known. */
+  ip?: string;
+  mac?: string;
+}
+
+export type TransferDirection = 'read' | 'write';
+
+export interface TftpStart extends Base {
+  kind: 'tftp.start';
+  id: number;
+  direction: TransferDirection;
+  file: string;
+  port: number;
+  /** Bytes to send, when known (RRQ of a file in octet mode, or the WRQ's tsize). */
+  size: number | null;
+  blockSize: number;
+  windowSize: number;
+}
+
+export interface TftpProgress extends Base {
+  kind: 'tftp.progress';
+  id: number;
+  direction: TransferDirection;
+  file: string;
+  bytes: number;
+  size: number | null;
+  /** Bytes per second since the transfer started. */
+  rate: number;
+}
+
+export interface TftpDone extends Base {
+  kind: 'tftp.done';
+  id: number;
+  direction: TransferDirection;
+  file: string;
+  bytes: number;
+  seconds: number;
+  /** Bytes per second over the whole transfer. */
+  throughput: number;
+  retransmits: number;
+}
+
+export interface TftpFailed extends Base {
+  kind: 'tftp.failed';
+  id: number;
+  direction: TransferDirection;
+  file: string;
+  bytes: number;
+  reason: string;
+  /** True when the client ended the transfer itself (EDK2's tsize probe aborts on purpose). */
+  clientAbort: boolean;
+}
+
+export interface TftpRefused extends Base {
+  kind: 'tftp.refused';
+  direction: TransferDirection;
+  file: string;
+  code: number;
+  reason: string;
+}
+
+export type BootEvent = TftpStart | TftpProgress | TftpDone | TftpFailed | TftpRefused;
+export type BootEventKind = BootEvent['kind'];
+export type EventOf<K extends BootEventKind> = Extract<BootEvent, { kind: K }>;
+
+/** Distributive Omit, so each member of the union keeps its own fields. */
+export type EventInput = BootEvent extends infer E ? (E extends BootEvent ? Omit<E, 'at'> & { at?: number } : never) : never;
+
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    // Many SSE clients and test listeners may subscribe; none of them is a leak.
+    this.emitter.setMaxListeners(0);
+  }
+
+  emit(event: EventInput): void {
+    const full = { ...event, at: event.at ?? Date.now() } as BootEvent;
+    this.emitter.emit(full.kind, full);
+    this.emitter.emit('*', full);
+  }
+
+  on<K extends BootEventKind>(kind: K, fn: (e: EventOf<K>) => void): () => void {
+    this.emitter.on(kind, fn as (e: unknown) => void);
+    return () => this.emitter.off(kind, fn as (e: unknown) => void);
+  }
+
+  onAny(fn: (e: BootEvent) => void): () => void {
+    this.emitter.on('*', fn);
+    return () => this.emitter.off('*', fn);
+  }
+
+  /** True when someone listens: producers skip building progress events nobody reads. */
+  hasListeners(kind: BootEventKind): boolean {
+    return this.emitter.listenerCount(kind) + this.emitter.listenerCount('*') > 0;
+  }
+}

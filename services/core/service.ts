@@ -1,0 +1,46 @@
+// What every service receives and returns (architecture.md): the supervisor in admin/
+// starts services with a context and watches them through status() and close().
+import type { AppConfig } from './config.js';
+import type { EventBus } from './events.js';
+import type { Logger } from './log.js';
+
+export interface ServiceContext {
+  config: AppConfig;
+  log: Logger;
+  events: EventBus;
+}
+
+export interface BoundAddress { protocol: 'udp' | 'tcp'; address: string; port: number }
+
+export interface ServiceStatus {
+  state: 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+  since: number;
+  bound: BoundAddress[];
+  lastError: string | null;
+  stats: Record<string, number>;
+}
+
+export interface Service {
+  readonly name: string;
+  status(): ServiceStatus;
+  close(): Promise<void>;
+}
+
+/** A bind failure explained in one line: what to do, not a stack trace. */
+export class BindError extends Error {
+  constructor(readonly key: string, readonly address: string, readonly port: number, readonly code: string) {
+    super(BindError.explain(key, address, port, code));
+    this.name = 'BindError';
+  }
+
+  static explain(key: string, address: string, port: number, code: string): string {
+    const where = `${address.includes(':') ? `[${address}]` : address}:${port}`;
+    if (code === 'EACCES' && port < 1024) {
+      return `cannot bind ${where} (${key}): port ${port} is privileged; run as root, grant CAP_NET_BIND_SERVICE `
+        + `(sudo setcap cap_net_bind_service=+ep "$(command -v node)"), or set ${key} to a port of 1024 or more`;
+    }
+    if (code === 'EADDRINUSE') return `cannot bind ${where} (${key}): the port is already in use by another program; stop it or choose another port`;
+    if (code === 'EADDRNOTAVAIL') return `cannot bind ${where} (${key}): no interface of this machine has that address`;
+    return `cannot bind ${where} (${key}): ${code}`;
+  }
+}
