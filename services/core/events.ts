@@ -45,6 +45,11 @@ export interface TftpDone extends Base {
   /** Bytes per second over the whole transfer. */
   throughput: number;
   retransmits: number;
+  /** DATA packets this server sent (reads) including retransmits; ACKs it received. */
+  dataPackets: number;
+  /** DATA payload bytes sent including retransmits: the ideal is `bytes`. */
+  dataBytes: number;
+  acksReceived: number;
 }
 
 export interface TftpFailed extends Base {

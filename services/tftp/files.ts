@@ -1,0 +1,174 @@
+// The file layer: which bytes a request names. Files only from tftp.root (a leading "/"
+// resolves inside it, like tftp-hpa --secure); "..", NUL, symlinks whose real path
+// leaves the root and over-long names are refused (CVE-1999-0183, CVE-2002-1209,
+// CVE-2007-0888, CVE-2011-4722). Generated content (per-host iPXE scripts, later issues)
+// comes from providers consulted before the disk, so nothing is written for it.
+import { constants, promises as fsp } from 'node:fs';
+import { join, sep } from 'node:path';
+import { ErrorCode } from './packet.js';
+import type { Remapper } from './remap.js';
+
+export interface Client { address: string; port: number }
+
+export interface FileRefusal { code: number; message: string; reason: string }
+
+/** What a read resolves to: an open file, or bytes in memory (generated content). */
+export type ReadTarget =
+  | { kind: 'file'; name: string; path: string; size: number; handle: fsp.FileHandle }
+  | { kind: 'memory'; name: string; data: Buffer };
+
+/** A content provider answers for names it owns with bytes, and with null for the rest. */
+export type ContentProvider = (name: string, client: Client) => Buffer | string | null | Promise<Buffer | string | null>;
+
+export interface FileLayerOptions {
+  root: string;
+  maxFilenameLength: number;
+  caseInsensitive: boolean;
+  remapper: Remapper;
+  writeDirs: string[];
+}
+
+export function isRefusal(x: unknown): x is FileRefusal {
+  return typeof x === 'object' && x !== null && 'reason' in x && 'code' in x;
+}
+
+const refuse = (code: number, message: string, reason: string): FileRefusal => ({ code, message, reason });
+
+/** The path inside the root a request names, as '/'-separated components, or a refusal. */
+export function normalizeName(raw: string, maxLength: number): string[] | FileRefusal {
+  if (raw.length > maxLength) return refuse(ErrorCode.AccessViolation, 'file name too long', `name of ${raw.length} characters`);
+  if (raw.includes('\0')) return refuse(ErrorCode.AccessViolation, 'access violation', 'NUL in name');
+  // Windows boot files and some ROMs use backslashes.
+  const parts = raw.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) return refuse(ErrorCode.AccessViolation, 'access violation', 'path escapes the root ("..")');
+  if (parts.length === 0) return refuse(ErrorCode.FileNotFound, 'file not found', 'empty path');
+  return parts;
+}
+
+export class FileLayer {
+  private readonly providers: ContentProvider[] = [];
+  private realRoot: string | null = null;
+
+  constructor(private readonly opts: FileLayerOptions) {}
+
+  addProvider(p: ContentProvider): () => void {
+    this.providers.push(p);
+    return () => {
+      const i = this.providers.indexOf(p);
+      if (i >= 0) this.providers.splice(i, 1);
+    };
+  }
+
+  private async root(): Promise<string> {
+    this.realRoot ??= await fsp.realpath(this.opts.root);
+    return this.realRoot;
+  }
+
+  private inside(root: string, real: string): boolean {
+    return real === root || real.startsWith(root.endsWith(sep) ? root : root + sep);
+  }
+
+  /** Applies the remap rules and normalises: the path components inside the root. */
+  private mapName(raw: string, direction: 'read' | 'write', client: Client): string[] | FileRefusal {
+    let name = raw.replace(/\\/g, '/');
+    if (this.opts.remapper.size > 0) {
+      const r = this.opts.remapper.apply(name, direction, client.address);
+      if (r.refused) return refuse(ErrorCode.AccessViolation, 'access violation', `refused by remap rule ${r.rule}`);
+      name = r.name;
+    }
+    return normalizeName(name, this.opts.maxFilenameLength);
+  }
+
+  /** Finds a path case-insensitively, one component at a time (dnsmasq tftp-lowercase, kinder). */
+  private async caseFold(root: string, parts: string[]): Promise<string | null> {
+    let dir = root;
+    for (const part of parts) {
+      let entries: string[];
+      try { entries = await fsp.readdir(dir); } catch { return null; }
+      const hit = entries.find((e) => e === part) ?? entries.find((e) => e.toLowerCase() === part.toLowerCase());
+      if (hit === undefined) return null;
+      dir = join(dir, hit);
+    }
+    return dir;
+  }
+
+  async openRead(raw: string, client: Client): Promise<ReadTarget | FileRefusal> {
+    if (raw.length > this.opts.maxFilenameLength) return normalizeName(raw, this.opts.maxFilenameLength) as FileRefusal;
+    const parts = this.mapName(raw, 'read', client);
+    if (isRefusal(parts)) return parts;
+    const name = parts.join('/');
+    for (const provider of this.providers) {
+      const out = await provider(name, client);
+      if (out !== null) return { kind: 'memory', name, data: typeof out === 'string' ? Buffer.from(out) : out };
+    }
+    const root = await this.root();
+    let path = join(root, ...parts);
+    let real: string;
+    try {
+      real = await fsp.realpath(path);
+    } catch (e) {
+      const folded = this.opts.caseInsensitive ? await this.caseFold(root, parts) : null;
+      if (folded === null) return this.fsRefusal(e as NodeJS.ErrnoException, name);
+      path = folded;
+      real = await fsp.realpath(path);
+    }
+    if (!this.inside(root, real)) return refuse(ErrorCode.AccessViolation, 'access violation', `symlink leaves the root: ${name} -> ${real}`);
+    let handle: fsp.FileHandle;
+    try {
+      // O_NOFOLLOW: the real path was checked; refuse a symlink swapped in since.
+      handle = await fsp.open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (e) {
+      return this.fsRefusal(e as NodeJS.ErrnoException, name);
+    }
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      await handle.close();
+      return refuse(ErrorCode.FileNotFound, 'file not found', `${name} is not a regular file`);
+    }
+    return { kind: 'file', name, path: real, size: st.size, handle };
+  }
+
+  /** Where an upload of `raw` goes, checked against the writable folders. */
+  async resolveWrite(raw: string, client: Client): Promise<{ name: string; path: string; exists: boolean } | FileRefusal> {
+    if (raw.length > this.opts.maxFilenameLength) return normalizeName(raw, this.opts.maxFilenameLength) as FileRefusal;
+    const parts = this.mapName(raw, 'write', client);
+    if (isRefusal(parts)) return parts;
+    const name = parts.join('/');
+    const allowed = this.opts.writeDirs.some((d) => {
+      const dir = d.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.');
+      return dir.length < parts.length && dir.every((c, i) => c === parts[i]);
+    });
+    if (!allowed) return refuse(ErrorCode.AccessViolation, 'access violation: not a writable folder', `write outside tftp.write.dirs: ${name}`);
+    const root = await this.root();
+    const parent = join(root, ...parts.slice(0, -1));
+    let realParent: string;
+    try {
+      realParent = await fsp.realpath(parent);
+    } catch (e) {
+      return this.fsRefusal(e as NodeJS.ErrnoException, name);
+    }
+    if (!this.inside(root, realParent)) return refuse(ErrorCode.AccessViolation, 'access violation', `folder leaves the root: ${name}`);
+    const path = join(realParent, parts[parts.length - 1]);
+    try {
+      const st = await fsp.lstat(path);
+      if (!st.isFile()) return refuse(ErrorCode.AccessViolation, 'access violation', `${name} exists and is not a regular file`);
+      return { name, path, exists: true };
+    } catch {
+      return { name, path, exists: false };
+    }
+  }
+
+  private fsRefusal(e: NodeJS.ErrnoException, name: string): FileRefusal {
+    switch (e.code) {
+      case 'ENOENT':
+      case 'ENOTDIR':
+        return refuse(ErrorCode.FileNotFound, 'file not found', `${name}: ${e.code}`);
+      case 'EACCES':
+      case 'EPERM':
+      case 'ELOOP':
+        return refuse(ErrorCode.AccessViolation, 'access violation', `${name}: ${e.code}`);
+      default:
+        return refuse(ErrorCode.NotDefined, 'cannot read the file', `${name}: ${e.code ?? e.message}`);
+    }
+  }
+}

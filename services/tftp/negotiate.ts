@@ -1,0 +1,115 @@
+// Option negotiation (RFC 2347): pure. The OACK carries only options the client sent
+// and this server accepts (pxelinux rejects an OACK with options it did not ask for);
+// unknown options are ignored. Out-of-range blksize and timeout get error 8, as atftpd
+// does and atftp's test suite expects.
+import { ErrorCode, type Options } from './packet.js';
+
+export const MIN_BLKSIZE = 8; // RFC 2348
+export const MAX_BLKSIZE = 65464; // RFC 2348: 65535 - 20 (IP) - 8 (UDP) - 4 (TFTP) + slack
+export const DEFAULT_BLKSIZE = 512; // RFC 1350
+
+export interface NegotiationPolicy {
+  options: { blksize: boolean; tsize: boolean; timeout: boolean; windowsize: boolean };
+  maxBlockSize: number;
+  maxWindowSize: number;
+  maxWindowBytes: number;
+  /** Seconds; the retransmission ceiling when the client does not ask for one. */
+  timeout: number;
+  /** Largest upload accepted, in bytes (WRQ tsize). */
+  maxUploadSize: number;
+}
+
+export interface Negotiated {
+  blockSize: number;
+  windowSize: number;
+  /** Retransmission ceiling in seconds. */
+  timeout: number;
+  /** RRQ: the size we announced; WRQ: the size the client announced. */
+  tsize: number | null;
+  /** The OACK's options, or null when none was accepted (then DATA 1 or ACK 0 answers). */
+  oack: Options | null;
+}
+
+export interface NegotiationError { code: number; message: string }
+
+const DECIMAL = /^\d{1,10}$/;
+
+function parseDecimal(value: string): number {
+  return DECIMAL.test(value) ? Number(value) : NaN;
+}
+
+/**
+ * @param size RRQ: the size of what will be sent, when known; WRQ: ignored.
+ */
+export function negotiate(
+  direction: 'read' | 'write',
+  requested: Options,
+  policy: NegotiationPolicy,
+  size: number | null,
+): Negotiated | NegotiationError {
+  const oack: Options = new Map();
+  const result: Negotiated = { blockSize: DEFAULT_BLKSIZE, windowSize: 1, timeout: policy.timeout, tsize: null, oack: null };
+
+  // Iterate in the client's order so the OACK mirrors it.
+  for (const [name, value] of requested) {
+    switch (name) {
+      case 'blksize': {
+        if (!policy.options.blksize) break;
+        const n = parseDecimal(value);
+        if (!(n >= MIN_BLKSIZE && n <= MAX_BLKSIZE)) {
+          return { code: ErrorCode.OptionRefused, message: `blksize ${value} out of range ${MIN_BLKSIZE}-${MAX_BLKSIZE}` };
+        }
+        result.blockSize = Math.min(n, policy.maxBlockSize);
+        oack.set(name, String(result.blockSize));
+        break;
+      }
+      case 'timeout': {
+        if (!policy.options.timeout) break;
+        const n = parseDecimal(value);
+        if (!(n >= 1 && n <= 255)) return { code: ErrorCode.OptionRefused, message: `timeout ${value} out of range 1-255` };
+        result.timeout = n;
+        oack.set(name, String(n));
+        break;
+      }
+      case 'tsize': {
+        if (!policy.options.tsize) break;
+        const n = parseDecimal(value);
+        if (Number.isNaN(n)) return { code: ErrorCode.OptionRefused, message: `tsize ${value} is not a number` };
+        if (direction === 'write') {
+          if (n > policy.maxUploadSize) {
+            return { code: ErrorCode.DiskFull, message: `upload of ${n} bytes is over the limit of ${policy.maxUploadSize}` };
+          }
+          result.tsize = n;
+          oack.set(name, String(n));
+        } else if (size !== null) {
+          // RFC 2349: the client sends 0 and the server answers the size. Unknown size: leave it out.
+          result.tsize = size;
+          oack.set(name, String(size));
+        }
+        break;
+      }
+      case 'windowsize': {
+        if (!policy.options.windowsize) break;
+        const n = parseDecimal(value);
+        if (!(n >= 1 && n <= 65535)) return { code: ErrorCode.OptionRefused, message: `windowsize ${value} out of range 1-65535` };
+        result.windowSize = n;
+        oack.set(name, String(n));
+        break;
+      }
+      default:
+        break; // RFC 2347: unknown options are ignored (multicast belongs to the MTFTP issue)
+    }
+  }
+  // The window is bounded in blocks and in bytes; decided after blksize, whatever the order.
+  if (oack.has('windowsize')) {
+    const byBytes = Math.max(1, Math.floor(policy.maxWindowBytes / result.blockSize));
+    result.windowSize = Math.min(result.windowSize, policy.maxWindowSize, byBytes);
+    oack.set('windowsize', String(result.windowSize));
+  }
+  result.oack = oack.size > 0 ? oack : null;
+  return result;
+}
+
+export function isNegotiationError(r: Negotiated | NegotiationError): r is NegotiationError {
+  return 'code' in r;
+}

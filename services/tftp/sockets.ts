@@ -1,0 +1,71 @@
+// Transfer sockets. Each transfer gets its own UDP socket (a fresh transfer ID), bound
+// to the listening address so replies leave from the address the client talked to,
+// on an ephemeral port or one from tftp.portRange (for firewalls).
+import { createSocket, type Socket, type SocketOptions } from 'node:dgram';
+import { isIP } from 'node:net';
+
+/**
+ * dgram resolves the destination of every send through dns.lookup, which for an IP
+ * literal still defers the send by a tick. Transfers only ever send to IP literals, so
+ * this lookup answers at once, in the same tick.
+ */
+const literalLookup: SocketOptions['lookup'] = (address, _opts, cb) => {
+  const family = isIP(address);
+  if (family === 0) {
+    (cb as (e: Error | null, a: string, f: number) => void)(new Error(`not an IP literal: ${address}`), '', 0);
+    return;
+  }
+  (cb as (e: Error | null, a: string, f: number) => void)(null, address, family);
+};
+
+function bindSocket(socket: Socket, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    socket.once('error', onError);
+    socket.bind({ port, address, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+export async function openTransferSocket(listen: Socket, portRange: string | null): Promise<Socket> {
+  const local = listen.address();
+  const type = local.family === 'IPv6' ? 'udp6' : 'udp4';
+  const make = () => createSocket({ type, ipv6Only: false, lookup: literalLookup });
+  if (!portRange) {
+    const socket = make();
+    await bindSocket(socket, 0, local.address);
+    tune(socket);
+    return socket;
+  }
+  const [low, high] = portRange.split('-').map(Number);
+  const span = high - low + 1;
+  const first = Math.floor(Math.random() * span);
+  // Try every port of the range once, from a random start, until one is free.
+  for (let i = 0; i < span; i++) {
+    const socket = make();
+    try {
+      await bindSocket(socket, low + ((first + i) % span), local.address);
+      tune(socket);
+      return socket;
+    } catch {
+      socket.close();
+    }
+  }
+  throw new Error(`no free port in tftp.portRange ${portRange}`);
+}
+
+function tune(socket: Socket): void {
+  // A window of large blocks must fit the socket buffers, or the kernel drops it.
+  try { socket.setSendBufferSize(1 << 20); } catch { /* capped by net.core.wmem_max */ }
+  try { socket.setRecvBufferSize(1 << 20); } catch { /* capped by net.core.rmem_max */ }
+}
+
+export function sendTo(socket: Socket, packet: Buffer | Buffer[], port: number, address: string): void {
+  try {
+    socket.send(packet, port, address);
+  } catch {
+    // The socket closed under us (the transfer ended): nothing to send any more.
+  }
+}

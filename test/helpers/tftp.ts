@@ -1,0 +1,66 @@
+// Starts a real bootlab TFTP service on loopback for a test, on an ephemeral port,
+// and stops it in the test's teardown.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { appSpec, type AppConfig, type TftpConfig } from '../../services/core/config.js';
+import { defaults } from '../../services/core/schema.js';
+import { EventBus, type BootEvent } from '../../services/core/events.js';
+import { silentLogger } from '../../services/core/log.js';
+import { start, type TftpService } from '../../services/tftp/server.js';
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+export interface TestServer {
+  port: number;
+  address: string;
+  root: string;
+  service: TftpService;
+  events: EventBus;
+  /** Every event emitted so far, in order. */
+  seen: BootEvent[];
+  stop(): Promise<void>;
+}
+
+interface Teardown { teardown(fn: () => unknown): void }
+
+function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
+  if (!over) return base;
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(over)) {
+    const b = (base as Record<string, unknown>)[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' ? merge(b, v as never) : v;
+  }
+  return out as T;
+}
+
+export function testConfig(root: string, tftp?: DeepPartial<TftpConfig>, address = '127.0.0.1'): AppConfig {
+  const config = defaults(appSpec);
+  config.log.level = 'silent';
+  config.stateDir = mkdtempSync(join(tmpdir(), 'bootlab-state-'));
+  config.tftp = merge({ ...config.tftp, address, port: 0, root }, tftp);
+  return config;
+}
+
+export async function startTestServer(
+  t: Teardown | null,
+  opts: { root: string; tftp?: DeepPartial<TftpConfig>; address?: string },
+): Promise<TestServer> {
+  const config = testConfig(opts.root, opts.tftp, opts.address ?? '127.0.0.1');
+  const events = new EventBus();
+  const seen: BootEvent[] = [];
+  events.onAny((e) => seen.push(e));
+  const service = await start({ config, events, log: silentLogger() });
+  const bound = service.status().bound[0];
+  const server: TestServer = {
+    port: bound.port,
+    address: bound.address,
+    root: opts.root,
+    service,
+    events,
+    seen,
+    stop: () => service.close(),
+  };
+  t?.teardown(() => service.close());
+  return server;
+}
