@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+// The `bootlab` command. Configuration problems and bind failures end the program with
+// one clear line (file:line key: what is wrong), never a stack trace.
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type AppConfig } from './core/config.js';
+import { EventBus } from './core/events.js';
+import { createLogger } from './core/log.js';
+import { BindError, type Service } from './core/service.js';
+import { normalizeName, isRefusal } from './tftp/files.js';
+import { Remapper } from './tftp/remap.js';
+import { start as startTftp } from './tftp/server.js';
+
+const DEFAULT_CONFIG = 'config/appliance.yaml';
+
+const USAGE = `usage: bootlab <command> [options]
+
+commands:
+  serve [--config FILE]         run the appliance (default config: ${DEFAULT_CONFIG})
+  check-config [--config FILE]  validate the configuration and exit
+  remap-test [--config FILE] [--ip ADDRESS] [--put]
+                                read file names on stdin, print what tftp.remap makes of each
+  help                          this text
+`;
+
+/** Exit codes: 0 fine, 1 runtime failure (bind), 2 usage or configuration error. */
+function die(message: string, code = 2): never {
+  process.stderr.write(`bootlab: ${message}\n`);
+  process.exit(code);
+}
+
+function load(file: string): AppConfig {
+  try {
+    return loadConfig(file);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.lines.join('\n')}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}
+
+/** Checks the folders the config names exist, creating the writable ones. */
+function prepareFolders(config: AppConfig, file: string): void {
+  try {
+    if (!statSync(config.tftp.root).isDirectory()) die(`${file} tftp.root: ${config.tftp.root} is not a folder`);
+  } catch {
+    die(`${file} tftp.root: the folder ${config.tftp.root} does not exist (create it, or point tftp.root at your boot files)`);
+  }
+  if (config.tftp.write.enabled) for (const d of config.tftp.write.dirs) mkdirSync(join(config.tftp.root, d), { recursive: true });
+}
+
+async function serve(file: string): Promise<void> {
+  const config = load(file);
+  prepareFolders(config, file);
+  const log = createLogger(config.log);
+  const events = new EventBus();
+  const services: Service[] = [];
+  try {
+    if (config.tftp.enabled) services.push(await startTftp({ config, log, events }));
+  } catch (e) {
+    if (e instanceof BindError) die(e.message, 1);
+    throw e;
+  }
+  if (services.length === 0) log.warn('every service is disabled in the configuration; nothing to do');
+  log.info({ config: file, services: services.map((s) => s.name) }, 'bootlab running');
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await Promise.allSettled(services.map((s) => s.close()));
+    log.flush?.();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+function checkConfig(file: string): void {
+  const config = load(file);
+  prepareFolders({ ...config, tftp: { ...config.tftp, write: { ...config.tftp.write, enabled: false } } }, file);
+  const t = config.tftp;
+  process.stdout.write(`${file}: OK\n`);
+  process.stdout.write(`  tftp: ${t.enabled ? `${t.address}:${t.port}, root ${t.root}, writes ${t.write.enabled ? `on (${t.write.dirs.join(', ')})` : 'off'}, ${t.remap.length} remap rule(s)` : 'off'}\n`);
+}
+
+async function remapTest(file: string, ip: string, put: boolean): Promise<void> {
+  const config = load(file);
+  const remapper = new Remapper(config.tftp.remap);
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  for await (const line of rl) {
+    if (line === '') continue;
+    const r = remapper.apply(line.replace(/\\/g, '/'), put ? 'write' : 'read', ip);
+    if (r.refused) {
+      process.stdout.write(`${line} -> refused (tftp.remap.${r.rule})\n`);
+      continue;
+    }
+    const parts = normalizeName(r.name, config.tftp.maxFilenameLength);
+    const via = r.rule === null ? '' : ` (tftp.remap.${r.rule})`;
+    if (isRefusal(parts)) process.stdout.write(`${line} -> refused: ${parts.reason}${via}\n`);
+    else process.stdout.write(`${line} -> ${parts.join('/')}${via}\n`);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string', short: 'c', default: DEFAULT_CONFIG },
+        ip: { type: 'string', default: '192.0.2.10' },
+        put: { type: 'boolean', default: false },
+      },
+      allowPositionals: false,
+    });
+  } catch (e) {
+    die(`${(e as Error).message}\n${USAGE}`);
+  }
+  const { config, ip, put } = parsed.values as { config: string; ip: string; put: boolean };
+  switch (command) {
+    case 'serve': return serve(config);
+    case 'check-config': return checkConfig(config);
+    case 'remap-test': return remapTest(config, ip, put);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      die(`unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: Error) => {
+  process.stderr.write(`bootlab: ${e.stack ?? e.message}\n`);
+  process.exit(1);
+});

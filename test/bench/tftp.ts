@@ -1,0 +1,624 @@
+// npm run bench:tftp: bootlab's unicast TFTP server against tftpd-hpa and atftpd, the
+// same files, the same clients, the same CPU pinning, runs interleaved (A B C A B C ...).
+// Prints a table of medians and writes it into docs/benchmarks.md (method: same file).
+//
+// Cases:
+//  (a) one client, lock-step: curl --tftp-blksize 1468, 64 MiB          -> MB/s
+//  (b) one client, windowed: atftp blksize 1468 windowsize 16, 64 MiB     -> MB/s
+//  (c) 50 concurrent curl clients, blksize 1468, 16 MiB each            -> wall s, MB/s
+//  (d) peak resident memory (VmHWM) of the server process during (c)    -> MiB
+//  (e) one atftp client, blksize 1432, 16 MiB, 1 % UDP loss each way, in network
+//      namespaces                                                      -> s
+//
+// Environment: BENCH_RUNS (5), BENCH_LOSS_RUNS (3), BENCH_LOSS_TIMEOUT (300 s),
+// BENCH_LOSS_REPEAT_UNDER (60 s), BENCH_LOSS_PARALLEL (1), BENCH_CLIENTS (50),
+// BENCH_CASES (a,b,c,e), BENCH_SERVERS (bootlab,tftpd-hpa,atftpd), BENCH_DOC (1: write
+// docs/benchmarks.md; 0: print only).
+//
+// It never fails on slow numbers. It exits non-zero only when the harness breaks: it
+// cannot set up, a peer (the reference) fails, or it is interrupted. A bootlab failure is
+// a result ("failed: <reason>" in the table).
+import { createHash } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  HarnessError, NetnsPair, NS_CLIENT_ADDR, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
+  cpuSeconds, probe, procStatusKb, resetPeakRss, run, sleep, type ProbeResult,
+} from './lab.js';
+import { REPO, fetchPeers, serverDefs, type ServerDef, type ServerName } from './peers.js';
+
+// ---------------------------------------------------------------------------------------
+// Settings
+
+function envInt(name: string, def: number, min = 1): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new HarnessError(`${name}=${v}: must be an integer >= ${min}`);
+  return n;
+}
+function envList(name: string, def: string[]): string[] {
+  const v = process.env[name];
+  return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : def;
+}
+
+const RUNS = envInt('BENCH_RUNS', 5);
+const LOSS_RUNS = envInt('BENCH_LOSS_RUNS', 3);
+const LOSS_TIMEOUT_S = envInt('BENCH_LOSS_TIMEOUT', 300);
+const LOSS_REPEAT_UNDER_S = envInt('BENCH_LOSS_REPEAT_UNDER', 60);
+const LOSS_PARALLEL = envInt('BENCH_LOSS_PARALLEL', 1, 0) !== 0;
+const CLIENTS = envInt('BENCH_CLIENTS', 50);
+const CASES = new Set(envList('BENCH_CASES', ['a', 'b', 'c', 'e']));
+const SERVERS = envList('BENCH_SERVERS', ['bootlab', 'tftpd-hpa', 'atftpd']);
+const WRITE_DOC = envInt('BENCH_DOC', 1, 0) !== 0;
+
+const MiB = 1024 * 1024;
+const BIG = 64 * MiB;
+const SMALL = 16 * MiB;
+const LOSS_PER_MILLE = 10;
+const ONE_CLIENT_TIMEOUT_MS = 120_000;
+const MANY_CLIENT_TIMEOUT_MS = 180_000;
+const NCPU = cpus().length;
+// Every server on CPU 0, every client on CPU 1 (the harness itself is not pinned).
+const SERVER_CPU = '0';
+const CLIENT_CPU = NCPU > 1 ? '1' : '0';
+
+// ---------------------------------------------------------------------------------------
+// Results
+
+type RowId = 'a' | 'b' | 'c-wall' | 'c-rate' | 'c-cpu' | 'd' | 'e';
+
+interface Cell {
+  values: number[];
+  /** Runs that hit the time cap (case e): reported as ">cap". */
+  capped: number;
+  failures: string[];
+  marks: string[];
+  skipped?: string;
+}
+
+interface Row { id: RowId; label: string; unit: string; better: 'higher' | 'lower'; cap?: number }
+
+const ROWS: Row[] = [
+  { id: 'a', label: '(a) 1 client, lock-step: curl, blksize 1468, 64 MiB', unit: 'MB/s', better: 'higher' },
+  { id: 'b', label: '(b) 1 client, windowed: atftp, blksize 1468, windowsize 16, 64 MiB', unit: 'MB/s', better: 'higher' },
+  { id: 'c-wall', label: `(c) ${CLIENTS} concurrent curl clients, blksize 1468, 16 MiB each: wall time`, unit: 's', better: 'lower' },
+  { id: 'c-rate', label: `(c) ${CLIENTS} concurrent clients: aggregate`, unit: 'MB/s', better: 'higher' },
+  { id: 'c-cpu', label: `(c) server CPU time per run (user+sys, with its reaped children)`, unit: 's', better: 'lower' },
+  { id: 'd', label: '(d) server peak resident memory (VmHWM) during (c)', unit: 'MiB', better: 'lower' },
+  { id: 'e', label: '(e) 1 client, 1 % UDP loss each way: atftp, blksize 1432, 16 MiB', unit: 's', better: 'lower', cap: LOSS_TIMEOUT_S },
+];
+
+const results = new Map<RowId, Map<ServerName, Cell>>();
+function cell(row: RowId, server: ServerName): Cell {
+  let m = results.get(row);
+  if (!m) results.set(row, (m = new Map()));
+  let c = m.get(server);
+  if (!c) m.set(server, (c = { values: [], capped: 0, failures: [], marks: [] }));
+  return c;
+}
+const notes: string[] = [];
+const idleRss = new Map<ServerName, number>();
+const granted = new Map<ServerName, ProbeResult>();
+
+// ---------------------------------------------------------------------------------------
+// Files
+
+interface Files { base: string; root: string; out: string; sha: Record<string, string> }
+
+function makeFiles(): Files {
+  const parent = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const base = mkdtempSync(join(parent, 'bootlab-bench-'));
+  const root = join(base, 'root');
+  const out = join(base, 'out');
+  mkdirSync(root);
+  mkdirSync(out);
+  // atftpd serves as "nobody" and tftpd-hpa chroots: the files must be world-readable.
+  chmodSync(base, 0o755);
+  chmodSync(root, 0o755);
+  const sha: Record<string, string> = {};
+  for (const [name, size] of [['f64', BIG], ['f16', SMALL], ['probe', 1]] as const) {
+    const h = createHash('sha256');
+    const fd = openSync(join(root, name), 'w', 0o644);
+    for (let left = size; left > 0;) {
+      const chunk = randomBytes(Math.min(left, 4 * MiB));
+      writeSync(fd, chunk);
+      h.update(chunk);
+      left -= chunk.length;
+    }
+    closeSync(fd);
+    chmodSync(join(root, name), 0o644);
+    sha[name] = h.digest('hex');
+  }
+  return { base, root, out, sha };
+}
+
+function sha256File(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+  });
+}
+
+async function checkOutput(file: string, want: string): Promise<string | null> {
+  if (!existsSync(file)) return 'no output file';
+  const got = await sha256File(file);
+  rmSync(file, { force: true });
+  return got === want ? null : 'received file differs from the served file';
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers
+
+interface Running { def: ServerDef; proc: Proc; address: string; port: number }
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.on('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function inNs(ns: string | null, cpu: string, cmd: string, args: string[]): [string, string[]] {
+  const pinned = ['taskset', '-c', cpu, cmd, ...args];
+  return ns ? NetnsPair.exec(ns, pinned) : [pinned[0], pinned.slice(1)];
+}
+
+/** Starts one server (pinned, maybe in a namespace) and waits until it answers. Throws a reason. */
+async function startServer(def: ServerDef, files: Files, port: number, lab: NetnsPair | null): Promise<Running> {
+  const address = lab ? NS_SERVER_ADDR : '127.0.0.1';
+  const work = join(files.base, `work-${def.name}-${port}`);
+  mkdirSync(work, { recursive: true });
+  const { cmd, args } = def.command({ root: files.root, address, port, work });
+  const [c, a] = inNs(lab?.server ?? null, SERVER_CPU, cmd, args);
+  const proc = new Proc(def.name, c, a, { stdin: def.printsReady ? 'pipe' : 'ignore' });
+  const srv: Running = { def, proc, address, port };
+  const deadline = Date.now() + 15_000;
+  try {
+    if (def.printsReady) {
+      while (!/^READY /m.test(proc.stdout)) {
+        if (!proc.running) throw new Error(proc.describe());
+        if (Date.now() > deadline) throw new Error('no READY line within 15 s');
+        await sleep(20);
+      }
+    }
+    // Readiness from the client side: loopback through a TFTP probe; in the lab by
+    // fetching a 1-byte file from the client namespace (before any loss is switched on).
+    for (;;) {
+      if (!proc.running) throw new Error(proc.describe());
+      if (Date.now() > deadline) throw new Error('does not answer TFTP within 15 s');
+      if (lab) {
+        const [pc, pa] = NetnsPair.exec(lab.client, ['curl', '-sS', '-o', '/dev/null', '--max-time', '2', `tftp://${address}:${port}/probe`]);
+        const r = await run('probe', pc, pa, 5000);
+        if (r.exit?.code === 0) break;
+      } else {
+        try {
+          await probe(port, 'probe', {}, 1000);
+          break;
+        } catch { /* not yet */ }
+      }
+      await sleep(100);
+    }
+    if (!proc.running) throw new Error(proc.describe());
+  } catch (e) {
+    await proc.stop();
+    throw new Error(`start: ${(e as Error).message}`);
+  }
+  return srv;
+}
+
+async function startAll(defs: ServerDef[], files: Files, lab: NetnsPair | null, rows: RowId[]): Promise<Running[]> {
+  const out: Running[] = [];
+  for (const def of defs) {
+    const port = await freeUdpPort();
+    try {
+      out.push(await startServer(def, files, port, lab));
+    } catch (e) {
+      for (const r of rows) cell(r, def.name).failures.push((e as Error).message);
+      log(`  ${def.name}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
+async function stopAll(servers: Running[]): Promise<void> {
+  await Promise.all(servers.map((s) => s.proc.stop()));
+}
+
+/** A server that died between runs: record once, drop it from the rest of the case. */
+function alive(servers: Running[], rows: RowId[]): Running[] {
+  return servers.filter((s) => {
+    if (s.proc.running) return true;
+    for (const r of rows) cell(r, s.def.name).failures.push(`server died: ${s.proc.describe()}`);
+    return false;
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Cases
+
+const started = Date.now();
+function log(msg: string): void {
+  const s = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
+  process.stdout.write(`[${s}s] ${msg}\n`);
+}
+
+function clientFailure(p: Proc, exit: unknown, timeoutMs: number): string {
+  if (exit === null) return `client timed out after ${timeoutMs / 1000} s`;
+  return `client ${p.describe()}`;
+}
+
+async function oneClient(row: 'a' | 'b', servers: Running[], files: Files, client: (s: Running, out: string) => [string, string[]]): Promise<void> {
+  for (let i = 0; i < RUNS; i++) {
+    for (const s of alive(servers, [row])) {
+      const outFile = join(files.out, `${row}-${s.def.name}`);
+      const [cmd, args] = client(s, outFile);
+      const r = await run(`${row}:${s.def.name}`, cmd, args, ONE_CLIENT_TIMEOUT_MS);
+      const c = cell(row, s.def.name);
+      if (r.exit?.code !== 0) {
+        c.failures.push(clientFailure(r.proc, r.exit, ONE_CLIENT_TIMEOUT_MS));
+        rmSync(outFile, { force: true });
+      } else {
+        const bad = await checkOutput(outFile, files.sha.f64);
+        if (bad) c.failures.push(bad);
+        else c.values.push(BIG / 1e6 / (r.ms / 1000));
+      }
+      log(`  (${row}) run ${i + 1}/${RUNS} ${s.def.name}: ${r.exit?.code === 0 ? `${(BIG / 1e6 / (r.ms / 1000)).toFixed(1)} MB/s` : c.failures.at(-1)}`);
+    }
+  }
+}
+
+async function caseA(defs: ServerDef[], files: Files): Promise<void> {
+  log('(a) one client, lock-step (curl --tftp-blksize 1468), 64 MiB');
+  const servers = await startAll(defs, files, null, ['a']);
+  try {
+    await oneClient('a', servers, files, (s, out) =>
+      inNs(null, CLIENT_CPU, 'curl', ['-sS', '--tftp-blksize', '1468', '-o', out, `tftp://${s.address}:${s.port}/f64`]));
+  } finally {
+    await stopAll(servers);
+  }
+}
+
+async function caseB(defs: ServerDef[], files: Files): Promise<void> {
+  log('(b) one client, windowed (atftp blksize 1468 windowsize 16), 64 MiB');
+  const servers = await startAll(defs, files, null, ['b']);
+  try {
+    // Which options does each server grant? (tftpd-hpa has no windowsize: it answers
+    // without it and atftp then runs lock-step.)
+    for (const s of servers) {
+      try {
+        const p = await probe(s.port, 'f64', { blksize: '1468', windowsize: '16', tsize: '0' });
+        granted.set(s.def.name, p);
+        if (p.granted.windowsize !== '16') {
+          cell('b', s.def.name).marks.push(`lock-step: its OACK granted ${JSON.stringify(p.granted)}, no windowsize`);
+        }
+      } catch (e) {
+        cell('b', s.def.name).marks.push(`option probe failed: ${(e as Error).message}`);
+      }
+    }
+    await oneClient('b', servers, files, (s, out) =>
+      inNs(null, CLIENT_CPU, 'atftp', ['--option', 'blksize 1468', '--option', 'windowsize 16', '-g', '-r', 'f64', '-l', out, s.address, String(s.port)]));
+  } finally {
+    await stopAll(servers);
+  }
+}
+
+async function caseC(defs: ServerDef[], files: Files): Promise<void> {
+  log(`(c)+(d) ${CLIENTS} concurrent clients (curl --tftp-blksize 1468), 16 MiB each`);
+  const rows: RowId[] = ['c-wall', 'c-rate', 'c-cpu', 'd'];
+  const servers = await startAll(defs, files, null, rows);
+  try {
+    for (const s of servers) {
+      const kb = procStatusKb(s.proc.pid, 'VmRSS');
+      if (kb !== null) idleRss.set(s.def.name, kb / 1024);
+    }
+    for (let i = 0; i < RUNS; i++) {
+      for (const s of alive(servers, rows)) {
+        // tftpd-hpa forks a process per transfer: one process's peak says nothing there.
+        const measureMem = s.def.name !== 'tftpd-hpa' && resetPeakRss(s.proc.pid);
+        const cpu0 = cpuSeconds(s.proc.pid);
+        const t0 = performance.now();
+        const procs: Proc[] = [];
+        for (let k = 0; k < CLIENTS; k++) {
+          const [cmd, args] = inNs(null, CLIENT_CPU, 'curl', ['-sS', '--tftp-blksize', '1468', '-o', '/dev/null', '-w', '%{size_download}', `tftp://${s.address}:${s.port}/f16`]);
+          procs.push(new Proc(`c:${s.def.name}:${k}`, cmd, args));
+        }
+        const exits = await Promise.all(procs.map((p) => p.wait(MANY_CLIENT_TIMEOUT_MS)));
+        const wallMs = performance.now() - t0;
+        const hwm = measureMem ? procStatusKb(s.proc.pid, 'VmHWM') : null;
+        const cpu1 = cpuSeconds(s.proc.pid);
+        if (cpu0 !== null && cpu1 !== null) cell('c-cpu', s.def.name).values.push(cpu1 - cpu0);
+        const bad: string[] = [];
+        procs.forEach((p, k) => {
+          const e = exits[k];
+          if (e === null || e.code !== 0) bad.push(clientFailure(p, e, MANY_CLIENT_TIMEOUT_MS));
+          else if (Number(p.stdout.trim()) !== SMALL) bad.push(`client got ${p.stdout.trim()} bytes, not ${SMALL}`);
+        });
+        if (bad.length > 0) {
+          const first = [...new Set(bad)].slice(0, 2).join('; ');
+          const msg = `${bad.length}/${CLIENTS} clients failed (${first})`;
+          cell('c-wall', s.def.name).failures.push(msg);
+          cell('c-rate', s.def.name).failures.push(msg);
+        } else {
+          cell('c-wall', s.def.name).values.push(wallMs / 1000);
+          cell('c-rate', s.def.name).values.push((CLIENTS * SMALL) / 1e6 / (wallMs / 1000));
+        }
+        if (hwm !== null) cell('d', s.def.name).values.push(hwm / 1024);
+        log(`  (c) run ${i + 1}/${RUNS} ${s.def.name}: ${bad.length ? `${bad.length} failed` : `${(wallMs / 1000).toFixed(2)} s`}`
+          + `${hwm !== null ? `, VmHWM ${(hwm / 1024).toFixed(1)} MiB` : ''}`);
+      }
+    }
+  } finally {
+    await stopAll(servers);
+  }
+  cell('d', 'tftpd-hpa').skipped = 'n/a: a process per transfer';
+}
+
+async function caseE(defs: ServerDef[], files: Files): Promise<void> {
+  log(`(e) 1 % loss each way, atftp blksize 1432, 16 MiB, up to ${LOSS_RUNS} runs, cap ${LOSS_TIMEOUT_S} s`);
+  const why = labUnavailable();
+  if (why) {
+    for (const d of defs) cell('e', d.name).skipped = `skipped: ${why}`;
+    log(`  skipped: ${why}`);
+    return;
+  }
+  const lab = new NetnsPair('');
+  let servers: Running[] = [];
+  try {
+    lab.create();
+    servers = await startAll(defs, files, lab, ['e']);
+    lab.setLoss(LOSS_PER_MILLE);
+    let active = servers;
+    for (let i = 0; i < LOSS_RUNS && active.length > 0; i++) {
+      const one = async (s: Running) => {
+        const outFile = join(files.out, `e-${s.def.name}`);
+        const [cmd, args] = NetnsPair.exec(lab.client, ['taskset', '-c', CLIENT_CPU, 'atftp', '--option', 'blksize 1432', '-g', '-r', 'f16', '-l', outFile, s.address, String(s.port)]);
+        const r = await run(`e:${s.def.name}`, cmd, args, LOSS_TIMEOUT_S * 1000);
+        const c = cell('e', s.def.name);
+        let done = '';
+        if (r.exit === null) {
+          c.capped++;
+          done = `>${LOSS_TIMEOUT_S} s (cap)`;
+          rmSync(outFile, { force: true });
+        } else if (r.exit.code !== 0) {
+          c.failures.push(clientFailure(r.proc, r.exit, 0));
+          done = c.failures.at(-1)!;
+          rmSync(outFile, { force: true });
+        } else {
+          const bad = await checkOutput(outFile, files.sha.f16);
+          if (bad) c.failures.push(bad);
+          else c.values.push(r.ms / 1000);
+          done = bad ?? `${(r.ms / 1000).toFixed(1)} s`;
+        }
+        log(`  (e) run ${i + 1}/${LOSS_RUNS} ${s.def.name}: ${done}`);
+        return r.exit === null || r.ms / 1000 > LOSS_REPEAT_UNDER_S;
+      };
+      const live = alive(active, ['e']);
+      const slow = LOSS_PARALLEL ? await Promise.all(live.map(one)) : await seq(live, one);
+      active = live.filter((_, k) => !slow[k]);
+    }
+    const d = lab.dropped();
+    if (d) notes.push(`(e) the loss rules dropped ${d[0]} packets on input and ${d[1]} on output over all (e) runs.`);
+  } catch (e) {
+    throw new HarnessError(`loss lab: ${(e as Error).message}`);
+  } finally {
+    await stopAll(servers);
+    lab.destroy();
+  }
+}
+
+async function seq<T, R>(items: T[], fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const it of items) out.push(await fn(it));
+  return out;
+}
+
+function labUnavailable(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root for ip netns';
+  for (const tool of ['ip', 'nft', 'taskset']) {
+    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `${tool} not found`; }
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+
+function median(v: number[]): number {
+  const s = [...v].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function fmt(v: number): string {
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+/** The value a cell stands for: the median, or the cap when half or more of its runs hit it. */
+function summary(row: Row, c: Cell | undefined): { text: string; value: number | null; capped: boolean } {
+  if (!c) return { text: '-', value: null, capped: false };
+  if (c.skipped && c.values.length === 0) return { text: c.skipped, value: null, capped: false };
+  const n = c.values.length + c.capped + c.failures.length;
+  if (c.values.length === 0 && c.capped === 0) {
+    const reason = c.failures[0] ?? 'no runs';
+    return { text: `failed: ${reason.replace(/\|/g, '/')}`, value: null, capped: false };
+  }
+  // Capped runs count as +infinity in the median.
+  const all = [...c.values, ...Array(c.capped).fill(Infinity)];
+  const med = median(all);
+  const marks = c.marks.length ? ' †' : '';
+  const okOf = c.failures.length ? ` (${c.values.length + c.capped}/${n} runs ok)` : '';
+  const runs = row.id === 'e' ? ` (${all.length} run${all.length > 1 ? 's' : ''})` : '';
+  if (!Number.isFinite(med)) return { text: `>${row.cap} ${row.unit}${runs}${okOf}`, value: row.cap ?? null, capped: true };
+  return { text: `${fmt(med)}${marks}${runs}${okOf}`, value: med, capped: false };
+}
+
+function ratio(row: Row, order: ServerName[]): string {
+  const rowCells = results.get(row.id);
+  const b = summary(row, rowCells?.get('bootlab'));
+  if (b.value === null) return '-';
+  let best: { name: ServerName; value: number; capped: boolean } | null = null;
+  for (const name of order) {
+    if (name === 'bootlab') continue;
+    const p = summary(row, rowCells?.get(name));
+    if (p.value === null) continue;
+    const better = !best || (row.better === 'higher' ? p.value > best.value : p.value < best.value);
+    if (better) best = { name, value: p.value, capped: p.capped };
+  }
+  if (!best) return '-';
+  const r = b.value / best.value;
+  // A capped peer's value is a lower bound on its time: the ratio is an upper bound.
+  return `${best.capped ? '<' : ''}${r.toFixed(2)}× (vs ${best.name})`;
+}
+
+function buildTable(order: ServerName[]): string {
+  const head = `| case | unit | ${order.join(' | ')} | bootlab ÷ best peer |`;
+  const sep = `|---|---|${order.map(() => '---:').join('|')}|---|`;
+  const lines = [head, sep];
+  for (const row of ROWS) {
+    if (!results.has(row.id)) continue;
+    const cells = order.map((n) => summary(row, results.get(row.id)?.get(n)).text);
+    lines.push(`| ${row.label} | ${row.unit} ${row.better === 'higher' ? '↑' : '↓'} | ${cells.join(' | ')} | ${ratio(row, order)} |`);
+  }
+  return lines.join('\n');
+}
+
+function runDetails(order: ServerName[]): string {
+  const out: string[] = [];
+  for (const row of ROWS) {
+    const m = results.get(row.id);
+    if (!m) continue;
+    for (const n of order) {
+      const c = m.get(n);
+      if (!c) continue;
+      const parts = c.values.map(fmt);
+      for (let i = 0; i < c.capped; i++) parts.push(`>${row.cap}`);
+      const extra = [...c.marks, ...[...new Set(c.failures)].map((f) => `failed ×${c.failures.filter((x) => x === f).length}: ${f}`)];
+      if (parts.length === 0 && extra.length === 0) continue;
+      out.push(`- ${row.id} ${n}: ${parts.join(', ') || '-'}${extra.length ? ` — ${extra.join('; ')}` : ''}`);
+    }
+  }
+  return out.join('\n');
+}
+
+/** A command's output (stdout, else stderr: atftp prints its version there). */
+function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  return (r.stdout?.trim() || r.stderr?.trim() || 'unknown');
+}
+
+function machine(defs: ServerDef[]): string[] {
+  const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+  const v = (n: ServerName) => defs.find((d) => d.name === n)?.version ?? '-';
+  return [
+    `- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
+    `- machine: ${sh('nproc', [])} CPUs (nproc), ${cpu}, kernel ${sh('uname', ['-r'])}, node ${process.version}`,
+    `- servers: bootlab ${v('bootlab')}, tftpd-hpa ${v('tftpd-hpa')} (Debian), atftpd ${v('atftpd')} (Debian)`,
+    `- clients: ${sh('curl', ['--version']).split('\n')[0].split(' ').slice(0, 2).join(' ')}, ${sh('atftp', ['--version']).split('\n')[0]}`,
+    `- runs: ${RUNS} per server for (a)-(d); (e) up to ${LOSS_RUNS}, cap ${LOSS_TIMEOUT_S} s, `
+      + `${LOSS_PARALLEL ? 'servers of a round in parallel' : 'sequential'}, a server is not repeated once a run took over ${LOSS_REPEAT_UNDER_S} s`,
+  ];
+}
+
+function report(defs: ServerDef[], order: ServerName[], elapsedS: number): string {
+  const idle = order.filter((n) => idleRss.has(n)).map((n) => `${n} ${idleRss.get(n)!.toFixed(1)} MiB`).join(', ');
+  const optionLines = [...granted].map(([n, p]) => `${n} ${p.firstReply} ${JSON.stringify(p.granted)}`).join('; ');
+  return [
+    ...machine(defs),
+    `- whole run: ${Math.round(elapsedS)} s`,
+    '',
+    buildTable(order),
+    '',
+    'Medians. MB = 10^6 bytes. ↑ higher is better, ↓ lower is better; the ratio is bootlab\'s median over the best peer\'s.',
+    `† see the runs below. Idle RSS before (c): ${idle || '-'}. `
+      + `OACK to "blksize 1468 windowsize 16 tsize 0": ${optionLines || '-'}.`,
+    ...notes.map((n) => `${n}`),
+    '',
+    '<details><summary>Every run</summary>',
+    '',
+    runDetails(order),
+    '',
+    '</details>',
+  ].join('\n');
+}
+
+const BEGIN = '<!-- bench:tftp:begin (written by npm run bench:tftp; edit outside the markers) -->';
+const END = '<!-- bench:tftp:end -->';
+
+function writeDoc(body: string): string {
+  const file = join(REPO, 'docs/benchmarks.md');
+  const block = `${BEGIN}\n${body}\n${END}`;
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n## TFTP: latest results\n\n';
+  const a = text.indexOf(BEGIN.slice(0, 25));
+  const b = text.indexOf(END);
+  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + END.length);
+  else text = `${text.trimEnd()}\n\n${block}\n`;
+  writeFileSync(file, text);
+  return file;
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  installCleanup();
+  const t0 = Date.now();
+  log(`bench:tftp: runs ${RUNS}, loss runs ${LOSS_RUNS} (cap ${LOSS_TIMEOUT_S} s), clients ${CLIENTS}, cases ${[...CASES].join(',')}, `
+    + `servers on CPU ${SERVER_CPU}, clients on CPU ${CLIENT_CPU}`);
+  if (NCPU < 2) notes.push('Only one CPU: servers and clients share it.');
+  const peers = fetchPeers();
+  for (const tool of ['curl', 'atftp', 'taskset']) {
+    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { throw new HarnessError(`${tool} not found (scripts/bench-peers.sh installs it)`); }
+  }
+  const all = serverDefs(peers);
+  const defs = SERVERS.map((n) => {
+    const d = all.find((x) => x.name === n);
+    if (!d) throw new HarnessError(`BENCH_SERVERS: unknown server ${n}`);
+    return d;
+  });
+  const order = defs.map((d) => d.name);
+  if (order.includes('bootlab') && !existsSync(join(REPO, 'dist/services/tftp/server.js'))) {
+    log('note: dist/services/tftp/server.js does not exist yet: bootlab will fail to start');
+  }
+  const files = makeFiles();
+  try {
+    log(`files in ${files.root}`);
+    if (CASES.has('a')) await caseA(defs, files);
+    if (CASES.has('b')) await caseB(defs, files);
+    if (CASES.has('c') || CASES.has('d')) await caseC(defs, files);
+    if (CASES.has('e')) await caseE(defs, files);
+  } finally {
+    killAllSync();
+    destroyAllNetns();
+    rmSync(files.base, { recursive: true, force: true });
+  }
+  const elapsed = (Date.now() - t0) / 1000;
+  const body = report(defs, order, elapsed);
+  process.stdout.write(`\n${body}\n\n`);
+  if (WRITE_DOC) log(`wrote ${writeDoc(body)}`);
+
+  // The peers are the reference: if one of them failed, the setup is broken.
+  const peerFailures: string[] = [];
+  for (const [row, m] of results) {
+    for (const [name, c] of m) if (name !== 'bootlab' && c.failures.length) peerFailures.push(`${row} ${name}: ${c.failures[0]}`);
+  }
+  if (peerFailures.length) {
+    process.stderr.write(`bench: a peer failed, the harness or the machine is broken:\n  ${peerFailures.join('\n  ')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then((code) => process.exit(code), (e) => {
+  process.stderr.write(`bench: ${e instanceof HarnessError ? e.message : (e as Error)?.stack ?? e}\n`);
+  process.exit(1);
+});
