@@ -31,6 +31,7 @@ export const tftpSpec = obj({
   root: path('../tftpboot'),
   portRange: optStr(PORT_RANGE, 'a range like 49152-49407'),
   singlePort: bool(false),
+  workers: str('auto', /^(auto|\d{1,2})$/, 'auto or a number of threads 0-99'),
   maxTransfers: int(1, 10000, 500),
   maxPerClient: int(1, 10000, 16),
   maxBlockSize: int(8, 65464, 65464),

@@ -81,8 +81,11 @@ export function negotiate(
           }
           result.tsize = n;
           oack.set(name, String(n));
-        } else if (size !== null) {
-          // RFC 2349: the client sends 0 and the server answers the size. Unknown size: leave it out.
+        } else if (size !== null && size > 0) {
+          // RFC 2349: the client sends 0 and the server answers the size. Unknown size:
+          // leave it out. Size 0 too: curl (7.88) rejects "tsize 0" in an OACK as invalid
+          // and aborts; without tsize it reads the empty DATA 1 and is done (tftpd-hpa's
+          // answer makes curl fail the same way).
           result.tsize = size;
           oack.set(name, String(size));
         }

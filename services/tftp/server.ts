@@ -1,23 +1,22 @@
-// The TFTP service: the listening socket, one session per transfer on its own socket
-// with a fresh transfer ID (RFC 1350; a port from tftp.portRange when set), or all on
-// the listening port in single-port mode (dnsmasq's tftp-single-port, for NAT and
-// containers). Limits answer with an ERROR, never with silence.
+// The TFTP service: the listening socket and every decision about a request (limits,
+// mode, the file layer, option negotiation). Accepted transfers run in engines
+// (engine.ts), in worker threads so a busy server uses every core. Limits answer with an
+// ERROR, never with silence.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { availableParallelism } from 'node:os';
 import type { TftpConfig } from '../core/config.js';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { BindError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
-import { FileSource, MemorySource, type BlockSource } from './blocks.js';
+import type { Job, ReadJob, Report } from './engine.js';
 import { FileLayer, isRefusal, type Client } from './files.js';
 import { toNetascii } from './netascii.js';
-import { isNegotiationError, negotiate, type NegotiationPolicy } from './negotiate.js';
+import { isNegotiationError, negotiate, type Negotiated, type NegotiationPolicy } from './negotiate.js';
 import { decode, ErrorCode, errorPacket, isDecodeError, type Request } from './packet.js';
-import { ReadTransfer } from './read.js';
+import { EnginePool } from './pool.js';
 import { Remapper } from './remap.js';
-import { realClock, type Clock, type Outcome, type Transfer, type TransferParams } from './transfer.js';
-import { UploadSink } from './upload.js';
-import { WriteTransfer } from './write.js';
-import { openTransferSocket, sendTo } from './sockets.js';
+import { sendTo } from './sockets.js';
+import type { TransferParams } from './transfer.js';
 
 /** netascii reads are converted in memory; bigger files must be fetched in octet mode. */
 const MAX_NETASCII_FILE = 64 * 1024 * 1024;
@@ -44,14 +43,23 @@ export interface TftpService extends Service {
 interface Session {
   id: number;
   key: string;
+  ip: string;
   client: Client;
-  transfer: Transfer;
-  socket: Socket | null; // null in single-port mode
+  file: string;
+  direction: 'read' | 'write';
+  size: number | null;
+  startedAt: number;
+  engine: number;
+  log: Logger;
 }
 
 /** Client addresses as people read them: IPv4-mapped IPv6 shown as IPv4. */
 export function plainAddress(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+export function workerCount(setting: string): number {
+  return setting === 'auto' ? Math.min(4, availableParallelism() > 1 ? availableParallelism() : 0) : Number(setting);
 }
 
 export class TftpServer implements TftpService {
@@ -62,7 +70,9 @@ export class TftpServer implements TftpService {
     failed: 0, clientAborts: 0, refused: 0, retransmits: 0, malformed: 0,
   };
   private socket: Socket | null = null;
+  private pool: EnginePool | null = null;
   private readonly sessions = new Map<string, Session>();
+  private readonly byId = new Map<number, Session>();
   private readonly perClient = new Map<string, number>();
   private readonly pending = new Set<string>();
   private nextId = 1;
@@ -71,12 +81,7 @@ export class TftpServer implements TftpService {
   private lastError: string | null = null;
   private readonly policy: NegotiationPolicy;
 
-  constructor(
-    private readonly cfg: TftpConfig,
-    private readonly log: Logger,
-    private readonly events: EventBus,
-    private readonly clock: Clock = realClock,
-  ) {
+  constructor(private readonly cfg: TftpConfig, private readonly log: Logger, private readonly events: EventBus) {
     this.files = new FileLayer({
       root: cfg.root,
       maxFilenameLength: cfg.maxFilenameLength,
@@ -105,9 +110,13 @@ export class TftpServer implements TftpService {
     socket.on('message', (msg, rinfo) => this.onListenMessage(msg, rinfo));
     try { socket.setRecvBufferSize(4 * 1024 * 1024); } catch { /* capped by net.core.rmem_max */ }
     this.socket = socket;
-    this.setState('running');
     const a = socket.address();
-    this.log.info({ address: a.address, port: a.port, root: this.cfg.root, writes: this.cfg.write.enabled }, 'tftp listening');
+    const workers = this.cfg.singlePort ? 0 : workerCount(this.cfg.workers);
+    this.pool = new EnginePool(workers, { address: a.address, family: a.family, port: a.port }, this.cfg.portRange,
+      this.cfg.singlePort ? socket : null, { report: (r) => this.onReport(r), crashed: (i, e) => this.onCrash(i, e) });
+    this.pool.start();
+    this.setState('running');
+    this.log.info({ address: a.address, port: a.port, root: this.cfg.root, writes: this.cfg.write.enabled, workers }, 'tftp listening');
   }
 
   private setState(state: ServiceStatus['state']): void {
@@ -122,30 +131,30 @@ export class TftpServer implements TftpService {
       since: this.since,
       bound: a ? [{ protocol: 'udp', address: a.address, port: a.port }] : [],
       lastError: this.lastError,
-      stats: { ...this.stats, active: this.sessions.size },
+      stats: { ...this.stats, active: this.byId.size },
     };
   }
 
   private onListenMessage(msg: Buffer, rinfo: RemoteInfo): void {
     const key = `${rinfo.address}|${rinfo.port}`;
     const session = this.sessions.get(key);
-    if (session && !session.socket) {
-      session.transfer.onPacket(msg);
+    if (session && this.cfg.singlePort) {
+      this.pool!.deliver(session.engine, session.id, msg);
       return;
     }
     const packet = decode(msg);
     if (isDecodeError(packet)) {
       this.stats.malformed++;
       this.log.debug({ client: rinfo.address, port: rinfo.port, error: packet.message }, 'malformed packet dropped');
-      // A malformed request deserves an answer; stray DATA/ACK garbage does not.
-      if (msg.length >= 2 && (msg[1] === 1 || msg[1] === 2) && msg[0] === 0) this.sendError(rinfo, ErrorCode.IllegalOperation, `malformed request: ${packet.message}`);
+      // A malformed request deserves an answer; stray garbage does not.
+      if (msg.length >= 2 && msg[0] === 0 && (msg[1] === 1 || msg[1] === 2)) this.sendError(rinfo, ErrorCode.IllegalOperation, `malformed request: ${packet.message}`);
       return;
     }
     if (packet.op !== 'RRQ' && packet.op !== 'WRQ') {
       this.log.debug({ client: rinfo.address, op: packet.op }, 'packet for no transfer dropped');
       return;
     }
-    // A repeated request while the first is being answered: the session retransmits.
+    // A repeated request while the first is being answered: that transfer retransmits.
     if (session || this.pending.has(key)) return;
     this.pending.add(key);
     this.handleRequest(packet, { address: rinfo.address, port: rinfo.port }, key)
@@ -157,11 +166,11 @@ export class TftpServer implements TftpService {
       .finally(() => this.pending.delete(key));
   }
 
-  private sendError(to: { address: string; port: number }, code: number, message: string, socket = this.socket): void {
-    if (socket) sendTo(socket, errorPacket(code, message), to.port, to.address);
+  private sendError(to: { address: string; port: number }, code: number, message: string): void {
+    if (this.socket) sendTo(this.socket, errorPacket(code, message), to.port, to.address);
   }
 
-  private refuse(req: Request, client: Client, code: number, message: string, reason: string): void {
+  private refuse(req: { op: string; filename: string }, client: Client, code: number, message: string, reason: string): void {
     this.stats.refused++;
     const ip = plainAddress(client.address);
     this.log.info({ client: ip, file: req.filename, code, reason }, `tftp ${req.op} refused`);
@@ -171,7 +180,7 @@ export class TftpServer implements TftpService {
 
   private async handleRequest(req: Request, client: Client, key: string): Promise<void> {
     const ip = plainAddress(client.address);
-    if (this.sessions.size >= this.cfg.maxTransfers) {
+    if (this.byId.size >= this.cfg.maxTransfers) {
       return this.refuse(req, client, ErrorCode.NotDefined, 'server busy, try again later', `limit tftp.maxTransfers=${this.cfg.maxTransfers} reached`);
     }
     if ((this.perClient.get(ip) ?? 0) >= this.cfg.maxPerClient) {
@@ -181,49 +190,43 @@ export class TftpServer implements TftpService {
     if (req.mode !== 'octet' && req.mode !== 'netascii') {
       return this.refuse(req, client, ErrorCode.IllegalOperation, `unknown transfer mode "${req.mode}"`, `mode ${req.mode}`);
     }
-    if (req.op === 'RRQ') return this.startRead(req, client, key, ip);
+    if (req.op === 'RRQ') return this.startRead(req, client, key);
     if (!this.cfg.write.enabled) return this.refuse(req, client, ErrorCode.AccessViolation, 'writes are disabled on this server', 'tftp.write.enabled is false');
-    return this.startWrite(req, client, key, ip);
+    return this.startWrite(req, client, key);
   }
 
-  private params(blockSize: number, windowSize: number, timeout: number): TransferParams {
+  private params(neg: Negotiated): TransferParams {
     return {
-      blockSize, windowSize, timeoutMs: timeout * 1000,
+      blockSize: neg.blockSize, windowSize: neg.windowSize, timeoutMs: neg.timeout * 1000,
       minRetransmitMs: this.cfg.minRetransmitMs, maxRetries: this.cfg.maxRetries,
       firstReplyRetries: this.cfg.firstReplyRetries, rollover: this.cfg.rollover,
       progressIntervalMs: this.cfg.progressIntervalMs,
     };
   }
 
-  private async startRead(req: Request, client: Client, key: string, ip: string): Promise<void> {
+  private async startRead(req: Request, client: Client, key: string): Promise<void> {
     const target = await this.files.openRead(req.filename, client);
     if (isRefusal(target)) return this.refuse(req, client, target.code, target.message, target.reason);
     let data: Buffer | null = target.kind === 'memory' ? target.data : null;
-    if (req.mode === 'netascii') {
-      if (target.kind === 'file') {
-        if (target.size > MAX_NETASCII_FILE) {
-          await target.handle.close();
-          return this.refuse(req, client, ErrorCode.NotDefined, 'file too large for netascii, use octet', `netascii file of ${target.size} bytes`);
-        }
-        data = await target.handle.readFile();
-        await target.handle.close();
+    if (target.kind === 'file') {
+      // The engine reopens the checked real path in its own thread.
+      if (req.mode === 'netascii' && target.size <= MAX_NETASCII_FILE) data = await target.handle.readFile();
+      await target.handle.close();
+      if (req.mode === 'netascii' && !data) {
+        return this.refuse(req, client, ErrorCode.NotDefined, 'file too large for netascii, use octet', `netascii file of ${target.size} bytes`);
       }
-      data = toNetascii(data!);
     }
-    const size = data ? data.length : target.kind === 'file' ? target.size : 0;
+    if (data && req.mode === 'netascii') data = toNetascii(data);
+    const size = data ? data.length : (target as { size: number }).size;
     const neg = negotiate('read', req.options, this.policy, size);
-    if (isNegotiationError(neg)) {
-      if (target.kind === 'file' && !data) await target.handle.close();
-      return this.refuse(req, client, neg.code, neg.message, neg.message);
-    }
-    const source: BlockSource = data || target.kind === 'memory'
-      ? new MemorySource(data ?? Buffer.alloc(0), neg.blockSize)
-      : new FileSource(target.handle, size, neg.blockSize);
-    const session = await this.openSession(req, client, key, ip, (hooks) => new ReadTransfer(this.params(neg.blockSize, neg.windowSize, neg.timeout), hooks, source, neg.oack), size, neg.blockSize, neg.windowSize, () => source.close());
-    if (!session) await source.close();
+    if (isNegotiationError(neg)) return this.refuse(req, client, neg.code, neg.message, neg.message);
+    const source: ReadJob['source'] = data
+      ? { kind: 'memory', data }
+      : { kind: 'file', path: (target as { path: string }).path, size };
+    this.dispatch({ op: 'read', id: this.nextId++, client, params: this.params(neg), oack: neg.oack ? [...neg.oack] : null, source }, req, key, size);
   }
 
-  private async startWrite(req: Request, client: Client, key: string, ip: string): Promise<void> {
+  private async startWrite(req: Request, client: Client, key: string): Promise<void> {
     const target = await this.files.resolveWrite(req.filename, client);
     if (isRefusal(target)) return this.refuse(req, client, target.code, target.message, target.reason);
     if (target.exists && this.cfg.write.policy === 'create-only') {
@@ -231,119 +234,105 @@ export class TftpServer implements TftpService {
     }
     const neg = negotiate('write', req.options, this.policy, null);
     if (isNegotiationError(neg)) return this.refuse(req, client, neg.code, neg.message, neg.message);
-    let sink: UploadSink;
-    try {
-      sink = await UploadSink.create(target.path, this.cfg.write.policy === 'overwrite', parseInt(this.cfg.write.fileMode, 8));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      return this.refuse(req, client, code === 'ENOSPC' ? ErrorCode.DiskFull : ErrorCode.AccessViolation, 'cannot create the file', `temp file: ${code}`);
-    }
-    const limits = { maxSize: this.cfg.write.maxSize, netascii: req.mode === 'netascii' };
-    const session = await this.openSession(req, client, key, ip, (hooks) => new WriteTransfer(this.params(neg.blockSize, neg.windowSize, neg.timeout), hooks, sink, neg.oack, limits), neg.tsize, neg.blockSize, neg.windowSize, async () => undefined);
-    if (!session) await sink.abort();
+    this.dispatch({
+      op: 'write', id: this.nextId++, client, params: this.params(neg), oack: neg.oack ? [...neg.oack] : null,
+      path: target.path, overwrite: this.cfg.write.policy === 'overwrite', fileMode: parseInt(this.cfg.write.fileMode, 8),
+      maxSize: this.cfg.write.maxSize, netascii: req.mode === 'netascii',
+    }, req, key, neg.tsize);
   }
 
-  private async openSession(
-    req: Request, client: Client, key: string, ip: string,
-    make: (hooks: ConstructorParameters<typeof ReadTransfer>[1]) => Transfer,
-    size: number | null, blockSize: number, windowSize: number, release: () => Promise<void>,
-  ): Promise<Session | null> {
-    const id = this.nextId++;
-    const direction = req.op === 'RRQ' ? 'read' as const : 'write' as const;
-    let socket: Socket | null = null;
-    if (!this.cfg.singlePort) {
-      try {
-        socket = await openTransferSocket(this.socket!, this.cfg.portRange);
-      } catch (e) {
-        this.refuse(req, client, ErrorCode.NotDefined, 'server busy, try again later', (e as Error).message);
-        return null;
-      }
-    }
-    const out = socket ?? this.socket!;
-    const log = this.log.child({ transfer: id, client: ip, file: req.filename });
-    const session: Session = { id, key, client, socket, transfer: undefined as unknown as Transfer };
-    const started = this.clock.now();
-    const ended = (outcome: Outcome) => this.onEnd(session, outcome, log, direction, req.filename, started, release);
-    session.transfer = make({
-      send: (p) => sendTo(out, p, client.port, client.address),
-      clock: this.clock,
-      onProgress: (bytes) => {
-        const secs = (this.clock.now() - started) / 1000;
-        this.events.emit({ kind: 'tftp.progress', id, ip, direction, file: req.filename, bytes, size, rate: secs > 0 ? bytes / secs : 0 });
-      },
-      onEnd: ended,
-      onDallyEnd: () => this.closeSession(session),
-    });
-    if (socket) {
-      socket.on('message', (msg, rinfo) => {
-        if (rinfo.port === client.port && rinfo.address === client.address) session.transfer.onPacket(msg);
-        else {
-          // RFC 1350: a packet from a foreign TID gets error 5 and does not disturb the transfer.
-          log.debug({ from: rinfo.address, port: rinfo.port }, 'packet from an unknown transfer ID');
-          sendTo(socket!, errorPacket(ErrorCode.UnknownTid, 'unknown transfer ID'), rinfo.port, rinfo.address);
-        }
-      });
-      socket.on('error', (e) => log.warn({ err: e }, 'transfer socket error'));
-    }
+  private dispatch(job: Job, req: Request, key: string, size: number | null): void {
+    if (!this.pool || this.state !== 'running') return this.refuse(req, job.client, ErrorCode.NotDefined, 'server shutting down', 'not running');
+    const ip = plainAddress(job.client.address);
+    const direction = job.op;
+    const session: Session = {
+      id: job.id, key, ip, client: job.client, file: req.filename, direction, size, startedAt: Date.now(), engine: -1,
+      log: this.log.child({ transfer: job.id, client: ip, file: req.filename }),
+    };
     this.sessions.set(key, session);
+    this.byId.set(job.id, session);
     this.perClient.set(ip, (this.perClient.get(ip) ?? 0) + 1);
-    this.stats.active = this.sessions.size;
-    log.info({ direction, size, blksize: blockSize, windowsize: windowSize, options: Object.fromEntries(req.options), port: socket?.address().port }, `tftp ${direction} start`);
-    this.events.emit({ kind: 'tftp.start', id, ip, direction, file: req.filename, port: client.port, size, blockSize, windowSize });
-    session.transfer.start();
-    return session;
+    session.log.info({ direction, size, blksize: job.params.blockSize, windowsize: job.params.windowSize, options: Object.fromEntries(req.options) }, `tftp ${direction} start`);
+    this.events.emit({ kind: 'tftp.start', id: job.id, ip, direction, file: req.filename, port: job.client.port, size, blockSize: job.params.blockSize, windowSize: job.params.windowSize });
+    session.engine = this.pool.dispatch(job);
   }
 
-  private onEnd(session: Session, outcome: Outcome, log: Logger, direction: 'read' | 'write', file: string, started: number, release: () => Promise<void>): void {
-    const c = session.transfer.counters;
-    const ip = plainAddress(session.client.address);
-    const seconds = (this.clock.now() - started) / 1000;
+  private onReport(r: Report): void {
+    const s = this.byId.get(r.id);
+    if (!s) return;
+    switch (r.type) {
+      case 'started':
+        return;
+      case 'progress': {
+        const secs = (Date.now() - s.startedAt) / 1000;
+        this.events.emit({ kind: 'tftp.progress', id: s.id, ip: s.ip, direction: s.direction, file: s.file, bytes: r.bytes, size: s.size, rate: secs > 0 ? r.bytes / secs : 0 });
+        return;
+      }
+      case 'ended':
+        return this.onEnded(s, r);
+      case 'closed':
+        return this.forget(s);
+      case 'refused':
+        this.forget(s);
+        return this.refuse({ op: s.direction === 'read' ? 'RRQ' : 'WRQ', filename: s.file }, s.client, r.code, r.message, r.reason);
+      case 'log':
+        s.log[r.level](r.data, r.msg);
+    }
+  }
+
+  private onEnded(s: Session, r: Extract<Report, { type: 'ended' }>): void {
+    const c = r.counters;
     this.stats.retransmits += c.retransmits;
-    if (direction === 'read') this.stats.bytesSent += c.dataBytes;
+    if (s.direction === 'read') this.stats.bytesSent += c.dataBytes;
     else this.stats.bytesReceived += c.bytes;
-    if (outcome.ok) {
-      if (direction === 'read') this.stats.filesSent++;
+    if (r.ok) {
+      if (s.direction === 'read') this.stats.filesSent++;
       else this.stats.filesReceived++;
-      const throughput = seconds > 0 ? c.bytes / seconds : 0;
-      log.info({ bytes: c.bytes, seconds: +seconds.toFixed(3), mbps: +(throughput / 1e6).toFixed(2), retransmits: c.retransmits }, `tftp ${direction} done`);
+      const throughput = r.seconds > 0 ? c.bytes / r.seconds : 0;
+      s.log.info({ bytes: c.bytes, seconds: +r.seconds.toFixed(3), mbps: +(throughput / 1e6).toFixed(2), retransmits: c.retransmits }, `tftp ${s.direction} done`);
       this.events.emit({
-        kind: 'tftp.done', id: session.id, ip, direction, file, bytes: c.bytes, seconds, throughput,
+        kind: 'tftp.done', id: s.id, ip: s.ip, direction: s.direction, file: s.file, bytes: c.bytes, seconds: r.seconds, throughput,
         retransmits: c.retransmits, dataPackets: c.dataPackets, dataBytes: c.dataBytes, acksReceived: c.acksReceived,
       });
-    } else {
-      if (outcome.clientAbort) this.stats.clientAborts++;
-      else this.stats.failed++;
-      // EDK2's tsize probe ends with an ERROR on purpose: a debug line, not a warning.
-      log[outcome.clientAbort ? 'debug' : 'warn']({ bytes: c.bytes, reason: outcome.reason }, `tftp ${direction} ended early`);
-      this.events.emit({ kind: 'tftp.failed', id: session.id, ip, direction, file, bytes: c.bytes, reason: outcome.reason, clientAbort: outcome.clientAbort });
+      return;
     }
-    void release();
-    const dallying = session.transfer instanceof WriteTransfer && session.transfer.dallying;
-    if (!dallying) this.closeSession(session);
+    if (r.clientAbort) this.stats.clientAborts++;
+    else this.stats.failed++;
+    // EDK2's tsize probe ends with an ERROR on purpose: a debug line, not a warning.
+    s.log[r.clientAbort ? 'debug' : 'warn']({ bytes: c.bytes, reason: r.reason }, `tftp ${s.direction} ended early`);
+    this.events.emit({ kind: 'tftp.failed', id: s.id, ip: s.ip, direction: s.direction, file: s.file, bytes: c.bytes, reason: r.reason, clientAbort: r.clientAbort });
   }
 
-  private closeSession(session: Session): void {
-    if (this.sessions.get(session.key) !== session) return;
-    this.sessions.delete(session.key);
-    const ip = plainAddress(session.client.address);
-    const n = (this.perClient.get(ip) ?? 1) - 1;
-    if (n > 0) this.perClient.set(ip, n);
-    else this.perClient.delete(ip);
-    this.stats.active = this.sessions.size;
-    session.socket?.close();
+  private forget(s: Session): void {
+    if (this.byId.get(s.id) !== s) return;
+    this.byId.delete(s.id);
+    if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
+    const n = (this.perClient.get(s.ip) ?? 1) - 1;
+    if (n > 0) this.perClient.set(s.ip, n);
+    else this.perClient.delete(s.ip);
+    this.stats.active = this.byId.size;
+  }
+
+  private onCrash(engine: number, error: string): void {
+    this.lastError = error;
+    this.log.error({ engine, error }, 'tftp worker died; its transfers failed, worker restarted');
+    for (const s of [...this.byId.values()]) {
+      if (s.engine !== engine) continue;
+      this.stats.failed++;
+      this.events.emit({ kind: 'tftp.failed', id: s.id, ip: s.ip, direction: s.direction, file: s.file, bytes: 0, reason: `worker died: ${error}`, clientAbort: false });
+      this.sendError(s.client, ErrorCode.NotDefined, 'server error');
+      this.forget(s);
+    }
   }
 
   async close(): Promise<void> {
-    if (this.state === 'stopped' && !this.socket) return;
+    if (!this.socket) return;
     this.setState('stopping');
-    for (const session of [...this.sessions.values()]) {
-      session.transfer.fail('server shutting down', false, { code: ErrorCode.NotDefined, message: 'server shutting down' });
-      if (session.transfer instanceof WriteTransfer) session.transfer.stopDally();
-      this.closeSession(session);
-    }
+    await this.pool?.close();
     const socket = this.socket;
     this.socket = null;
-    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+    this.pool = null;
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
     this.setState('stopped');
     this.log.info({ stats: this.stats }, 'tftp stopped');
   }

@@ -29,8 +29,10 @@ function bindSocket(socket: Socket, port: number, address: string): Promise<void
   });
 }
 
-export async function openTransferSocket(listen: Socket, portRange: string | null): Promise<Socket> {
-  const local = listen.address();
+/** The listening socket's address, as plain data (it crosses into worker threads). */
+export interface ListenInfo { address: string; family: string; port: number }
+
+export async function openTransferSocket(local: ListenInfo, portRange: string | null): Promise<Socket> {
   const type = local.family === 'IPv6' ? 'udp6' : 'udp4';
   const make = () => createSocket({ type, ipv6Only: false, lookup: literalLookup });
   if (!portRange) {

@@ -145,8 +145,12 @@ export class WriteTransfer extends Transfer {
   override fail(reason: string, clientAbort: boolean, error?: { code: number; message: string }): void {
     if (this.ended) return;
     super.fail(reason, clientAbort, error);
-    void this.sink.abort();
+    this.aborted = this.sink.abort();
   }
+
+  private aborted: Promise<void> = Promise.resolve();
+  /** Resolves once a failed upload's temporary file is gone. */
+  get settled(): Promise<void> { return this.aborted; }
 
   protected retransmit(): void {
     this.reply(this.lastReply, true);
