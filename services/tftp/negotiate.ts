@@ -81,11 +81,11 @@ export function negotiate(
           }
           result.tsize = n;
           oack.set(name, String(n));
-        } else if (size !== null && size > 0) {
+        } else if (size !== null) {
           // RFC 2349: the client sends 0 and the server answers the size. Unknown size:
-          // leave it out. Size 0 too: curl (7.88) rejects "tsize 0" in an OACK as invalid
-          // and aborts; without tsize it reads the empty DATA 1 and is done (tftpd-hpa's
-          // answer makes curl fail the same way).
+          // leave it out. (curl 7.88 rejects an OACK with "tsize 0" for an empty file as
+          // invalid; that is curl's check, tftpd-hpa's answer fails it the same way, and
+          // RFC-following clients such as atftp and EDK2's tsize probe need the 0.)
           result.tsize = size;
           oack.set(name, String(size));
         }

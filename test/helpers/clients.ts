@@ -55,13 +55,24 @@ export interface ClientResult extends RunResult {
 
 export interface RunOptions {
   timeoutMs?: number;
-  cwd?: string;
   /** Bytes of stdout/stderr kept each (default 4 MiB); the rest is dropped. */
   maxOutput?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+/** Clients still running, and reference-peer servers (kept apart: they run all test long). */
 const live = new Map<number, ChildProcess>();
+const peers = new Set<number>();
+
+/** SIGKILLs one process we started; false when it had already gone. */
+function killPid(pid: number, signal: NodeJS.Signals = 'SIGKILL'): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** PIDs of clients this process spawned that have not exited yet. */
 export function liveClients(): number[] {
@@ -70,18 +81,12 @@ export function liveClients(): number[] {
 
 /** Kills every client still running, each by its own PID. Returns how many were killed. */
 export function killLeftovers(): number {
-  let n = 0;
-  for (const pid of live.keys()) {
-    try {
-      process.kill(pid, 'SIGKILL');
-      n++;
-    } catch {
-      // already gone
-    }
-  }
-  return n;
+  return [...live.keys()].filter((pid) => killPid(pid)).length;
 }
-process.once('exit', () => killLeftovers());
+process.once('exit', () => {
+  killLeftovers();
+  for (const pid of peers) killPid(pid, 'SIGTERM');
+});
 
 /** True when `pid` is no longer a running process (signal 0 probes without sending). */
 export function isGone(pid: number): boolean {
@@ -122,7 +127,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}, label: s
   const maxOutput = opts.maxOutput ?? 4 * 1024 * 1024;
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;
@@ -140,13 +145,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}, label: s
     });
     const timer = setTimeout(() => {
       timedOut = true;
-      if (pid !== undefined) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // exited meanwhile
-        }
-      }
+      if (pid !== undefined) killPid(pid);
     }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
@@ -156,17 +155,9 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}, label: s
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (pid !== undefined) live.delete(pid);
-      resolve({
-        client: label,
-        args,
-        pid,
-        code,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        timedOut,
-        ms: Date.now() - started,
-      });
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      resolve({ client: label, args, pid, code, signal, stdout, stderr, timedOut, ms: Date.now() - started });
     });
   });
 }
@@ -197,15 +188,8 @@ function optionArgs(options: TftpOptions | undefined): string[] {
 }
 
 export function atftpArgs(dir: 'get' | 'put', x: Transfer): string[] {
-  return [
-    dir === 'get' ? '--get' : '--put',
-    '-r', x.remote,
-    '-l', x.local,
-    ...optionArgs(x.options),
-    ...(x.trace ? ['--trace'] : []),
-    loopback(x.host),
-    String(x.port),
-  ];
+  const trace = x.trace ? ['--trace'] : [];
+  return [`--${dir}`, '-r', x.remote, '-l', x.local, ...optionArgs(x.options), ...trace, loopback(x.host), String(x.port)];
 }
 
 function atftpOk(r: RunResult): boolean {
@@ -218,10 +202,10 @@ export async function atftp(dir: 'get' | 'put', x: Transfer): Promise<ClientResu
 }
 
 /** tftp-hpa 5.2 sends plain RFC 1350 requests: `options` is rejected, not silently dropped. */
-export function tftpHpaArgs(dir: 'get' | 'put', x: Transfer, verbose = false): string[] {
+export function tftpHpaArgs(dir: 'get' | 'put', x: Transfer): string[] {
   if (x.options && Object.keys(x.options).length > 0) throw new Error('tftp-hpa 5.2 cannot send TFTP options');
   const command = dir === 'get' ? ['get', x.remote, x.local] : ['put', x.local, x.remote];
-  return [...(verbose ? ['-v'] : []), '-m', 'binary', loopback(x.host), String(x.port), '-c', ...command];
+  return ['-m', 'binary', loopback(x.host), String(x.port), '-c', ...command];
 }
 
 /** The TFTP error code tftp-hpa printed ("Error code 1: File not found"), if any. */
@@ -234,8 +218,8 @@ function tftpHpaOk(r: RunResult): boolean {
   return r.code === 0 && !r.timedOut && !/Error code \d+|timed out|aborting/i.test(r.stdout + r.stderr);
 }
 
-export async function tftpHpa(dir: 'get' | 'put', x: Transfer, verbose = false): Promise<ClientResult> {
-  const r = await run('tftp', tftpHpaArgs(dir, x, verbose), x, 'tftp-hpa');
+export async function tftpHpa(dir: 'get' | 'put', x: Transfer): Promise<ClientResult> {
+  const r = await run('tftp', tftpHpaArgs(dir, x), x, 'tftp-hpa');
   return { ...r, ok: tftpHpaOk(r) };
 }
 
@@ -249,14 +233,9 @@ export function curlArgs(dir: 'get' | 'put', x: CurlTransfer): string[] {
   if (x.options && Object.keys(x.options).length > 0) throw new Error('curl takes blksize/noOptions, not arbitrary options');
   const url = `tftp://${loopback(x.host)}:${x.port}/${x.remote.split('/').map(encodeURIComponent).join('/')}`;
   const timeoutS = Math.max(1, Math.floor((x.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000));
-  return [
-    '-sS',
-    '--max-time', String(timeoutS),
-    ...(x.blksize !== undefined ? ['--tftp-blksize', String(x.blksize)] : []),
-    ...(x.noOptions ? ['--tftp-no-options'] : []),
-    ...(dir === 'get' ? ['-o', x.local] : ['-T', x.local]),
-    url,
-  ];
+  const blksize = x.blksize !== undefined ? ['--tftp-blksize', String(x.blksize)] : [];
+  const noOptions = x.noOptions ? ['--tftp-no-options'] : [];
+  return ['-sS', '--max-time', String(timeoutS), ...blksize, ...noOptions, dir === 'get' ? '-o' : '-T', x.local, url];
 }
 
 /** curl 7.88's exit code for each TFTP ERROR code (8, option refused, has none of its own: 42). */
@@ -284,14 +263,7 @@ export function download(client: ClientName, x: Transfer & { blksize?: number; n
 }
 
 export function upload(client: ClientName, x: Transfer): Promise<ClientResult> {
-  switch (client) {
-    case 'atftp':
-      return atftp('put', x);
-    case 'tftp-hpa':
-      return tftpHpa('put', x);
-    case 'curl':
-      return curl('put', x);
-  }
+  return { atftp, 'tftp-hpa': tftpHpa, curl }[client]('put', x);
 }
 
 /** A short, readable account of a client run for assertion messages. */
@@ -312,15 +284,11 @@ export function sha256File(path: string): Promise<string> {
   });
 }
 
-export function sha256(buf: Buffer): string {
-  return createHash('sha256').update(buf).digest('hex');
-}
-
 /** Writes `size` random bytes to dir/name; returns the sha256. */
 export function randomFile(dir: string, name: string, size: number): string {
   const buf = randomBytes(size);
   writeFileSync(join(dir, name), buf);
-  return sha256(buf);
+  return createHash('sha256').update(buf).digest('hex');
 }
 
 /** RFC 1350 block count of a read: the last block is short, possibly empty. */
@@ -372,15 +340,13 @@ async function startTftpdHpa(t: Teardown, bin: string, root: string): Promise<Ta
   const child = spawn(bin, ['-L', '-c', '-s', root, '-a', `127.0.0.1:${port}`, '-u', user], { stdio: 'ignore' });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`cannot start ${bin}`);
-  live.set(pid, child);
+  peers.add(pid);
   const exited = new Promise<void>((resolve) => child.once('exit', () => {
-    live.delete(pid);
+    peers.delete(pid);
     resolve();
   }));
   const stop = async () => {
-    if (!live.has(pid)) return;
-    process.kill(pid, 'SIGTERM');
-    await exited;
+    if (peers.has(pid) && killPid(pid, 'SIGTERM')) await exited;
   };
   t.teardown(stop);
   // Ready when it answers a request for a file that does not exist.

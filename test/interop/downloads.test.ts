@@ -4,7 +4,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import {
-  blockCount, describe, download, liveClients, nextDone, randomFile, requireClients, sha256File,
+  blockCount, describe, killLeftovers, download, liveClients, nextDone, randomFile, requireClients, sha256File,
   startTarget, type ClientName, type ClientResult, type TapTest, type Target,
 } from '../helpers/clients.js';
 
@@ -34,6 +34,9 @@ const BLOCK_SIZES: Array<[number, number]> = [
 ];
 
 let srv: Target;
+t.teardown(() => {
+  killLeftovers();
+});
 t.before(async () => {
   srv = await startTarget(t, { root });
 });
@@ -59,6 +62,8 @@ async function fetchAndCheck(
     const done = await nextDone(srv.seen, name, seenDone);
     tt.ok(done, 'tftp.done emitted');
     if (done) {
+      const start = srv.seen.find((e) => e.kind === 'tftp.start' && e.id === done.id);
+      tt.equal(start?.kind === 'tftp.start' && start.blockSize, blksize, `transfer ran at blksize ${blksize}`);
       tt.equal(done.bytes, f.size, 'tftp.done bytes = file size');
       tt.ok(done.dataPackets >= blockCount(f.size, blksize), `at least ${blockCount(f.size, blksize)} DATA packets (${done.dataPackets}, ${done.retransmits} retransmits)`);
       if (done.retransmits === 0) tt.equal(done.dataPackets, blockCount(f.size, blksize), 'no retransmits: exactly one DATA per block');
@@ -71,8 +76,12 @@ const seenDone = new Set<number>();
 for (const client of ['atftp', 'tftp-hpa', 'curl'] as const) {
   t.test(`${client}: every size of atftp's suite, byte-exact`, async (tt) => {
     tt.setTimeout(300_000);
-    for (const [label] of SIZES) {
-      await tt.test(`${label} bytes`, (st) => fetchAndCheck(st, client, `size-${label}.bin`).then(() => undefined));
+    for (const [label, size] of SIZES) {
+      // curl 7.88 rejects an OACK whose tsize is 0 ("invalid tsize -:0:- value in OACK
+      // packet", exit 71), from tftpd-hpa too: an empty file goes without options.
+      const noOptions = client === 'curl' && size === 0;
+      await tt.test(`${label} bytes${noOptions ? ' (--tftp-no-options)' : ''}`, (st) =>
+        fetchAndCheck(st, client, `size-${label}.bin`, { noOptions }).then(() => undefined));
     }
   });
 }
