@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
-import { bool, int, list, obj, oneOf, optStr, path, str, validate, type Infer, type Issue } from './schema.js';
+import { autoInt, bool, int, list, obj, oneOf, optStr, path, str, validate, type Infer, type Issue } from './schema.js';
 
 const IP_ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$/;
 const PORT_RANGE = /^\d{1,5}-\d{1,5}$/;
@@ -15,7 +15,7 @@ export const remapRuleSpec = obj({
   /** Replacement; \0-\9 are groups, \i the client IP, \x the client IP in hex (tftp-hpa). */
   replace: str(''),
   /** i: case-insensitive; g: replace every match. */
-  flags: str('', /^[gi]*$/, 'made of the letters g and i'),
+  flags: str('', /^(?!.*(.).*\1)[gi]*$/, 'made of the letters g and i, each at most once'),
   /** rewrite (default), or refuse: the request is answered with error 2. */
   action: oneOf(['rewrite', 'refuse'] as const, 'rewrite'),
   /** After this rule matched, stop looking at the rules below it. */
@@ -31,7 +31,7 @@ export const tftpSpec = obj({
   root: path('../tftpboot'),
   portRange: optStr(PORT_RANGE, 'a range like 49152-49407'),
   singlePort: bool(false),
-  workers: str('auto', /^(auto|\d{1,2})$/, 'auto or a number of threads 0-99'),
+  workers: autoInt(0, 64),
   maxTransfers: int(1, 10000, 500),
   maxPerClient: int(1, 10000, 16),
   maxBlockSize: int(8, 65464, 65464),
@@ -56,7 +56,7 @@ export const tftpSpec = obj({
     dirs: list(str('', /^[^\0]+$/, 'a folder under tftp.root'), ['uploads']),
     policy: oneOf(['create-only', 'overwrite'] as const, 'create-only'),
     maxSize: int(0, Number.MAX_SAFE_INTEGER, 256 * 1024 * 1024),
-    fileMode: str('0644', /^0?[0-7]{3}$/, 'an octal file mode like 0644'),
+    fileMode: str('0644', /^0?[0-7]{3}$/, 'an octal file mode in quotes, like "0644"'),
   }),
   remap: list(remapRuleSpec),
 });
@@ -120,8 +120,12 @@ function semanticIssues(cfg: AppConfig): Issue[] {
     if (a < 1 || b > 65535 || a > b) issues.push({ path: ['tftp', 'portRange'], message: 'must be a range low-high within 1-65535' });
   }
   cfg.tftp.remap.forEach((rule, i) => {
+    if (rule.match === '') {
+      issues.push({ path: ['tftp', 'remap', String(i), 'match'], message: 'is required: a regular expression' });
+      return;
+    }
     try {
-      new RegExp(rule.match, rule.flags.replace('g', ''));
+      new RegExp(rule.match, rule.flags);
     } catch (e) {
       issues.push({ path: ['tftp', 'remap', String(i), 'match'], message: `is not a valid regular expression: ${(e as Error).message}` });
     }
@@ -153,7 +157,7 @@ export function parseConfig(text: string, file: string): AppConfig {
       const unknownKey = issue.message.startsWith('unknown key');
       const node = unknownKey ? keyNodeAt(doc.contents, issue.path) : nodeAt(doc.contents, issue.path);
       const line = node?.range ? lineCounter.linePos(node.range[0]).line : 1;
-      return `${file}:${line} ${issue.path.join('.')}: ${issue.message}`;
+      return `${file}:${line} ${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}`;
     }));
   }
   // Relative paths resolve against the config file's folder, not the working directory.

@@ -10,12 +10,15 @@ export type Spec =
   | { kind: 'string'; default: string; pattern?: RegExp; patternDoc?: string; maxLength?: number; doc?: string }
   | { kind: 'optionalString'; default: null; pattern?: RegExp; patternDoc?: string; doc?: string }
   | { kind: 'enum'; values: readonly (string | number)[]; default: string | number; doc?: string }
+  | { kind: 'autoInt'; min: number; max: number; default: 'auto'; doc?: string }
   | { kind: 'path'; default: string; doc?: string }
   | { kind: 'list'; item: Spec; default: unknown[]; maxItems?: number; doc?: string }
   | { kind: 'object'; fields: Record<string, Spec>; doc?: string };
 
 export const int = (min: number, max: number, def: number) => ({ kind: 'int', min, max, default: def }) as const;
 export const num = (min: number, max: number, def: number) => ({ kind: 'number', min, max, default: def }) as const;
+/** The word auto, or an integer in range (YAML reads `2` as a number, `auto` as a string). */
+export const autoInt = (min: number, max: number) => ({ kind: 'autoInt', min, max, default: 'auto' }) as const;
 export const bool = (def: boolean) => ({ kind: 'bool', default: def }) as const;
 export const str = (def: string, pattern?: RegExp, patternDoc?: string) =>
   ({ kind: 'string', default: def, pattern, patternDoc }) as const;
@@ -29,6 +32,8 @@ export const obj = <const F extends Record<string, Spec>>(fields: F) => ({ kind:
 
 export type Infer<S> = S extends { kind: 'int' | 'number' }
   ? number
+  : S extends { kind: 'autoInt' }
+    ? number | 'auto'
   : S extends { kind: 'bool' }
     ? boolean
     : S extends { kind: 'string' | 'path' }
@@ -53,6 +58,7 @@ function describe(spec: Spec): string {
     case 'string': return spec.patternDoc ? `must be ${spec.patternDoc}` : 'must be a string';
     case 'optionalString': return spec.patternDoc ? `must be ${spec.patternDoc} or null` : 'must be a string or null';
     case 'enum': return `must be one of ${spec.values.join(', ')}`;
+    case 'autoInt': return `must be auto or an integer ${spec.min}-${spec.max}`;
     case 'path': return 'must be a path (string)';
     case 'list': return 'must be a list';
     case 'object': return 'must be a mapping';
@@ -92,6 +98,10 @@ export function validate(spec: Spec, value: unknown, path: string[], issues: Iss
       if (typeof value !== 'number' || !Number.isFinite(value) || (spec.kind === 'int' && !Number.isInteger(value))
         || value < spec.min || value > spec.max) return bad();
       return value;
+    case 'autoInt':
+      if (value === 'auto') return value;
+      if (typeof value === 'string' && /^\d{1,6}$/.test(value)) value = Number(value); // a quoted number
+      return typeof value === 'number' && Number.isInteger(value) && value >= spec.min && value <= spec.max ? value : bad();
     case 'bool':
       return typeof value === 'boolean' ? value : bad();
     case 'string':

@@ -110,7 +110,12 @@ export class FileLayer {
       const folded = this.opts.caseInsensitive ? await this.caseFold(root, parts) : null;
       if (folded === null) return this.fsRefusal(e as NodeJS.ErrnoException, name);
       path = folded;
-      real = await fsp.realpath(path);
+      try {
+        real = await fsp.realpath(path);
+      } catch (e2) {
+        // A dangling symlink or a loop found by the case-insensitive walk.
+        return this.fsRefusal(e2 as NodeJS.ErrnoException, name);
+      }
     }
     if (!this.inside(root, real)) return refuse(ErrorCode.AccessViolation, 'access violation', `symlink leaves the root: ${name} -> ${real}`);
     let handle: fsp.FileHandle;

@@ -31,7 +31,7 @@ export interface Oack { op: 'OACK'; options: Options }
 export type Packet = Rrq | Wrq | Data | Ack | ErrorPacket | Oack;
 export type Request = Rrq | Wrq;
 
-export type DecodeErrorKind = 'truncated' | 'bad-opcode' | 'unterminated' | 'bad-option' | 'empty-filename';
+export type DecodeErrorKind = 'truncated' | 'oversized' | 'bad-opcode' | 'unterminated' | 'bad-option' | 'empty-filename';
 export interface DecodeError { op: 'DECODE_ERROR'; kind: DecodeErrorKind; message: string }
 
 /** Largest datagram we ever accept: 4-byte header + the RFC 2348 maximum block size. */
@@ -74,7 +74,7 @@ function readOptions(strings: string[], from: number): Options | DecodeError {
 
 export function decode(buf: Buffer): Packet | DecodeError {
   if (buf.length < 2) return fail('truncated', `packet of ${buf.length} bytes has no opcode`);
-  if (buf.length > MAX_PACKET) return fail('truncated', `packet of ${buf.length} bytes is over ${MAX_PACKET}`);
+  if (buf.length > MAX_PACKET) return fail('oversized', `packet of ${buf.length} bytes is over ${MAX_PACKET}`);
   const op = buf.readUInt16BE(0);
   switch (op) {
     case Opcode.RRQ:

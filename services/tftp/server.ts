@@ -58,8 +58,11 @@ export function plainAddress(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
-export function workerCount(setting: string): number {
-  return setting === 'auto' ? Math.min(4, availableParallelism() > 1 ? availableParallelism() : 0) : Number(setting);
+/** auto: one worker per core, at most 4; on a single core the server's own thread. */
+export function workerCount(setting: number | 'auto'): number {
+  if (setting !== 'auto') return setting;
+  const cores = availableParallelism();
+  return cores > 1 ? Math.min(4, cores) : 0;
 }
 
 export class TftpServer implements TftpService {

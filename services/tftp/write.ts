@@ -54,7 +54,9 @@ export class WriteTransfer extends Transfer {
     if (buf.length < 4 || buf[0] !== 0) return;
     const op = buf[1];
     if (op === Opcode.DATA) this.onData((buf[2] << 8) | buf[3], buf.subarray(4));
-    else if (op === Opcode.ERROR && !this.ended) {
+    // An ERROR while the last block is being committed comes too late: the upload is
+    // complete and stays (failing now would leave the file yet report a failure).
+    else if (op === Opcode.ERROR && !this.ended && !this.committing) {
       const end = buf.indexOf(0, 4);
       this.fail(`client sent ERROR ${buf.readUInt16BE(2)}: ${buf.toString('latin1', 4, end < 0 ? buf.length : end)}`, true);
     }
@@ -70,8 +72,9 @@ export class WriteTransfer extends Transfer {
     if (wire !== wireBlock(this.expected, rollover)) {
       // A repeat of an old block (our ACK was lost) or a block after a gap: ACK the last
       // in-order block, once per gap, so the client resends from there.
-      const old = absoluteBlock(wire, Math.max(0, this.expected - 65535), this.expected - 1, rollover);
-      if (!this.gapAcked && (old >= 0 || windowSize > 1)) {
+      if (this.gapAcked) return;
+      const old = windowSize > 1 ? 0 : absoluteBlock(wire, Math.max(0, this.expected - 65535), this.expected - 1, rollover);
+      if (old >= 0) {
         this.gapAcked = true;
         this.inWindow = 0;
         this.counters.retransmits++;

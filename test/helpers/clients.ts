@@ -173,6 +173,8 @@ export interface Transfer extends RunOptions {
   trace?: boolean;
   /** Host to talk to; must be loopback. */
   host?: string;
+  /** tftp-hpa only: netascii mode (-m ascii) instead of octet. */
+  ascii?: boolean;
 }
 
 function loopback(host: string | undefined): string {
@@ -205,7 +207,7 @@ export async function atftp(dir: 'get' | 'put', x: Transfer): Promise<ClientResu
 export function tftpHpaArgs(dir: 'get' | 'put', x: Transfer): string[] {
   if (x.options && Object.keys(x.options).length > 0) throw new Error('tftp-hpa 5.2 cannot send TFTP options');
   const command = dir === 'get' ? ['get', x.remote, x.local] : ['put', x.local, x.remote];
-  return ['-m', 'binary', loopback(x.host), String(x.port), '-c', ...command];
+  return ['-m', x.ascii ? 'ascii' : 'binary', loopback(x.host), String(x.port), '-c', ...command];
 }
 
 /** The TFTP error code tftp-hpa printed ("Error code 1: File not found"), if any. */
@@ -231,7 +233,8 @@ export interface CurlTransfer extends Transfer {
 
 export function curlArgs(dir: 'get' | 'put', x: CurlTransfer): string[] {
   if (x.options && Object.keys(x.options).length > 0) throw new Error('curl takes blksize/noOptions, not arbitrary options');
-  const url = `tftp://${loopback(x.host)}:${x.port}/${x.remote.split('/').map(encodeURIComponent).join('/')}`;
+  const host = loopback(x.host);
+  const url = `tftp://${host.includes(':') ? `[${host}]` : host}:${x.port}/${x.remote.split('/').map(encodeURIComponent).join('/')}`;
   const timeoutS = Math.max(1, Math.floor((x.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000));
   const blksize = x.blksize !== undefined ? ['--tftp-blksize', String(x.blksize)] : [];
   const noOptions = x.noOptions ? ['--tftp-no-options'] : [];
