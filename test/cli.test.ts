@@ -1,0 +1,131 @@
+// The `bootlab` command as a user runs it: check-config, one-line config errors, the
+// privileged-port message, serve answering a real client and stopping on SIGTERM,
+// remap-test, and `npm start` with the shipped configuration.
+import t from 'tap';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { curl, describe, requireClients } from './helpers/clients.js';
+
+requireClients('curl');
+const project = fileURLToPath(new URL('../..', import.meta.url));
+const cli = join(project, 'dist/services/cli.js');
+const started: ChildProcess[] = [];
+t.teardown(() => {
+  for (const c of started) if (c.exitCode === null && c.pid) try { process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ }
+});
+
+function bootlab(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [cli, ...args], { input, encoding: 'utf8', timeout: 20_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts a long-running command in its own process group; resolves when `ready` shows on stdout. */
+function startUntil(cmd: string, args: string[], ready: RegExp, opts: { cwd?: string } = {}): Promise<{ child: ChildProcess; out: () => string }> {
+  const child = spawn(cmd, args, { cwd: opts.cwd ?? project, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready in 60 s: ${out}`)), 60_000);
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        resolve({ child, out: () => out });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`exited with ${code} before ready: ${out}`)); });
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((r) => child.once('exit', (code) => r(code)));
+}
+
+t.test('check-config: the shipped file is valid and summarised', async (t) => {
+  const r = bootlab(['check-config', '--config', join(project, 'config/appliance.yaml')]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /appliance\.yaml: OK/);
+  t.match(r.stdout, /tftp: 0\.0\.0\.0:69, root .*tftpboot, writes off/);
+});
+
+t.test('a bad config stops with one line naming file, line and key; exit 2', async (t) => {
+  const dir = t.testdir({ 'a.yaml': '# comment\ntftp:\n  root: .\n  port: 70000\n' });
+  const file = join(dir, 'a.yaml');
+  for (const cmd of ['check-config', 'serve']) {
+    const r = bootlab([cmd, '--config', file]);
+    t.equal(r.code, 2, `${cmd} exits 2`);
+    t.equal(r.stderr, `${file}:4 tftp.port: must be an integer 1-65535\n`, `${cmd}: exactly one line`);
+  }
+  const missing = bootlab(['check-config', '--config', join(dir, 'nope.yaml')]);
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, /nope\.yaml: cannot read the config file: ENOENT/);
+  const noRoot = join(dir, 'b.yaml');
+  writeFileSync(noRoot, 'tftp:\n  root: ./missing\n');
+  const r = bootlab(['serve', '--config', noRoot]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /tftp\.root: the folder .*missing does not exist/);
+});
+
+t.test('port 69 without privilege: one line that says what to do', { skip: process.getuid?.() !== 0 ? 'needs root to drop to nobody (CI runs as root)' : false }, async (t) => {
+  const dir = t.testdir({ root: {}, 'c.yaml': 'tftp:\n  address: 127.0.0.1\n  port: 69\n  root: ./root\n' });
+  chmodSync(dir, 0o755);
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, 'serve', '--config', join(dir, 'c.yaml')], {
+    encoding: 'utf8', timeout: 20_000,
+    // A clean environment: tap's coverage hook (NODE_OPTIONS) cannot write as nobody.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+  });
+  t.equal(r.status, 1, `exit 1 (${r.stderr})`);
+  const lines = r.stderr.trim().split('\n');
+  t.equal(lines.length, 1, 'one line, no stack trace', { stderr: r.stderr });
+  t.match(lines[0], /cannot bind 127\.0\.0\.1:69 \(tftp\.port\): port 69 is privileged; run as root, grant CAP_NET_BIND_SERVICE .* or set tftp\.port to a port of 1024 or more/);
+});
+
+t.test('serve answers a real client, logs JSON lines, stops cleanly on SIGTERM', async (t) => {
+  const dir = t.testdir({ boot: { 'hello.txt': 'hello from bootlab\n' } });
+  const cfg = join(dir, 'c.yaml');
+  writeFileSync(cfg, 'log:\n  level: info\ntftp:\n  address: 127.0.0.1\n  port: 47169\n  root: ./boot\n');
+  const { child, out } = await startUntil(process.execPath, [cli, 'serve', '--config', cfg], /"msg":"bootlab running"/);
+  const local = join(dir, 'got.txt');
+  const r = await curl('get', { port: 47169, remote: 'hello.txt', local });
+  t.ok(r.ok, describe(r));
+  t.equal(readFileSync(local, 'utf8'), 'hello from bootlab\n');
+  process.kill(child.pid!, 'SIGTERM');
+  t.equal(await exited(child), 0, 'exit 0 on SIGTERM');
+  const lines = out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.ok(lines.some((l) => l.msg === 'tftp read done' && l.file === 'hello.txt' && l.service === 'tftp' && typeof l.transfer === 'number'),
+    'a per-transfer child logger line at the end of the transfer');
+  t.ok(lines.some((l) => l.msg === 'tftp stopped'), 'the service says it stopped');
+});
+
+t.test('remap-test prints what each name on stdin maps to', async (t) => {
+  const dir = t.testdir({
+    'r.yaml': [
+      'tftp:', '  root: .', '  remap:',
+      "    - match: '^pxelinux\\.cfg/default$'", "      replace: 'pxelinux.cfg/\\x'",
+      "    - match: '\\.exe$'", '      action: refuse', '',
+    ].join('\n'),
+  });
+  const r = bootlab(['remap-test', '--config', join(dir, 'r.yaml'), '--ip', '192.0.2.10'], 'pxelinux.cfg/default\nsetup.exe\n..\\..\\etc\\passwd\nipxe.efi\n');
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, [
+    'pxelinux.cfg/default -> pxelinux.cfg/C000020A (tftp.remap.0)',
+    'setup.exe -> refused (tftp.remap.1)',
+    '..\\..\\etc\\passwd -> refused: path escapes the root ("..")',
+    'ipxe.efi -> ipxe.efi',
+    '',
+  ].join('\n'));
+});
+
+t.test('npm start: builds if needed and serves the shipped config on port 69', { skip: process.getuid?.() !== 0 ? 'port 69 needs root (CI runs as root)' : false }, async (t) => {
+  const { child } = await startUntil('npm', ['start', '--silent'], /"msg":"bootlab running"/);
+  const local = join(t.testdir(), 'readme');
+  const r = await curl('get', { port: 69, remote: 'README.md', local });
+  t.ok(r.ok, describe(r));
+  t.equal(readFileSync(local, 'utf8'), readFileSync(join(project, 'tftpboot/README.md'), 'utf8'), 'tftpboot/README.md served');
+  process.kill(-child.pid!, 'SIGTERM');
+  await exited(child);
+});
