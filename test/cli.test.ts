@@ -73,11 +73,10 @@ t.test('a bad config stops with one line naming file, line and key; exit 2', asy
 t.test('port 69 without privilege: one line that says what to do', { skip: process.getuid?.() !== 0 ? 'needs root to drop to nobody (CI runs as root)' : false }, async (t) => {
   const dir = t.testdir({ root: {}, 'c.yaml': 'tftp:\n  address: 127.0.0.1\n  port: 69\n  root: ./root\n' });
   chmodSync(dir, 0o755);
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, 'serve', '--config', join(dir, 'c.yaml')], {
-    encoding: 'utf8', timeout: 20_000,
-    // A clean environment: tap's coverage hook (NODE_OPTIONS) cannot write as nobody.
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-  });
+  // `env -i`: tap's coverage hook rides on NODE_OPTIONS (added to every spawn) and
+  // cannot write its report as nobody.
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
+    process.execPath, cli, 'serve', '--config', join(dir, 'c.yaml')], { encoding: 'utf8', timeout: 20_000 });
   t.equal(r.status, 1, `exit 1 (${r.stderr})`);
   const lines = r.stderr.trim().split('\n');
   t.equal(lines.length, 1, 'one line, no stack trace', { stderr: r.stderr });
