@@ -114,11 +114,15 @@ export class Deadline {
   };
 }
 
+/** Timeouts at the ceiling an answered transfer sits through before it gives up. */
+export const CEILING_WAITS = 2;
+
 export abstract class Transfer {
   readonly counters: TransferCounters = { bytes: 0, dataPackets: 0, dataBytes: 0, acksReceived: 0, retransmits: 0 };
   protected readonly rto: RetransmitTimer;
   protected readonly deadline: Deadline;
   protected retries = 0;
+  private ceilingWaits = 0;
   /** True once the peer answered our first reply: from then maxRetries applies. */
   protected answered = false;
   protected ended = false;
@@ -141,6 +145,14 @@ export abstract class Transfer {
   abstract onPacket(buf: Buffer): void;
   protected abstract retransmit(): void;
 
+  /** The peer answered: the retry budget starts over. */
+  protected heard(): void {
+    this.answered = true;
+    this.retries = 0;
+    this.ceilingWaits = 0;
+    this.rto.progress();
+  }
+
   protected arm(): void {
     this.deadline.arm(this.rto.current());
   }
@@ -148,8 +160,15 @@ export abstract class Transfer {
   private onTimeout(): void {
     if (this.ended) return;
     this.retries++;
-    const budget = this.answered ? this.params.maxRetries : this.params.firstReplyRetries;
-    if (this.retries > budget) {
+    if (this.rto.atCeiling) this.ceilingWaits++;
+    // Before the peer ever answered, a strict count caps what a spoofed request costs.
+    // Once it has, give up only after the retries and also CEILING_WAITS silences of a
+    // full timeout: a client that re-ACKs only after its own timeout of silence (Debian's
+    // atftp) must get that silence before the transfer is abandoned.
+    const exhausted = this.answered
+      ? this.retries > this.params.maxRetries && this.ceilingWaits >= CEILING_WAITS
+      : this.retries > this.params.firstReplyRetries;
+    if (exhausted) {
       this.fail(`timed out after ${this.retries - 1} retransmissions`, false, { code: 0, message: 'timeout' });
       return;
     }

@@ -87,8 +87,7 @@ export class WriteTransfer extends Transfer {
       return;
     }
     if (!this.lastReplyIsRetransmit && this.inWindow === 0) this.rto.sample(this.hooks.clock.now() - this.lastReplyAt);
-    this.answered = true;
-    this.retries = 0;
+    this.heard();
     this.gapAcked = false;
     this.counters.bytes += payload.length;
     this.counters.dataPackets++;

@@ -59,14 +59,20 @@ t.test('floor', async (t) => {
   t.equal(r.current(), 80);
 });
 
-t.test('backoff doubles and is capped at the ceiling', async (t) => {
+t.test('backoff doubles and is capped at the ceiling, stretched by a tenth', async (t) => {
   const r = new RetransmitTimer(20, 5000);
   r.sample(100); // 300
   const seen = [r.current()];
-  for (let i = 0; i < 7; i++) { r.backOff(); seen.push(r.current()); }
-  t.same(seen, [300, 600, 1200, 2400, 4800, 5000, 5000, 5000]);
+  const atCeiling = [r.atCeiling];
+  for (let i = 0; i < 7; i++) { r.backOff(); seen.push(r.current()); atCeiling.push(r.atCeiling); }
+  // At the ceiling the wait is 10% longer, so a client that waits for one full timeout
+  // of silence (Debian's atftp, 5 s) gets it.
+  // After four doublings it goes straight to the ceiling (a peer silent that long is gone
+  // or waits for a silence of its own timeout).
+  t.same(seen, [300, 600, 1200, 2400, 5500, 5500, 5500, 5500]);
+  t.same(atCeiling, [false, false, false, false, true, true, true, true]);
   for (let i = 0; i < 2000; i++) r.backOff();
-  t.equal(r.current(), 5000, 'still the ceiling after 2000 timeouts');
+  t.equal(r.current(), 5500, 'still the stretched ceiling after 2000 timeouts');
   t.ok(Number.isFinite(r.current()));
 });
 
@@ -74,7 +80,7 @@ t.test('backoff before any sample', async (t) => {
   const r = new RetransmitTimer(20, 5000);
   const seen = [r.current()];
   for (let i = 0; i < 4; i++) { r.backOff(); seen.push(r.current()); }
-  t.same(seen, [1000, 2000, 4000, 5000, 5000]);
+  t.same(seen, [1000, 2000, 4000, 5500, 5500]);
 });
 
 t.test('the ceiling caps a large sample', async (t) => {

@@ -282,7 +282,7 @@ t.test('stopDally ends the dally early', async (t) => {
   t.same(s.whats(), ['ACK 0', 'ACK 1']);
 });
 
-t.test('timeout: the last ACK is resent with backoff, then ERROR; no temp file remains', async (t) => {
+t.test('timeout: the last ACK is resent with backoff and two waits at the ceiling, then ERROR; no temp file remains', async (t) => {
   const dir = t.testdir();
   const bs = blocks(pattern(1200), 512);
   const s = await setup(dir);
@@ -290,7 +290,9 @@ t.test('timeout: the last ACK is resent with backoff, then ERROR; no temp file r
   s.clock.advance(10);
   s.data(1, bs[0]); // RTT sample 10 ms: RTO 30
   s.clock.advance(60_000);
-  t.same(s.timeline(), ['0 ACK 0', '10 ACK 1', '40 ACK 1', '100 ACK 1', '220 ACK 1', '460 ERROR 0']);
+  // Four doublings, then straight to the ceiling (5 s, stretched to 5.5 s): the peer
+  // has had maxRetries (3) and two silences longer than a full timeout.
+  t.same(s.timeline(), ['0 ACK 0', '10 ACK 1', '40 ACK 1', '100 ACK 1', '220 ACK 1', '460 ACK 1', '5960 ACK 1', '11460 ERROR 0']);
   const end = s.ends[0];
   t.ok(end && !end.ok && !end.clientAbort && /timed out/.test(end.reason));
   t.same(await s.settled(), [], 'the folder is empty');
