@@ -33,6 +33,8 @@ fetch() { # package binary-inside-the-package
   if [ -x "$dir/root/$bin" ] && [ -s "$dir/version" ]; then return 0; fi
   rm -rf "$dir.tmp"
   mkdir -p "$dir.tmp/root"
+  # apt-get download drops privileges to _apt when it can write the folder (else it warns).
+  chown _apt "$dir.tmp" 2>/dev/null || true
   (
     cd "$dir.tmp"
     apt-get download "$pkg" >&2 || { apt-get update >&2 && apt-get download "$pkg" >&2; }
@@ -40,6 +42,7 @@ fetch() { # package binary-inside-the-package
     dpkg -x "$deb" root
     dpkg-deb -f "$deb" Version > version
   )
+  chown root "$dir.tmp" 2>/dev/null || true
   rm -rf "$dir"
   mv "$dir.tmp" "$dir"
 }

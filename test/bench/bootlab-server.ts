@@ -1,11 +1,12 @@
 // Runs bootlab's TFTP service alone in its own process, so the benchmark can pin it with
 // taskset, put it in a namespace and read its memory from /proc/PID/status.
 //
-//   node dist/test/bench/bootlab-server.js --config FILE
+//   node dist/test/bench/bootlab-server.js --config FILE [--exit-on-stdin-close]
 //
 // Loads FILE with the appliance's own loader (services/core/config.ts), starts
 // services/tftp/server.ts `start(ctx)`, and prints one line `READY <address> <port>` on
-// stdout. Stops on SIGTERM/SIGINT, or when stdin closes (the benchmark died).
+// stdout. Stops on SIGTERM/SIGINT, and with --exit-on-stdin-close also when stdin closes
+// (the benchmark holds a pipe to it: if the benchmark dies, so does this server).
 // The server module is imported by path at run time, so this file type-checks and the
 // harness reports "failed: ..." while the server is still being written.
 import { loadConfig } from '../../services/core/config.js';
@@ -64,9 +65,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
+  if (process.argv.includes('--exit-on-stdin-close')) {
+    process.stdin.on('end', stop);
+    process.stdin.on('error', stop);
+    process.stdin.resume();
+  }
 }
 
 main().catch((e) => fail(String((e as Error)?.stack ?? e)));

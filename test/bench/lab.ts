@@ -7,7 +7,7 @@
 // and namespace made here is removed at exit, also when the harness fails or is interrupted.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { decode, encode, isDecodeError } from '../../services/tftp/packet.js';
 
 export class HarnessError extends Error {
@@ -90,7 +90,10 @@ export class Proc {
   describe(): string {
     const e = this.exit;
     const how = e === null ? 'running' : e.signal ? `killed by ${e.signal}` : `exit ${e.code}`;
-    const err = (this.stderr.trim() || this.stdout.trim()).split('\n').slice(-3).join(' | ');
+    const lines = (this.stderr.trim() || this.stdout.trim()).split('\n').filter((l) => l.trim());
+    // Prefer what the program said about the failure over its progress chatter.
+    const telling = lines.filter((l) => /error|fail|abort|denied|refused|not found|cannot/i.test(l));
+    const err = (telling.length ? telling : lines).slice(-3).join(' | ');
     return `${this.label} ${how}${err ? `: ${err.slice(0, 300)}` : ''}`;
   }
 }
@@ -124,13 +127,16 @@ export function procStatusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number | nu
   }
 }
 
-/** CPU seconds (user + system) of a process plus its reaped children (tftpd-hpa's transfers). */
-export function cpuSeconds(pid: number): number | null {
+/**
+ * CPU seconds (user + system) from /proc/PID/stat: the process's own, or (children: true)
+ * those of its children it has reaped (the harness reaps its clients).
+ */
+export function cpuSeconds(pid: number, children = false): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // Fields 14-17 of proc(5): utime, stime, cutime, cstime; f[0] is field 3.
-    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    const ticks = children ? Number(f[13]) + Number(f[14]) : Number(f[11]) + Number(f[12]);
     return ticks / CLOCK_TICKS;
   } catch {
     return null;
@@ -196,7 +202,7 @@ export async function probe(port: number, file: string, options: Record<string, 
 // Network namespaces for the loss case: a server namespace and a client namespace joined
 // by one veth whose two ends are created directly inside them (the root namespace gets
 // nothing), addresses from 198.18.0.0/15, and nftables in the client namespace dropping
-// a share of UDP on input and on output.
+// a share of UDP coming in and going out.
 
 export const NS_SERVER_ADDR = '198.18.0.1';
 export const NS_CLIENT_ADDR = '198.18.0.2';
@@ -229,13 +235,18 @@ export class NetnsPair {
     this.ip(['-n', this.client, 'link', 'set', 'eth0', 'up']);
   }
 
-  /** Drops `perMille`/1000 of UDP packets at random, in and out of the client namespace. */
+  /**
+   * Drops `perMille`/1000 of UDP packets at random, in and out of the client namespace.
+   * The rules sit on the client's veth (netdev ingress and egress hooks), not on the inet
+   * input/output hooks: a drop in the output hook makes the sender's sendto() fail with
+   * EPERM, which no lossy network does, and curl aborts on it ("(55) ... errno 107").
+   */
   setLoss(perMille: number): void {
     const rule = `meta l4proto udp numgen random mod 1000 < ${perMille} counter drop`;
     const ruleset = [
-      'table inet bench_loss {',
-      `  chain in { type filter hook input priority 0; policy accept; ${rule}; }`,
-      `  chain out { type filter hook output priority 0; policy accept; ${rule}; }`,
+      'table netdev bench_loss {',
+      `  chain in { type filter hook ingress device "eth0" priority 0; policy accept; ${rule}; }`,
+      `  chain out { type filter hook egress device "eth0" priority 0; policy accept; ${rule}; }`,
       '}',
     ].join('\n');
     execFileSync('ip', ['netns', 'exec', this.client, 'nft', '-f', '-'], { input: ruleset, stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000 });
@@ -244,7 +255,7 @@ export class NetnsPair {
   /** Packets dropped so far by the loss rules: [input, output]. */
   dropped(): [number, number] | null {
     try {
-      const out = execFileSync('ip', ['netns', 'exec', this.client, 'nft', 'list', 'table', 'inet', 'bench_loss'], { encoding: 'utf8', timeout: 10_000 });
+      const out = execFileSync('ip', ['netns', 'exec', this.client, 'nft', 'list', 'table', 'netdev', 'bench_loss'], { encoding: 'utf8', timeout: 10_000 });
       const counts = [...out.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
       return counts.length === 2 ? [counts[0], counts[1]] : null;
     } catch {
@@ -271,11 +282,21 @@ export function destroyAllNetns(): void {
   for (const p of [...pairs]) p.destroy();
 }
 
-/** Removes every process and namespace this harness made, on any kind of exit. */
+const tempDirs = new Set<string>();
+/** A temporary folder to delete on any kind of exit. */
+export function removeAtExit(dir: string): void {
+  tempDirs.add(dir);
+}
+
+/** Removes every process, namespace and temporary folder this harness made, on any kind of exit. */
 export function installCleanup(): void {
   const cleanup = () => {
     killAllSync();
     destroyAllNetns();
+    for (const d of tempDirs) {
+      try { rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
+    }
+    tempDirs.clear();
   };
   process.on('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

@@ -89,7 +89,7 @@ export function serverDefs(peers: ReturnType<typeof fetchPeers>): ServerDef[] {
       command: (s) => {
         const file = join(s.work, 'appliance.yaml');
         writeFileSync(file, bootlabConfigYaml(s));
-        return { cmd: process.execPath, args: [join(REPO, 'dist/test/bench/bootlab-server.js'), '--config', file] };
+        return { cmd: process.execPath, args: [join(REPO, 'dist/test/bench/bootlab-server.js'), '--config', file, '--exit-on-stdin-close'] };
       },
     },
     {
