@@ -23,8 +23,25 @@ export interface RelayOptions {
   /** A held packet goes out after this many ms if no other packet follows it (default 30). */
   holdMs?: number;
   seed?: number;
+  /**
+   * Overrides the dice for chosen packets: 'pass' spares a packet from every impairment,
+   * 'drop' always drops it, undefined leaves it to chance. E.g. spare the final ACK, which
+   * a client sends once and never repeats.
+   */
+  decide?: (msg: Buffer, dir: Direction) => 'pass' | 'drop' | undefined;
+  /** Called for every packet with what the relay did with it (for debugging a failing test). */
+  trace?: (e: TraceEntry) => void;
   /** Address the relay listens on; must be loopback (default 127.0.0.1). */
   address?: string;
+}
+
+export interface TraceEntry {
+  at: number;
+  dir: Direction;
+  op: OpName;
+  /** Block number of a DATA or ACK, else -1. */
+  block: number;
+  action: 'pass' | 'drop' | 'duplicate' | 'hold' | 'release';
 }
 
 export const OPCODE_NAMES = ['?', 'RRQ', 'WRQ', 'DATA', 'ACK', 'ERROR', 'OACK'] as const;
@@ -94,11 +111,15 @@ function isLoopback(address: string): boolean {
 
 /** One impaired one-way path: decides per packet, holds at most one packet back. */
 class Path {
-  private held: { send: () => void; timer: NodeJS.Timeout } | null = null;
+  private held: { send: () => void; timer: NodeJS.Timeout; note: (a: TraceEntry['action']) => void } | null = null;
 
   constructor(
     private readonly dir: Direction,
-    private readonly relay: { stats: RelayStats; drop: PerDirection; duplicate: PerDirection; reorder: PerDirection; holdMs: number },
+    private readonly relay: {
+      stats: RelayStats; drop: PerDirection; duplicate: PerDirection; reorder: PerDirection; holdMs: number;
+      trace?: (e: TraceEntry) => void;
+      decide?: (msg: Buffer, dir: Direction) => 'pass' | 'drop' | undefined;
+    },
     private readonly random: () => number,
   ) {}
 
@@ -111,12 +132,25 @@ class Path {
     const rDrop = this.random();
     const rDup = this.random();
     const rHold = this.random();
-    if (rDrop < this.relay.drop[this.dir]) {
+    const trace = this.relay.trace;
+    const note = trace
+      ? (action: TraceEntry['action']) => trace({ at: Date.now(), dir: this.dir, op, block: (op === 'DATA' || op === 'ACK') && msg.length >= 4 ? msg.readUInt16BE(2) : -1, action })
+      : () => undefined;
+    const forced = this.relay.decide?.(msg, this.dir);
+    if (forced === 'pass') {
+      note('pass');
+      st.forwarded++;
+      send(msg);
+      return;
+    }
+    if (forced === 'drop' || rDrop < this.relay.drop[this.dir]) {
       st.dropped++;
+      note('drop');
       return;
     }
     const copies = rDup < this.relay.duplicate[this.dir] ? 2 : 1;
     if (copies === 2) st.duplicated++;
+    note(copies === 2 ? 'duplicate' : 'pass');
     const out = () => {
       for (let i = 0; i < copies; i++) {
         st.forwarded++;
@@ -129,6 +163,7 @@ class Path {
       this.held = null;
       clearTimeout(before.timer);
       out();
+      before.note('release');
       before.send();
       return;
     }
@@ -137,10 +172,12 @@ class Path {
       const timer = setTimeout(() => {
         if (this.held?.timer === timer) {
           this.held = null;
+          note('release');
           out();
         }
       }, this.relay.holdMs);
-      this.held = { send: out, timer };
+      note('hold');
+      this.held = { send: out, timer, note };
       return;
     }
     out();
@@ -186,6 +223,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     duplicate: share(opts.duplicate),
     reorder: share(opts.reorder),
     holdMs: opts.holdMs ?? 30,
+    trace: opts.trace,
+    decide: opts.decide,
   };
   const seed = opts.seed ?? 1;
   const sessions = new Map<string, Session>();
