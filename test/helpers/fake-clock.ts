@@ -2,7 +2,7 @@
 // time stands still until advance(ms) moves it, and timers fire in due order (ties in
 // the order they were set), each with now() equal to its due time. Timers set by a
 // firing timer run in the same advance() when they fall due before its end.
-import type { Clock } from '../../services/tftp/transfer.js';
+import type { Clock, TransferParams } from '../../services/tftp/transfer.js';
 
 interface Timer { at: number; seq: number; fn: () => void; cancelled: boolean }
 
@@ -78,3 +78,15 @@ export class FakeClock implements Clock {
     }
   }
 }
+
+/** Transfer parameters the state-machine tests start from (each test overrides what it is about). */
+export const baseParams: TransferParams = {
+  blockSize: 512,
+  windowSize: 1,
+  timeoutMs: 5000,
+  minRetransmitMs: 20,
+  maxRetries: 3,
+  firstReplyRetries: 2,
+  rollover: 0,
+  progressIntervalMs: 250,
+};

@@ -7,6 +7,9 @@
 // server port seen on that upstream socket gets its own client-facing relay socket, so the
 // client sees a stable TID that differs from the request port, as with a real server.
 import dgram from 'node:dgram';
+import { prng } from './prng.js';
+
+export { prng };
 
 export type Direction = 'toServer' | 'toClient';
 export type PerDirection = { toServer: number; toClient: number };
@@ -77,17 +80,6 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-/** mulberry32: small, fast, seedable; good enough to choose which packets to impair. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function share(s: Share | undefined): PerDirection {
   if (s === undefined) return { toServer: 0, toClient: 0 };

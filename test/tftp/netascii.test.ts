@@ -2,6 +2,7 @@
 // writes, whose CR may end one block while its partner starts the next.
 import t from 'tap';
 import { NetasciiDecoder, toNetascii } from '../../services/tftp/netascii.js';
+import { prng } from '../helpers/prng.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -111,17 +112,6 @@ t.test('every split into one-byte chunks', async (t) => {
   const wire = toNetascii(sample);
   t.same(decodeChunks([...wire].map((x) => Buffer.from([x]))), sample);
 });
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 t.test('random text: toNetascii then the decoder (random chunks) is the identity', async (t) => {
   const rand = prng(1350);

@@ -5,21 +5,11 @@
 import t from 'tap';
 import { isDeepStrictEqual } from 'node:util';
 import { decode, encode, isDecodeError, type Packet } from '../../services/tftp/packet.js';
+import { prng } from '../helpers/prng.js';
 
 const SEED = 0x7f7f2024;
 const RUNS = 20_000;
 
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = prng(SEED);
 const int = (n: number) => Math.floor(rand() * n);

@@ -5,20 +5,10 @@ import { MemorySource, type BlockSource } from '../../services/tftp/blocks.js';
 import { ackPacket, decode, encode, errorPacket, isDecodeError, type Options } from '../../services/tftp/packet.js';
 import { ReadTransfer } from '../../services/tftp/read.js';
 import type { Outcome, Send, TransferParams } from '../../services/tftp/transfer.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { baseParams, FakeClock } from '../helpers/fake-clock.js';
 
 interface Sent { at: number; what: string; block: number; payload: Buffer; raw: Buffer }
 
-const baseParams: TransferParams = {
-  blockSize: 512,
-  windowSize: 1,
-  timeoutMs: 5000,
-  minRetransmitMs: 20,
-  maxRetries: 3,
-  firstReplyRetries: 2,
-  rollover: 0,
-  progressIntervalMs: 250,
-};
 
 function pattern(n: number): Buffer {
   const b = Buffer.alloc(n);

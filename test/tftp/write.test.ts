@@ -8,18 +8,8 @@ import type { Outcome, Send, TransferParams } from '../../services/tftp/transfer
 import { UploadSink } from '../../services/tftp/upload.js';
 import { WriteTransfer, type WriteLimits } from '../../services/tftp/write.js';
 import { toNetascii } from '../../services/tftp/netascii.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { baseParams, FakeClock } from '../helpers/fake-clock.js';
 
-const baseParams: TransferParams = {
-  blockSize: 512,
-  windowSize: 1,
-  timeoutMs: 5000,
-  minRetransmitMs: 20,
-  maxRetries: 3,
-  firstReplyRetries: 2,
-  rollover: 0,
-  progressIntervalMs: 250,
-};
 
 function pattern(n: number, seed = 0): Buffer {
   const b = Buffer.alloc(n);
