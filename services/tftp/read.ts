@@ -50,7 +50,7 @@ export class ReadTransfer extends Transfer {
       this.hooks.send(this.oackPacket);
       this.arm();
     } else {
-      void this.pump();
+      this.pump();
     }
   }
 
@@ -78,7 +78,7 @@ export class ReadTransfer extends Transfer {
       this.awaitingOackAck = false;
       if (!this.oackResent) this.rto.sample(now - this.oackSentAt);
       this.heard();
-      void this.pump();
+      this.pump();
       return;
     }
     const n = absoluteBlock(wire, this.base, this.highestSent, this.params.rollover);
@@ -100,7 +100,7 @@ export class ReadTransfer extends Transfer {
       return;
     }
     this.progress();
-    void this.pump();
+    this.pump();
   }
 
   /**
@@ -122,45 +122,55 @@ export class ReadTransfer extends Transfer {
     // Go back to the first unacknowledged block and send the window again.
     this.next = this.base;
     this.recoveryPoint = this.resendEnd();
-    void this.pump();
+    this.pump();
   }
 
-  /** Sends every block from `next` up to the window's end; waits on the disk when it must. */
-  private async pump(): Promise<void> {
-    if (this.pumping) return; // the running pump sees the new window on its next turn
-    this.pumping = true;
+  /**
+   * Sends every block from `next` up to the window's end. Synchronous while the blocks
+   * are in memory (nearly always: chunks are prefetched), so an ACK costs no promise;
+   * only a block still being read from disk hands over to resumeAfter().
+   */
+  private pump(ready: { n: number; payload: Buffer } | null = null): void {
+    if (this.pumping) return; // the waiting pump sees the new window when it resumes
     const { blockSize, windowSize, rollover } = this.params;
     this.arm(); // also bounds a disk read that never returns
-    try {
-      while (!this.ended && this.next <= Math.min(this.base + windowSize - 1, this.lastBlock)) {
-        const n = this.next;
-        let payload: Buffer | Promise<Buffer> = this.source.block(n);
-        if (!Buffer.isBuffer(payload)) {
-          try {
-            payload = await payload;
-          } catch (e) {
-            this.fail(`read error: ${(e as Error).message}`, false, { code: 0, message: 'read error' });
-            return;
-          }
-          if (this.ended) return;
-          if (this.next !== n) continue; // the timer moved the window back meanwhile
-        }
-        const expected = n < this.lastBlock ? blockSize : this.source.size - (this.lastBlock - 1) * blockSize;
-        if (payload.length !== expected) {
-          this.fail(`file changed while being sent (block ${n}: ${payload.length} of ${expected} bytes)`, false, { code: 0, message: 'file changed while being sent' });
-          return;
-        }
-        this.hooks.send([dataHeader(wireBlock(n, rollover)), payload]);
-        this.sentAt[n % windowSize] = this.hooks.clock.now();
-        this.counters.dataPackets++;
-        this.counters.dataBytes += payload.length;
-        if (n <= this.highestSent) this.highestResent = n;
-        else this.highestSent = n;
-        this.next = n + 1;
+    while (!this.ended && this.next <= Math.min(this.base + windowSize - 1, this.lastBlock)) {
+      const n = this.next;
+      const payload = ready !== null && ready.n === n ? ready.payload : this.source.block(n);
+      ready = null;
+      if (!Buffer.isBuffer(payload)) {
+        this.pumping = true;
+        void this.resumeAfter(n, payload);
+        return;
       }
-    } finally {
-      this.pumping = false;
+      const expected = n < this.lastBlock ? blockSize : this.source.size - (this.lastBlock - 1) * blockSize;
+      if (payload.length !== expected) {
+        this.fail(`file changed while being sent (block ${n}: ${payload.length} of ${expected} bytes)`, false, { code: 0, message: 'file changed while being sent' });
+        return;
+      }
+      this.hooks.send([dataHeader(wireBlock(n, rollover)), payload]);
+      this.sentAt[n % windowSize] = this.hooks.clock.now();
+      this.counters.dataPackets++;
+      this.counters.dataBytes += payload.length;
+      if (n <= this.highestSent) this.highestResent = n;
+      else this.highestSent = n;
+      this.next = n + 1;
     }
     if (!this.ended) this.arm();
+  }
+
+  /** Waits for block n from the disk, then pumps on (with it, if `next` is still n). */
+  private async resumeAfter(n: number, read: Promise<Buffer>): Promise<void> {
+    let payload: Buffer;
+    try {
+      payload = await read;
+    } catch (e) {
+      this.pumping = false;
+      this.fail(`read error: ${(e as Error).message}`, false, { code: 0, message: 'read error' });
+      return;
+    }
+    this.pumping = false;
+    // The timer may have moved `next` back meanwhile; then the block is asked for again.
+    if (!this.ended) this.pump({ n, payload });
   }
 }
