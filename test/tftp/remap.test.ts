@@ -10,7 +10,7 @@ function rule(r: Partial<RemapRule> & { match: string }): RemapRule {
 t.test('ipToHex', async (t) => {
   const cases: [string, string][] = [
     ['192.0.2.10', 'C000020A'],
-    ['10.0.0.1', '0A000001'],
+    ['198.51.100.1', 'C6336401'],
     ['255.255.255.255', 'FFFFFFFF'],
     ['0.0.0.0', '00000000'],
     ['::ffff:192.0.2.10', 'C000020A'],
@@ -92,8 +92,8 @@ const cases: Case[] = [
   },
   {
     name: 'IPv4-mapped IPv6: \\x is its hex',
-    rules: [rule({ match: '^f$', replace: '\\x' })], input: 'f', ip: '::ffff:10.1.2.3',
-    want: { name: '0A010203', refused: false, rule: 0 },
+    rules: [rule({ match: '^f$', replace: '\\x' })], input: 'f', ip: '::ffff:203.0.113.7',
+    want: { name: 'CB007107', refused: false, rule: 0 },
   },
   {
     name: 'IPv6 client: \\i is the address, \\x empty',
@@ -239,10 +239,10 @@ t.test('rules', async (t) => {
 
 t.test('a Remapper gives the same answer every time (g regexes keep no state)', async (t) => {
   const m = new Remapper([rule({ match: 'a', replace: 'o', flags: 'g' }), rule({ match: '^o', replace: 'X', flags: 'g' })]);
-  const first = m.apply('aba', 'read', '10.0.0.1');
+  const first = m.apply('aba', 'read', '198.51.100.1');
   t.same(first, { name: 'Xbo', refused: false, rule: 1 });
-  for (let i = 0; i < 5; i++) t.same(m.apply('aba', 'read', '10.0.0.1'), first, `call ${i + 2}`);
-  t.same(m.apply('cat', 'read', '10.0.0.1'), { name: 'cot', refused: false, rule: 0 });
+  for (let i = 0; i < 5; i++) t.same(m.apply('aba', 'read', '198.51.100.1'), first, `call ${i + 2}`);
+  t.same(m.apply('cat', 'read', '198.51.100.1'), { name: 'cot', refused: false, rule: 0 });
 });
 
 t.test('substitutions use the client of each call', async (t) => {
