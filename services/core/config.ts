@@ -3,7 +3,8 @@
 //   config/appliance.yaml:14 tftp.port: must be an integer 1-65535
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { issueLines, yamlSyntaxLines } from './yamlpos.js';
 import { autoInt, bool, int, list, obj, oneOf, optStr, path, str, validate, type Infer, type Issue } from './schema.js';
 
 const IP_ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$/;
@@ -81,36 +82,6 @@ export class ConfigError extends Error {
   }
 }
 
-/** Finds the YAML node at a key path, for its line number; falls back to the nearest parent. */
-function nodeAt(root: Node | null, keys: string[]): Node | null {
-  let node: Node | null = root;
-  for (const key of keys) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
-      if (!pair) return node;
-      // An unknown or valued key: point at the key itself when its value is missing.
-      node = (pair.value as Node | null) ?? (pair.key as Node);
-    } else if (isSeq(node)) {
-      const item = node.items[Number(key)] as Node | undefined;
-      if (!item) return node;
-      node = item;
-    } else {
-      return node;
-    }
-  }
-  return node;
-}
-
-function keyNodeAt(root: Node | null, keys: string[]): Node | null {
-  if (keys.length === 0) return root;
-  const parent = nodeAt(root, keys.slice(0, -1));
-  if (isMap(parent)) {
-    const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === keys[keys.length - 1]);
-    if (pair) return pair.key as Node;
-  }
-  return nodeAt(root, keys);
-}
-
 /** Checks that a schema cannot express: regexes compile, ranges are ordered. */
 function semanticIssues(cfg: AppConfig): Issue[] {
   const issues: Issue[] = [];
@@ -142,24 +113,12 @@ export interface LoadedConfig { config: AppConfig; file: string }
 export function parseConfig(text: string, file: string): AppConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => {
-      const line = e.linePos?.[0].line ?? lineCounter.linePos(e.pos[0]).line;
-      return `${file}:${line} ${e.message.split('\n')[0]}`;
-    }));
-  }
+  if (doc.errors.length > 0) throw new ConfigError(yamlSyntaxLines(doc, lineCounter, file));
   const raw = doc.contents === null ? {} : doc.toJS();
   const issues: Issue[] = [];
   const config = validate(appSpec, raw, [], issues) as AppConfig;
   if (issues.length === 0) issues.push(...semanticIssues(config));
-  if (issues.length > 0) {
-    throw new ConfigError(issues.map((issue) => {
-      const unknownKey = issue.message.startsWith('unknown key');
-      const node = unknownKey ? keyNodeAt(doc.contents, issue.path) : nodeAt(doc.contents, issue.path);
-      const line = node?.range ? lineCounter.linePos(node.range[0]).line : 1;
-      return `${file}:${line} ${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}`;
-    }));
-  }
+  if (issues.length > 0) throw new ConfigError(issueLines(doc, lineCounter, file, issues));
   // Relative paths resolve against the config file's folder, not the working directory.
   const base = dirname(resolve(file));
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
