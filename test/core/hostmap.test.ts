@@ -1,0 +1,172 @@
+// The host map: notations, validation lines, live reload of hand edits, refused edits
+// that keep the last good map, and writes that keep comments, key order and hand edits.
+import t from 'tap';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HostMap, HostMapError, normalizeMac } from '../../services/core/hostmap.js';
+import { parseHostMap } from '../../services/core/hostmap-parse.js';
+import { silentLogger } from '../../services/core/log.js';
+
+const SAMPLE = `# Room B12, first row
+defaults:
+  action: menu
+
+images:
+  debian:
+    kernel: debian/linux        # the installer kernel
+    initrd: debian/initrd.gz
+    cmdline: auto=true priority=critical
+  rescue:
+    script: rescue.ipxe
+
+hosts:
+  # the teacher's machine
+  52:54:00:00:00:01:
+    hostname: teacher
+    image: debian
+  AA-BB-CC-DD-EE-02: { hostname: pc02, bootOnce: true }
+`;
+
+async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
+t.test('MAC addresses in every usual notation come to one normal form', async (t) => {
+  for (const [input, want] of [
+    ['aa:bb:cc:dd:ee:ff', 'aa:bb:cc:dd:ee:ff'], ['AA-BB-CC-DD-EE-FF', 'aa:bb:cc:dd:ee:ff'], ['aabb.ccdd.eeff', 'aa:bb:cc:dd:ee:ff'],
+    ['AABBCCDDEEFF', 'aa:bb:cc:dd:ee:ff'], ['0:1:2:3:4:5', '00:01:02:03:04:05'], [' 52:54:00:12:34:56 ', '52:54:00:12:34:56'],
+  ] as const) t.equal(normalizeMac(input), want, input);
+  for (const bad of ['', 'aa:bb:cc:dd:ee', 'aa:bb:cc:dd:ee:ff:00', 'gg:bb:cc:dd:ee:ff', 'aa:bb-cc:dd:ee:ff', 'aabb.ccdd.eef']) t.equal(normalizeMac(bad), null, `refused: "${bad}"`);
+});
+
+t.test('the sample parses; bare-digit MACs keep their leading zeros', async (t) => {
+  const { data } = parseHostMap(`${SAMPLE}  001122334455:\n    labels: { room: B12, seat: 4 }\n`, 'hosts.yaml');
+  t.same([...data.hosts.keys()], ['52:54:00:00:00:01', 'aa:bb:cc:dd:ee:02', '00:11:22:33:44:55']);
+  t.same(data.hosts.get('aa:bb:cc:dd:ee:02'), { mac: 'aa:bb:cc:dd:ee:02', hostname: 'pc02', image: null, ip: null, bootOnce: true, labels: {} });
+  t.same(data.hosts.get('00:11:22:33:44:55')?.labels, { room: 'B12', seat: '4' });
+  t.same(data.images.get('debian'), { name: 'debian', kind: 'kernel', kernel: 'debian/linux', initrd: 'debian/initrd.gz', cmdline: 'auto=true priority=critical' });
+  t.same(data.images.get('rescue'), { name: 'rescue', kind: 'script', script: 'rescue.ipxe' });
+  t.same(data.defaults, { action: 'menu', image: null });
+});
+
+t.test('errors name the file, the line and the key', async (t) => {
+  const cases: [string, string][] = [
+    ['hosts:\n  zz:00:00:00:00:00: {}\n', 'h.yaml:2 hosts.zz:00:00:00:00:00: is not a MAC address'],
+    ['images:\n  a: { kernel: x, script: y }\n', 'h.yaml:2 images.a: has kernel and script: choose one'],
+    ['images:\n  a: {}\n', 'h.yaml:2 images.a: needs one of kernel, script, chain or files'],
+    ['images:\n  a:\n    chain: ftp://x/y\n', 'h.yaml:3 images.a.chain: must be an http://, https:// or tftp:// URL'],
+    ['images:\n  a:\n    files: { bios: undionly.kpxe, mips: x }\n', 'h.yaml:3 images.a.files.mips: unknown key'],
+    ['hosts:\n  aa:bb:cc:dd:ee:ff:\n    image: nope\n', 'h.yaml:3 hosts.aa:bb:cc:dd:ee:ff.image: names no image in images'],
+    ['hosts:\n  aa:bb:cc:dd:ee:ff:\n    ip: 300.1.1.1\n', 'h.yaml:3 hosts.aa:bb:cc:dd:ee:ff.ip: must be an IPv4 address'],
+    ['hosts:\n  aa:bb:cc:dd:ee:ff:\n    hostname: "bad name"\n', 'h.yaml:3 hosts.aa:bb:cc:dd:ee:ff.hostname: must be a host name'],
+    ['hosts:\n  aa:bb:cc:dd:ee:ff: {}\n  AABBCCDDEEFF: {}\n', 'h.yaml:3 hosts.AABBCCDDEEFF: is the same MAC as aa:bb:cc:dd:ee:ff'],
+    ['defaults:\n  action: image\n', 'h.yaml:2 defaults.image: is required when defaults.action is image'],
+    ['hosts:\n  aa:bb:cc:dd:ee:ff:\n    colour: red\n', 'h.yaml:3 hosts.aa:bb:cc:dd:ee:ff.colour: unknown key'],
+    ['hosts: [1\n', 'h.yaml:2 '],
+  ];
+  for (const [text, want] of cases) {
+    try {
+      parseHostMap(text, 'h.yaml');
+      t.fail(`accepted: ${JSON.stringify(text)}`);
+    } catch (e) {
+      t.ok(e instanceof HostMapError, 'a HostMapError');
+      t.equal((e as HostMapError).lines.length, 1, `one line for ${JSON.stringify(text)}`);
+      t.ok((e as HostMapError).lines[0].startsWith(want), `${(e as HostMapError).lines[0]} starts with ${want}`);
+    }
+  }
+});
+
+t.test('lookups in any notation; a missing file is an empty map', async (t) => {
+  const dir = t.testdir({ 'hosts.yaml': SAMPLE });
+  const map = await HostMap.open(join(dir, 'hosts.yaml'), silentLogger());
+  t.equal(map.lookup('AA:BB:CC:DD:EE:02')?.hostname, 'pc02');
+  t.equal(map.lookup('525400000001')?.hostname, 'teacher');
+  t.equal(map.lookup('52:54:00:00:00:99'), undefined);
+  t.equal(map.lookup('not a mac'), undefined);
+  const empty = await HostMap.open(join(dir, 'none.yaml'), silentLogger());
+  t.equal(empty.hosts.size, 0);
+});
+
+t.test('a hand edit is live within a second; an invalid one keeps the last good map', async (t) => {
+  const dir = t.testdir({ 'hosts.yaml': SAMPLE });
+  const file = join(dir, 'hosts.yaml');
+  const map = await HostMap.open(file, silentLogger());
+  t.teardown(() => map.close());
+  map.watch();
+  const started = Date.now();
+  writeFileSync(file, SAMPLE.replace('hostname: pc02', 'hostname: pc02b'));
+  t.ok(await until(() => map.lookup('aa:bb:cc:dd:ee:02')?.hostname === 'pc02b', 2000), 'the edit is seen');
+  t.ok(Date.now() - started < 1000, `within a second (${Date.now() - started} ms)`);
+  writeFileSync(file, SAMPLE.replace('image: debian', 'image: missing'));
+  t.ok(await until(() => map.lastError !== null), 'the invalid edit is noticed');
+  t.match(map.lastError?.[0], /hosts\.yaml:17 hosts\.52:54:00:00:00:01\.image: names no image/);
+  t.equal(map.lookup('52:54:00:00:00:01')?.image, 'debian', 'the last good map is still served');
+  t.equal(map.lookup('aa:bb:cc:dd:ee:02')?.hostname, 'pc02b');
+  writeFileSync(file, SAMPLE);
+  t.ok(await until(() => map.lastError === null && map.lookup('aa:bb:cc:dd:ee:02')?.hostname === 'pc02'), 'a fixed file clears the error');
+});
+
+t.test('writes keep comments and key order, and use the notation already in the file', async (t) => {
+  const dir = t.testdir({ 'hosts.yaml': SAMPLE });
+  const file = join(dir, 'hosts.yaml');
+  const map = await HostMap.open(file, silentLogger());
+  const host = await map.setHost('aa-bb-cc-dd-ee-02', { image: 'rescue', bootOnce: null });
+  t.same(host, { mac: 'aa:bb:cc:dd:ee:02', hostname: 'pc02', image: 'rescue', ip: null, bootOnce: false, labels: {} });
+  await map.setHost('52:54:00:00:00:03', { hostname: 'pc03', ip: '192.0.2.103', labels: { seat: '3' } });
+  const text = readFileSync(file, 'utf8');
+  for (const kept of ['# Room B12, first row', '# the installer kernel', "# the teacher's machine"]) t.ok(text.includes(kept), `comment kept: ${kept}`);
+  t.ok(text.indexOf('defaults:') < text.indexOf('images:') && text.indexOf('images:') < text.indexOf('hosts:'), 'top-level order kept');
+  t.match(text, /AA-BB-CC-DD-EE-02: \{ hostname: pc02, image: rescue \}/, 'the existing key and flow style are kept');
+  t.ok(text.indexOf('teacher') < text.indexOf('pc02') && text.indexOf('pc02') < text.indexOf('pc03'), 'the new host comes last');
+  t.equal(map.lookup('52:54:00:00:00:03')?.ip, '192.0.2.103');
+  t.same(readdirSync(dir), ['hosts.yaml'], 'no temporary file left');
+  t.equal(await map.removeHost('525400000003'), true);
+  t.equal(await map.removeHost('525400000003'), false, 'removing twice: false');
+  t.equal(map.lookup('52:54:00:00:00:03'), undefined);
+});
+
+t.test('an invalid write is refused and the file stays as it was', async (t) => {
+  const dir = t.testdir({ 'hosts.yaml': SAMPLE });
+  const file = join(dir, 'hosts.yaml');
+  const map = await HostMap.open(file, silentLogger());
+  await t.rejects(map.setHost('52:54:00:00:00:01', { image: 'nope' }), HostMapError);
+  await t.rejects(map.setHost('not-a-mac', { hostname: 'x' }), HostMapError);
+  t.equal(readFileSync(file, 'utf8'), SAMPLE, 'untouched');
+  t.equal(map.lookup('52:54:00:00:00:01')?.image, 'debian');
+});
+
+t.test('a hand edit made since the last read is kept by the next write', async (t) => {
+  const dir = t.testdir({ 'hosts.yaml': SAMPLE });
+  const file = join(dir, 'hosts.yaml');
+  const map = await HostMap.open(file, silentLogger()); // not watching: the map has not seen the edit
+  writeFileSync(file, `${SAMPLE}  # added by hand\n  52:54:00:00:00:09: { hostname: byhand }\n`);
+  await map.setHost('52:54:00:00:00:01', { hostname: 'teacher2' });
+  const text = readFileSync(file, 'utf8');
+  t.match(text, /byhand/, 'the hand-added host is still in the file');
+  t.match(text, /# added by hand/);
+  t.equal(map.lookup('52:54:00:00:00:09')?.hostname, 'byhand', 'and in the map');
+  t.equal(map.lookup('52:54:00:00:00:01')?.hostname, 'teacher2');
+});
+
+t.test('concurrent writes are serialised: none is lost', async (t) => {
+  const dir = t.testdir({ 'hosts.yaml': SAMPLE });
+  const file = join(dir, 'hosts.yaml');
+  const map = await HostMap.open(file, silentLogger());
+  await Promise.all(Array.from({ length: 20 }, (_, i) => map.setHost(`02:00:00:00:00:${i.toString(16).padStart(2, '0')}`, { hostname: `seat${i}` })));
+  const again = await HostMap.open(file, silentLogger());
+  for (let i = 0; i < 20; i++) t.equal(again.lookup(`02:00:00:00:00:${i.toString(16).padStart(2, '0')}`)?.hostname, `seat${i}`);
+  t.equal(again.hosts.size, 22);
+  t.same(readdirSync(dir), ['hosts.yaml'], 'no temporary file left');
+});
+
+t.test('the shipped config/hosts.yaml is valid', async (t) => {
+  const file = new URL('../../../config/hosts.yaml', import.meta.url);
+  const { data } = parseHostMap(readFileSync(file, 'utf8'), 'config/hosts.yaml');
+  t.same(data.defaults, { action: 'menu', image: null });
+});
