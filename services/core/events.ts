@@ -101,9 +101,4 @@ export class EventBus {
     this.emitter.on('*', fn);
     return () => this.emitter.off('*', fn);
   }
-
-  /** True when someone listens: producers skip building progress events nobody reads. */
-  hasListeners(kind: BootEventKind): boolean {
-    return this.emitter.listenerCount(kind) + this.emitter.listenerCount('*') > 0;
-  }
 }

@@ -92,7 +92,6 @@ export class Engine {
     }
     const out = socket ?? this.shared!;
     const { client, id } = job;
-    const started = this.clock.now();
     const session: Session = { socket, release: prepared.release, transfer: undefined as unknown as Transfer };
     session.transfer = prepared.make({
       send: (p) => sendTo(out, p, client.port, client.address),
@@ -100,7 +99,7 @@ export class Engine {
       onProgress: (bytes) => this.report({ type: 'progress', id, bytes }),
       onEnd: (o) => {
         const counters = { ...session.transfer.counters };
-        const seconds = (this.clock.now() - started) / 1000;
+        const seconds = (this.clock.now() - session.transfer.startedAt) / 1000;
         this.report({ type: 'ended', id, ok: o.ok, clientAbort: o.ok ? false : o.clientAbort, reason: o.ok ? '' : o.reason, counters, seconds });
         void session.release();
         const dallying = session.transfer instanceof WriteTransfer && session.transfer.dallying;
@@ -173,4 +172,3 @@ export class Engine {
   }
 }
 
-export type { TransferParams };

@@ -70,6 +70,8 @@ export class FileLayer {
 
   /** Applies the remap rules and normalises: the path components inside the root. */
   private mapName(raw: string, direction: 'read' | 'write', client: Client): string[] | FileRefusal {
+    // An over-long name is refused before any remap rule runs over it.
+    if (raw.length > this.opts.maxFilenameLength) return refuse(ErrorCode.AccessViolation, 'file name too long', `name of ${raw.length} characters`);
     let name = raw.replace(/\\/g, '/');
     if (this.opts.remapper.size > 0) {
       const r = this.opts.remapper.apply(name, direction, client.address);
@@ -93,7 +95,6 @@ export class FileLayer {
   }
 
   async openRead(raw: string, client: Client): Promise<ReadTarget | FileRefusal> {
-    if (raw.length > this.opts.maxFilenameLength) return normalizeName(raw, this.opts.maxFilenameLength) as FileRefusal;
     const parts = this.mapName(raw, 'read', client);
     if (isRefusal(parts)) return parts;
     const name = parts.join('/');
@@ -135,7 +136,6 @@ export class FileLayer {
 
   /** Where an upload of `raw` goes, checked against the writable folders. */
   async resolveWrite(raw: string, client: Client): Promise<{ name: string; path: string; exists: boolean } | FileRefusal> {
-    if (raw.length > this.opts.maxFilenameLength) return normalizeName(raw, this.opts.maxFilenameLength) as FileRefusal;
     const parts = this.mapName(raw, 'write', client);
     if (isRefusal(parts)) return parts;
     const name = parts.join('/');

@@ -38,6 +38,12 @@ function parseDecimal(value: string): number {
   return DECIMAL.test(value) ? Number(value) : NaN;
 }
 
+/** A decimal option value within [min, max], or the error 8 that refuses it. */
+function ranged(name: string, value: string, min: number, max: number): number | NegotiationError {
+  const n = parseDecimal(value);
+  return n >= min && n <= max ? n : { code: ErrorCode.OptionRefused, message: `${name} ${value} out of range ${min}-${max}` };
+}
+
 /**
  * @param size RRQ: the size of what will be sent, when known; WRQ: ignored.
  */
@@ -55,18 +61,16 @@ export function negotiate(
     switch (name) {
       case 'blksize': {
         if (!policy.options.blksize) break;
-        const n = parseDecimal(value);
-        if (!(n >= MIN_BLKSIZE && n <= MAX_BLKSIZE)) {
-          return { code: ErrorCode.OptionRefused, message: `blksize ${value} out of range ${MIN_BLKSIZE}-${MAX_BLKSIZE}` };
-        }
+        const n = ranged(name, value, MIN_BLKSIZE, MAX_BLKSIZE);
+        if (typeof n !== 'number') return n;
         result.blockSize = Math.min(n, policy.maxBlockSize);
         oack.set(name, String(result.blockSize));
         break;
       }
       case 'timeout': {
         if (!policy.options.timeout) break;
-        const n = parseDecimal(value);
-        if (!(n >= 1 && n <= 255)) return { code: ErrorCode.OptionRefused, message: `timeout ${value} out of range 1-255` };
+        const n = ranged(name, value, 1, 255);
+        if (typeof n !== 'number') return n;
         result.timeout = n;
         oack.set(name, String(n));
         break;
@@ -93,8 +97,8 @@ export function negotiate(
       }
       case 'windowsize': {
         if (!policy.options.windowsize) break;
-        const n = parseDecimal(value);
-        if (!(n >= 1 && n <= 65535)) return { code: ErrorCode.OptionRefused, message: `windowsize ${value} out of range 1-65535` };
+        const n = ranged(name, value, 1, 65535);
+        if (typeof n !== 'number') return n;
         result.windowSize = n;
         oack.set(name, String(n));
         break;

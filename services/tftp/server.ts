@@ -68,8 +68,8 @@ export function workerCount(setting: number | 'auto'): number {
 export class TftpServer implements TftpService {
   readonly name = 'tftp' as const;
   readonly files: FileLayer;
-  readonly stats: TftpStats = {
-    active: 0, filesSent: 0, filesReceived: 0, bytesSent: 0, bytesReceived: 0,
+  private readonly counters: Omit<TftpStats, 'active'> = {
+    filesSent: 0, filesReceived: 0, bytesSent: 0, bytesReceived: 0,
     failed: 0, clientAborts: 0, refused: 0, retransmits: 0, malformed: 0,
   };
   private socket: Socket | null = null;
@@ -122,6 +122,11 @@ export class TftpServer implements TftpService {
     this.log.info({ address: a.address, port: a.port, root: this.cfg.root, writes: this.cfg.write.enabled, workers }, 'tftp listening');
   }
 
+  /** Counters, and the transfers running now (derived, so it is never stale). */
+  get stats(): TftpStats {
+    return { ...this.counters, active: this.byId.size };
+  }
+
   private setState(state: ServiceStatus['state']): void {
     this.state = state;
     this.since = Date.now();
@@ -134,7 +139,7 @@ export class TftpServer implements TftpService {
       since: this.since,
       bound: a ? [{ protocol: 'udp', address: a.address, port: a.port }] : [],
       lastError: this.lastError,
-      stats: { ...this.stats, active: this.byId.size },
+      stats: { ...this.stats },
     };
   }
 
@@ -147,7 +152,7 @@ export class TftpServer implements TftpService {
     }
     const packet = decode(msg);
     if (isDecodeError(packet)) {
-      this.stats.malformed++;
+      this.counters.malformed++;
       this.log.debug({ client: rinfo.address, port: rinfo.port, error: packet.message }, 'malformed packet dropped');
       // A malformed request deserves an answer; stray garbage does not.
       if (msg.length >= 2 && msg[0] === 0 && (msg[1] === 1 || msg[1] === 2)) this.sendError(rinfo, ErrorCode.IllegalOperation, `malformed request: ${packet.message}`);
@@ -174,7 +179,7 @@ export class TftpServer implements TftpService {
   }
 
   private refuse(req: { op: string; filename: string }, client: Client, code: number, message: string, reason: string): void {
-    this.stats.refused++;
+    this.counters.refused++;
     const ip = plainAddress(client.address);
     this.log.info({ client: ip, file: req.filename, code, reason }, `tftp ${req.op} refused`);
     this.events.emit({ kind: 'tftp.refused', ip, direction: req.op === 'RRQ' ? 'read' : 'write', file: req.filename, code, reason });
@@ -285,12 +290,12 @@ export class TftpServer implements TftpService {
 
   private onEnded(s: Session, r: Extract<Report, { type: 'ended' }>): void {
     const c = r.counters;
-    this.stats.retransmits += c.retransmits;
-    if (s.direction === 'read') this.stats.bytesSent += c.dataBytes;
-    else this.stats.bytesReceived += c.bytes;
+    this.counters.retransmits += c.retransmits;
+    if (s.direction === 'read') this.counters.bytesSent += c.dataBytes;
+    else this.counters.bytesReceived += c.bytes;
     if (r.ok) {
-      if (s.direction === 'read') this.stats.filesSent++;
-      else this.stats.filesReceived++;
+      if (s.direction === 'read') this.counters.filesSent++;
+      else this.counters.filesReceived++;
       const throughput = r.seconds > 0 ? c.bytes / r.seconds : 0;
       s.log.info({ bytes: c.bytes, seconds: +r.seconds.toFixed(3), mbps: +(throughput / 1e6).toFixed(2), retransmits: c.retransmits }, `tftp ${s.direction} done`);
       this.events.emit({
@@ -299,8 +304,8 @@ export class TftpServer implements TftpService {
       });
       return;
     }
-    if (r.clientAbort) this.stats.clientAborts++;
-    else this.stats.failed++;
+    if (r.clientAbort) this.counters.clientAborts++;
+    else this.counters.failed++;
     // EDK2's tsize probe ends with an ERROR on purpose: a debug line, not a warning.
     s.log[r.clientAbort ? 'debug' : 'warn']({ bytes: c.bytes, reason: r.reason }, `tftp ${s.direction} ended early`);
     this.events.emit({ kind: 'tftp.failed', id: s.id, ip: s.ip, direction: s.direction, file: s.file, bytes: c.bytes, reason: r.reason, clientAbort: r.clientAbort });
@@ -313,7 +318,6 @@ export class TftpServer implements TftpService {
     const n = (this.perClient.get(s.ip) ?? 1) - 1;
     if (n > 0) this.perClient.set(s.ip, n);
     else this.perClient.delete(s.ip);
-    this.stats.active = this.byId.size;
   }
 
   private onCrash(engine: number, error: string): void {
@@ -321,7 +325,7 @@ export class TftpServer implements TftpService {
     this.log.error({ engine, error }, 'tftp worker died; its transfers failed, worker restarted');
     for (const s of [...this.byId.values()]) {
       if (s.engine !== engine) continue;
-      this.stats.failed++;
+      this.counters.failed++;
       this.events.emit({ kind: 'tftp.failed', id: s.id, ip: s.ip, direction: s.direction, file: s.file, bytes: 0, reason: `worker died: ${error}`, clientAbort: false });
       this.sendError(s.client, ErrorCode.NotDefined, 'server error');
       this.forget(s);
