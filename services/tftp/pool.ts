@@ -26,27 +26,39 @@ export class EnginePool {
     private readonly hooks: PoolHooks,
   ) {}
 
-  start(): void {
+  /**
+   * Resolves once every engine can take a job. A worker loads its modules after the
+   * thread starts; under load that took seconds, and a request in that time waited.
+   */
+  async start(): Promise<void> {
     if (this.workers === 0 || this.shared) {
       const slot: Slot = { active: 0, worker: null, local: null, stopping: false };
       slot.local = new Engine((r) => this.onReport(r, 0), this.listen, this.portRange, this.shared);
       this.slots.push(slot);
       return;
     }
+    const ready: Promise<void>[] = [];
     for (let i = 0; i < this.workers; i++) {
       this.slots.push({ active: 0, worker: null, local: null, stopping: false });
-      this.spawn(i);
+      ready.push(this.spawn(i));
     }
+    await Promise.all(ready);
   }
 
-  private spawn(i: number): void {
+  /** Starts worker i; resolves when it said it is ready (or died trying: then it was respawned). */
+  private spawn(i: number): Promise<void> {
     const init: WorkerInit = { listen: this.listen, portRange: this.portRange };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     const slot = this.slots[i];
     slot.worker = worker;
-    worker.on('message', (r: Report | { type: 'shutdown-done' }) => { if (r.type !== 'shutdown-done') this.onReport(r, i); });
-    worker.on('error', (e) => this.onCrash(i, worker, e.message));
-    worker.on('exit', (code) => this.onCrash(i, worker, `worker exited with code ${code}`));
+    return new Promise((resolve) => {
+      worker.on('message', (r: Report | { type: 'shutdown-done' } | { type: 'ready' }) => {
+        if (r.type === 'ready') resolve();
+        else if (r.type !== 'shutdown-done') this.onReport(r, i);
+      });
+      worker.on('error', (e) => { resolve(); this.onCrash(i, worker, e.message); });
+      worker.on('exit', (code) => { resolve(); this.onCrash(i, worker, `worker exited with code ${code}`); });
+    });
   }
 
   private onCrash(i: number, worker: Worker, error: string): void {
@@ -55,7 +67,7 @@ export class EnginePool {
     slot.worker = null;
     slot.active = 0;
     this.hooks.crashed(i, error);
-    this.spawn(i);
+    void this.spawn(i);
   }
 
   private onReport(r: Report, i: number): void {

@@ -117,7 +117,7 @@ export class TftpServer implements TftpService {
     const workers = this.cfg.singlePort ? 0 : workerCount(this.cfg.workers);
     this.pool = new EnginePool(workers, { address: a.address, family: a.family, port: a.port }, this.cfg.portRange,
       this.cfg.singlePort ? socket : null, { report: (r) => this.onReport(r), crashed: (i, e) => this.onCrash(i, e) });
-    this.pool.start();
+    await this.pool.start();
     this.setState('running');
     this.log.info({ address: a.address, port: a.port, root: this.cfg.root, writes: this.cfg.write.enabled, workers }, 'tftp listening');
   }

@@ -10,6 +10,8 @@ export type ToWorker = { type: 'job'; job: Job } | { type: 'shutdown' };
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const engine = new Engine((r) => port.postMessage(r), init.listen, init.portRange);
+// Loaded and able to take jobs: the server reports itself running only after this.
+port.postMessage({ type: 'ready' });
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'job') void engine.run(m.job);
