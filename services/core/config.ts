@@ -62,18 +62,69 @@ export const tftpSpec = obj({
   remap: list(remapRuleSpec),
 });
 
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IFNAME = /^[^\s/]{1,15}$/;
+const ipv4 = (doc = 'an IPv4 address like 192.0.2.10') => optStr(IPV4, doc);
+
+/** A relayed subnet (RFC 2131 giaddr): the pool that contains the relay's giaddr serves it. */
+export const relayPoolSpec = obj({
+  start: ipv4(),
+  end: ipv4(),
+  netmask: ipv4('a netmask like 255.255.255.0'),
+  /** Default: the relay's own address (giaddr). */
+  router: ipv4(),
+});
+
+export const dhcpSpec = obj({
+  /** proxy: answer PXE clients only, beside the site's DHCP server; full: hand out addresses; off. */
+  mode: oneOf(['proxy', 'full', 'off'] as const, 'proxy'),
+  /** The interfaces DHCP answers on; nothing else is ever answered. */
+  interfaces: list(str('', IFNAME, 'an interface name like eth0')),
+  /** Address clients are told to fetch boot files from (siaddr, option 54): default the interface's own. */
+  serverAddress: ipv4(),
+  pool: obj({ start: ipv4(), end: ipv4() }),
+  /** Seconds. T1 is half of it, T2 seven eighths (RFC 2131 4.4.5). */
+  leaseTime: int(60, 365 * 24 * 3600, 3600),
+  /** Default: the interface's own netmask. */
+  netmask: ipv4('a netmask like 255.255.255.0'),
+  /** Default: the interface's own address. */
+  router: ipv4(),
+  /** DNS servers given out. Default: this machine's own name servers (from /etc/resolv.conf). */
+  dns: list(str('', IPV4, 'an IPv4 address'), []),
+  domain: optStr(/^[a-zA-Z0-9.-]{1,253}$/, 'a domain name'),
+  relayPools: list(relayPoolSpec),
+  /** Milliseconds to wait before answering: for firmware that mishandles an instant reply. */
+  replyDelayMs: int(0, 10_000, 0),
+  /** Seconds an address stays out of the pool after a client DECLINEd it (it was in use). */
+  declineQuarantine: int(0, 7 * 24 * 3600, 600),
+  /** The first-stage boot file per firmware architecture (option 93), under tftp.root. */
+  bootFiles: obj({
+    bios: str('undionly.kpxe'),
+    uefi32: str('ipxe-i386.efi'),
+    uefi64: str('snponly.efi'),
+    arm32: str('ipxe-arm32.efi'),
+    arm64: str('snponly-arm64.efi'),
+  }),
+  /** UEFI HTTP Boot (option 60 HTTPClient): the boot file's URL; null: such clients get no answer. */
+  httpBootUrl: optStr(/^https?:\/\//, 'an http:// or https:// URL'),
+});
+
 export const appSpec = obj({
   log: obj({
     level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
     pretty: oneOf(['auto', 'always', 'never'] as const, 'auto'),
   }),
   stateDir: path('../state'),
+  /** The host map: which machine boots what (see config/hosts.yaml). */
+  hosts: path('hosts.yaml'),
   tftp: tftpSpec,
+  dhcp: dhcpSpec,
 });
 
 export type AppConfig = Infer<typeof appSpec>;
 export type TftpConfig = Infer<typeof tftpSpec>;
 export type RemapRule = Infer<typeof remapRuleSpec>;
+export type DhcpConfig = Infer<typeof dhcpSpec>;
 
 export class ConfigError extends Error {
   constructor(readonly lines: string[]) {
@@ -104,6 +155,29 @@ function semanticIssues(cfg: AppConfig): Issue[] {
   cfg.tftp.write.dirs.forEach((d, i) => {
     if (d.split(/[\\/]/).includes('..')) issues.push({ path: ['tftp', 'write', 'dirs', String(i)], message: 'must stay under tftp.root (no "..")' });
   });
+  issues.push(...dhcpIssues(cfg.dhcp));
+  return issues;
+}
+
+const ipNum = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+
+function dhcpIssues(d: DhcpConfig): Issue[] {
+  const issues: Issue[] = [];
+  const range = (start: string | null, end: string | null, at: string[]) => {
+    if ((start === null) !== (end === null)) issues.push({ path: [...at, start === null ? 'start' : 'end'], message: 'is required when the other end of the pool is set' });
+    else if (start !== null && end !== null && ipNum(start) > ipNum(end)) issues.push({ path: [...at, 'end'], message: `must not be below ${at.join('.')}.start (${start})` });
+  };
+  range(d.pool.start, d.pool.end, ['dhcp', 'pool']);
+  d.relayPools.forEach((p, i) => {
+    const at = ['dhcp', 'relayPools', String(i)];
+    if (p.start === null) issues.push({ path: [...at, 'start'], message: 'is required' });
+    if (p.end === null) issues.push({ path: [...at, 'end'], message: 'is required' });
+    if (p.netmask === null) issues.push({ path: [...at, 'netmask'], message: 'is required' });
+    range(p.start, p.end, at);
+  });
+  if (d.mode === 'full' && d.pool.start === null && d.relayPools.length === 0) {
+    issues.push({ path: ['dhcp', 'pool', 'start'], message: 'is required in full mode (with dhcp.pool.end): the addresses to hand out' });
+  }
   return issues;
 }
 
@@ -124,6 +198,7 @@ export function parseConfig(text: string, file: string): AppConfig {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   config.stateDir = abs(config.stateDir);
   config.tftp.root = abs(config.tftp.root);
+  config.hosts = abs(config.hosts);
   return config;
 }
 
