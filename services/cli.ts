@@ -8,7 +8,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type AppConfig } from './core/config.js';
 import { EventBus } from './core/events.js';
 import { createLogger } from './core/log.js';
+import { HostMap, HostMapError } from './core/hostmap.js';
 import { BindError, type Service } from './core/service.js';
+import { ipxeProvider } from './boot/ipxe.js';
+import { DhcpStartError, start as startDhcp } from './dhcp/server.js';
 import { normalizeName, isRefusal } from './tftp/files.js';
 import { Remapper } from './tftp/remap.js';
 import { start as startTftp } from './tftp/server.js';
@@ -58,11 +61,33 @@ async function serve(file: string): Promise<void> {
   prepareFolders(config, file);
   const log = createLogger(config.log);
   const events = new EventBus();
+  let hosts: HostMap;
+  try {
+    hosts = await HostMap.open(config.hosts, log.child({ service: 'hostmap' }));
+  } catch (e) {
+    if (e instanceof HostMapError) die(e.lines.join('\n'));
+    throw e;
+  }
+  hosts.watch();
   const services: Service[] = [];
   try {
-    if (config.tftp.enabled) services.push(await startTftp({ config, log, events }));
+    if (config.tftp.enabled) {
+      const tftp = await startTftp({ config, log, events });
+      tftp.files.addProvider(ipxeProvider(hosts));
+      services.push(tftp);
+    }
+    if (config.dhcp.mode !== 'off') {
+      if (config.dhcp.interfaces.length === 0) {
+        log.warn(`dhcp.mode is ${config.dhcp.mode} but dhcp.interfaces is empty: DHCP answers nothing until you name the lab interface in ${file}`);
+      } else {
+        services.push(await startDhcp({ config, log, events }, hosts));
+      }
+    }
   } catch (e) {
-    if (e instanceof BindError) die(e.message, 1);
+    if (e instanceof BindError || e instanceof DhcpStartError) {
+      await Promise.allSettled(services.map((s) => s.close()));
+      die(e.message, 1);
+    }
     throw e;
   }
   if (services.length === 0) log.warn('every service is disabled in the configuration; nothing to do');
@@ -73,6 +98,7 @@ async function serve(file: string): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     await Promise.allSettled(services.map((s) => s.close()));
+    hosts.close();
     log.flush?.();
     process.exit(0);
   };
@@ -80,11 +106,21 @@ async function serve(file: string): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-function checkConfig(file: string): void {
+async function checkConfig(file: string): Promise<void> {
   const config = load(file);
+  try {
+    const hosts = await HostMap.open(config.hosts, createLogger({ level: 'silent', pretty: 'never' }));
+    hosts.close();
+  } catch (e) {
+    if (e instanceof HostMapError) die(e.lines.join('\n'));
+    throw e;
+  }
   prepareFolders({ ...config, tftp: { ...config.tftp, write: { ...config.tftp.write, enabled: false } } }, file);
   const t = config.tftp;
   process.stdout.write(`${file}: OK\n`);
+  const d = config.dhcp;
+  process.stdout.write(`  hosts: ${config.hosts}\n`);
+  process.stdout.write(`  dhcp: ${d.mode}${d.mode === 'off' ? '' : ` on ${d.interfaces.length > 0 ? d.interfaces.join(', ') : '(no interface named: answers nothing)'}`}${d.mode === 'full' ? `, pool ${d.pool.start}-${d.pool.end}, lease ${d.leaseTime} s` : ''}\n`);
   process.stdout.write(`  tftp: ${t.enabled ? `${t.address}:${t.port}, root ${t.root}, writes ${t.write.enabled ? `on (${t.write.dirs.join(', ')})` : 'off'}, ${t.remap.length} remap rule(s)` : 'off'}\n`);
 }
 

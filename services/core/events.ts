@@ -71,9 +71,31 @@ export interface TftpRefused extends Base {
   reason: string;
 }
 
-export type BootEvent = TftpStart | TftpProgress | TftpDone | TftpFailed | TftpRefused;
+export type DhcpMessageKind = 'discover' | 'offer' | 'request' | 'ack' | 'nak' | 'release' | 'decline' | 'inform';
+
+/** One DHCP message received or sent (kind dhcp.<message>). */
+export interface DhcpMessage extends Base {
+  kind: `dhcp.${DhcpMessageKind}`;
+  mac: string;
+  xid: number;
+  iface: string;
+  /** RFC 4578 option 93 code, when the client sent one. */
+  arch: number | null;
+  vendorClass: string | null;
+  /** bios, uefi, ipxe, http, other. */
+  firmware: string;
+  /** The address given (offer, ack) or asked for (request, release, decline). */
+  ip?: string;
+  /** The boot file in the reply, if any. */
+  bootFile?: string | null;
+  /** Why a NAK was sent. */
+  reason?: string;
+  mode: 'proxy' | 'full';
+}
+
+export type BootEvent = TftpStart | TftpProgress | TftpDone | TftpFailed | TftpRefused | DhcpMessage;
 export type BootEventKind = BootEvent['kind'];
-export type EventOf<K extends BootEventKind> = Extract<BootEvent, { kind: K }>;
+export type EventOf<K extends BootEventKind> = K extends DhcpMessage['kind'] ? DhcpMessage & { kind: K } : Extract<BootEvent, { kind: K }>;
 
 /** Distributive Omit, so each member of the union keeps its own fields. */
 export type EventInput = BootEvent extends infer E ? (E extends BootEvent ? Omit<E, 'at'> & { at?: number } : never) : never;

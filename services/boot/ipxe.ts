@@ -1,0 +1,59 @@
+// Per-machine iPXE scripts, generated from the host map when asked for, never written to
+// disk: bootlab/<mac>.ipxe (the DHCP responder hands iPXE this name, services/dhcp/boot.ts).
+// Paths in the scripts start with "/", so iPXE resolves them against the script's own
+// URL: the same script works over TFTP and, later, HTTP.
+import type { Image } from '../core/hostmap-parse.js';
+import { normalizeMac } from '../core/hostmap-parse.js';
+import { imageFor, type HostView } from '../dhcp/boot.js';
+
+const SCRIPT_NAME = /^bootlab\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
+const abs = (p: string) => (/^[a-z]+:\/\//i.test(p) ? p : `/${p.replace(/^\/+/, '')}`);
+const base = (p: string) => p.split('/').pop() ?? p;
+
+function imageScript(img: Image, arch: string): string[] {
+  switch (img.kind) {
+    case 'kernel': {
+      const lines: string[] = [];
+      // initrd=NAME on the command line lets EFI kernels find the initrd iPXE loaded.
+      const cmdline = [img.initrd ? `initrd=${base(img.initrd)}` : '', img.cmdline].filter(Boolean).join(' ');
+      lines.push(`kernel ${abs(img.kernel)} ${cmdline}`.trimEnd());
+      if (img.initrd) lines.push(`initrd ${abs(img.initrd)}`);
+      lines.push('boot');
+      return lines;
+    }
+    case 'script': return [`chain ${abs(img.script)}`];
+    case 'chain': return [`chain ${img.url}`];
+    case 'files': return [`chain ${abs(img.files.bios ?? img.files.uefi64 ?? Object.values(img.files)[0] ?? '')}`, `# ${arch}`];
+  }
+}
+
+const LOCAL = ['echo Booting from the local disk', 'exit'];
+
+function menu(hosts: HostView): string[] {
+  const images = [...hosts.images.values()].filter((i) => i.kind !== 'files');
+  const lines = [':menu', 'menu bootlab'];
+  for (const img of images) lines.push(`item img-${img.name} ${img.name}`);
+  lines.push('item local Boot from the local disk');
+  lines.push('choose --timeout 10000 --default local target && goto ${target} || goto local');
+  for (const img of images) lines.push(`:img-${img.name}`, ...imageScript(img, '${buildarch}'), 'goto menu');
+  lines.push(':local', ...LOCAL);
+  return lines;
+}
+
+/** The script for one machine, or null when it should not boot from the network. */
+export function scriptFor(mac: string, hosts: HostView): string | null {
+  const target = imageFor(mac, hosts);
+  if (target === 'none') return null;
+  const body = target === 'menu' ? menu(hosts) : target === 'local' ? LOCAL : imageScript(target, '${buildarch}');
+  return ['#!ipxe', `# bootlab: ${mac}`, ...body, ''].join('\n');
+}
+
+/** A TFTP content provider (FileLayer.addProvider) serving bootlab/<mac>.ipxe. */
+export function ipxeProvider(hosts: HostView): (name: string) => string | null {
+  return (name) => {
+    const m = SCRIPT_NAME.exec(name);
+    if (!m) return null;
+    const mac = normalizeMac(m[1]);
+    return mac ? scriptFor(mac, hosts) : null;
+  };
+}

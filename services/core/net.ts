@@ -1,0 +1,83 @@
+// Interface look-up and IPv4 arithmetic shared by the services. The per-interface socket
+// binding (SO_BINDTOIFINDEX) lives here too: Node's dgram has no SO_BINDTODEVICE, and a
+// socket bound to an interface's address does not receive 255.255.255.255 broadcasts
+// (docs pxe-notes.md 12), so DHCP binds 0.0.0.0 and then pins the socket to the interface.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { networkInterfaces } from 'node:os';
+import type { Socket } from 'node:dgram';
+
+export const ipToInt = (ip: string): number => {
+  const p = ip.split('.');
+  return ((Number(p[0]) << 24) >>> 0) + (Number(p[1]) << 16) + (Number(p[2]) << 8) + Number(p[3]);
+};
+
+export const intToIp = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+
+export const inSubnet = (ip: string, network: string, netmask: string): boolean => {
+  const m = ipToInt(netmask);
+  return ((ipToInt(ip) & m) >>> 0) === ((ipToInt(network) & m) >>> 0);
+};
+
+export const broadcastOf = (ip: string, netmask: string): string => intToIp(((ipToInt(ip) | ~ipToInt(netmask)) >>> 0));
+
+export interface InterfaceInfo {
+  name: string;
+  index: number;
+  address: string;
+  netmask: string;
+  mac: string;
+}
+
+/** The IPv4 address, netmask and index of a named interface, or an error text. */
+export function interfaceInfo(name: string): InterfaceInfo | string {
+  const all = networkInterfaces();
+  const addrs = all[name];
+  if (!addrs) {
+    const have = Object.keys(all).filter((n) => n !== 'lo').join(', ') || 'none';
+    return `interface "${name}" does not exist or is down (this machine has: ${have})`;
+  }
+  const v4 = addrs.find((a) => a.family === 'IPv4' && !a.internal) ?? addrs.find((a) => a.family === 'IPv4');
+  if (!v4) return `interface "${name}" has no IPv4 address`;
+  let index: number;
+  try {
+    index = Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim());
+  } catch {
+    return `interface "${name}": cannot read its index from /sys/class/net`;
+  }
+  return { name, index, address: v4.address, netmask: v4.netmask, mac: v4.mac };
+}
+
+/** This machine's name servers from /etc/resolv.conf, loopback ones left out. */
+export function systemNameServers(file = '/etc/resolv.conf'): string[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n')
+      .map((l) => /^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(l)?.[1])
+      .filter((ip): ip is string => ip !== undefined && !ip.startsWith('127.'));
+  } catch {
+    return [];
+  }
+}
+
+const SOL_SOCKET = 1;
+const SO_BINDTOIFINDEX = 62;
+let sockopt: { setsockopt(s: Socket, level: number, name: number, value: number): void } | null = null;
+
+/**
+ * Pins a bound UDP socket to one interface (Linux SO_BINDTOIFINDEX, kernel 5.0+): it then
+ * receives only what arrives on that interface, and what it sends leaves through it,
+ * whatever the routing table says. Needs CAP_NET_RAW (root has it).
+ */
+export function bindToInterface(socket: Socket, index: number): void {
+  if (!sockopt) {
+    // The package reads socket._handle, which Node flags once with DEP0112: keep it quiet.
+    const emit = process.emitWarning;
+    process.emitWarning = ((w: string | Error, ...rest: unknown[]) => {
+      const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+      if (code === 'DEP0112') return;
+      (emit as (...a: unknown[]) => void).call(process, w, ...rest);
+    }) as typeof process.emitWarning;
+    sockopt = createRequire(import.meta.url)('sockopt') as typeof sockopt;
+  }
+  sockopt!.setsockopt(socket, SOL_SOCKET, SO_BINDTOIFINDEX, index);
+}

@@ -1,0 +1,88 @@
+// What a DHCP request says about the machine asking: PXE or not, firmware architecture
+// (option 93), iPXE or not (options 77 and 175), and the PXE vendor options a reply
+// carries. Pure functions over decoded packets (docs pxe-notes.md, "DHCP replies that PXE
+// firmware accepts").
+import type { Arch } from '../core/hostmap-parse.js';
+import { Opt, optText, type DhcpPacket } from './packet.js';
+
+export type Firmware = 'bios' | 'uefi' | 'ipxe' | 'http' | 'other';
+
+export interface ClientKind {
+  /** Option 60 starts with PXEClient (PXE firmware, iPXE) or HTTPClient (UEFI HTTP Boot). */
+  pxe: boolean;
+  http: boolean;
+  /** iPXE: user class (77) "iPXE" or iPXE's encapsulated options (175). */
+  ipxe: boolean;
+  /** RFC 4578 option 93 code, or the Arch field of option 60, or null. */
+  archCode: number | null;
+  /** bootlab's name for the architecture (the keys of dhcp.bootFiles and image files). */
+  arch: Arch | null;
+  firmware: Firmware;
+  vendorClass: string | null;
+}
+
+/**
+ * RFC 4578 + IANA processor architecture types. 9 is EFI x64 in the wild (EDK2 once sent
+ * it for "EFI BC"); 15/16/19 are HTTP boot (ia32, x64, arm64).
+ */
+export function archName(code: number): Arch | null {
+  switch (code) {
+    case 0: return 'bios';
+    case 6: case 15: return 'uefi32';
+    case 7: case 9: case 16: return 'uefi64';
+    case 10: case 18: return 'arm32';
+    case 11: case 19: return 'arm64';
+    default: return null;
+  }
+}
+
+/** User class (77): iPXE sends the bare string "iPXE"; RFC 3004 length-prefixed also accepted. */
+function userClassIsIpxe(v: Buffer | undefined): boolean {
+  if (!v) return false;
+  if (v.toString('latin1') === 'iPXE') return true;
+  // RFC 3004: one or more [len][data] instances.
+  for (let i = 0; i < v.length;) {
+    const len = v[i];
+    if (i + 1 + len > v.length) return false;
+    if (v.toString('latin1', i + 1, i + 1 + len) === 'iPXE') return true;
+    i += 1 + len;
+  }
+  return false;
+}
+
+export function classify(p: DhcpPacket): ClientKind {
+  const vendorClass = optText(p, Opt.VendorClass);
+  const pxe = vendorClass?.startsWith('PXEClient') ?? false;
+  const http = vendorClass?.startsWith('HTTPClient') ?? false;
+  const ipxe = userClassIsIpxe(p.options.get(Opt.UserClass)) || p.options.has(Opt.Ipxe);
+  let archCode: number | null = null;
+  const a = p.options.get(Opt.ClientArch);
+  // Option 93 may list several architectures; the first is the one booting.
+  if (a && a.length >= 2) archCode = a.readUInt16BE(0);
+  else if (vendorClass) {
+    const m = /^(?:PXE|HTTP)Client:Arch:(\d{5})/.exec(vendorClass);
+    if (m) archCode = Number(m[1]);
+  }
+  if (archCode === null && pxe) archCode = 0; // PXE 2.1 clients without 93 are BIOS ROMs.
+  const arch = archCode === null ? null : archName(archCode);
+  const firmware: Firmware = ipxe ? 'ipxe' : http ? 'http' : !pxe ? 'other' : arch === 'bios' ? 'bios' : 'uefi';
+  return { pxe, http, ipxe, archCode, arch, firmware, vendorClass };
+}
+
+/** Option 97: absent is fine (some Intel ROMs, pixiecore#21); else 17 bytes, type 0. */
+export function uuidProblem(p: DhcpPacket): string | null {
+  const v = p.options.get(Opt.ClientUuid);
+  if (!v) return null;
+  if (v.length !== 17) return `option 97 (client UUID) has ${v.length} bytes, not 17`;
+  if (v[0] !== 0) return `option 97 (client UUID) type ${v[0]}, not 0`;
+  return null;
+}
+
+/**
+ * Option 43 for BIOS PXE ROMs: PXE_DISCOVERY_CONTROL (6) = 8, "boot the file in this
+ * reply, skip boot server discovery" (PXE 2.1 table 2-1), then End.
+ */
+export const PXE_DISCOVERY_CONTROL = 6;
+export function biosVendorOptions(): Buffer {
+  return Buffer.from([PXE_DISCOVERY_CONTROL, 1, 8, Opt.End]);
+}

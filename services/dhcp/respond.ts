@@ -1,0 +1,276 @@
+// The DHCP decisions, pure apart from the lease store they update: a decoded request, the
+// link it came in on, the host map and the time in; a reply and where to send it (or the
+// reason for silence) out. One function per mode, as smee has one handler per mode.
+//   proxy: PXE clients only, yiaddr 0, on ports 67 and 4011 (PXE 2.1 proxyDHCP).
+//   full:  RFC 2131 with pool, leases, reservations, relays; PXE options on top.
+import type { DhcpConfig } from '../core/config.js';
+import { inSubnet, intToIp, ipToInt } from '../core/net.js';
+import { chooseBoot, type BootChoice, type HostView } from './boot.js';
+import { LeaseStore, type Range } from './leases.js';
+import {
+  BOOTREPLY, MessageType, Opt, messageType, optIp, optText, value, type DhcpPacket,
+} from './packet.js';
+import { biosVendorOptions, classify, uuidProblem, type ClientKind } from './pxe.js';
+
+export interface Link {
+  name: string;
+  /** The interface's own IPv4 address and netmask. */
+  address: string;
+  netmask: string;
+}
+
+/** dhcp config with the defaults that depend on the host resolved (dns). */
+export type ResolvedDhcpConfig = DhcpConfig & { dns: string[] };
+
+export interface RespondContext {
+  config: ResolvedDhcpConfig;
+  hosts: HostView;
+  /** The MAC a reserved address belongs to (host map `ip`), if any. */
+  reservedBy(ip: string): string | undefined;
+  leases: LeaseStore;
+  now: number;
+}
+
+export interface Request {
+  packet: DhcpPacket;
+  mac: string;
+  link: Link;
+  /** 67, or 4011 (PXE boot server requests, unicast). */
+  port: number;
+  source: { address: string; port: number };
+}
+
+export type Decision =
+  | { kind: 'reply'; type: MessageType; packet: DhcpPacket; to: { address: string; port: number }; ip: string | null; bootFile: string | null; reason?: string; persisted?: Promise<void> }
+  | { kind: 'ignore'; reason: string }
+  | { kind: 'noted'; what: string };
+
+const ZERO = '0.0.0.0';
+/** How long an offered address is held for the client's REQUEST. */
+const OFFER_HOLD_MS = 60_000;
+
+export const serverAddress = (cfg: DhcpConfig, link: Link) => cfg.serverAddress ?? link.address;
+
+interface Subnet { key: string; range: Range | null; netmask: string; router: string; network: string }
+
+/** The subnet a request is for: the relay's (by giaddr, RFC 2131 4.3.1) or the link's own. */
+function subnetFor(req: Request, cfg: DhcpConfig): Subnet | null {
+  const giaddr = req.packet.giaddr;
+  if (giaddr !== ZERO) {
+    for (const [i, p] of cfg.relayPools.entries()) {
+      if (p.start && p.end && p.netmask && inSubnet(giaddr, p.start, p.netmask)) {
+        return { key: `relay${i}`, range: { start: ipToInt(p.start), end: ipToInt(p.end) }, netmask: p.netmask, router: p.router ?? giaddr, network: p.start };
+      }
+    }
+    return null;
+  }
+  const netmask = cfg.netmask ?? req.link.netmask;
+  const range = cfg.pool.start && cfg.pool.end ? { start: ipToInt(cfg.pool.start), end: ipToInt(cfg.pool.end) } : null;
+  return { key: 'link', range, netmask, router: cfg.router ?? req.link.address, network: req.link.address };
+}
+
+/** The reply skeleton: header echoed from the request (RFC 2131 table 3). */
+function replyTo(req: Request, type: MessageType, server: string): DhcpPacket {
+  const p = req.packet;
+  const options = new Map<number, Buffer>([[Opt.MessageType, value.u8(type)], [Opt.ServerId, value.ip(server)]]);
+  return {
+    op: BOOTREPLY, htype: p.htype, hlen: p.hlen, hops: 0, xid: p.xid, secs: 0, flags: p.flags,
+    ciaddr: ZERO, yiaddr: ZERO, siaddr: ZERO, giaddr: p.giaddr, chaddr: p.chaddr, sname: '', file: '', options,
+  };
+}
+
+/** RFC 2131 4.1: where a reply goes. */
+function destination(req: Request, type: MessageType): { address: string; port: number } {
+  if (req.port !== 67) return req.source; // PXE boot server: unicast back to the client
+  const p = req.packet;
+  if (p.giaddr !== ZERO) return { address: p.giaddr, port: 67 };
+  if (type === MessageType.Nak) return { address: '255.255.255.255', port: 68 };
+  if (p.ciaddr !== ZERO) return { address: p.ciaddr, port: 68 };
+  // No ARP entry can be made from Node for a client without an address: broadcast.
+  return { address: '255.255.255.255', port: 68 };
+}
+
+/** PXE fields on a reply: boot file in `file` and option 67, server in siaddr, sname, 66. */
+function addBoot(reply: DhcpPacket, req: Request, kind: ClientKind, boot: BootChoice, server: string): void {
+  const o = reply.options;
+  o.set(Opt.VendorClass, value.text(kind.http ? 'HTTPClient' : 'PXEClient'));
+  const uuid = req.packet.options.get(Opt.ClientUuid);
+  if (uuid) o.set(Opt.ClientUuid, uuid);
+  if (!boot.file) return;
+  // BIOS ROMs (and iPXE): boot the file in this reply, no boot server discovery. UEFI
+  // firmware gets no option 43: through proxyDHCP it then asks port 4011 for the file
+  // (pixiecore, dnsmasq), and EDK2 drops offers with the MTFTP sub-options.
+  if (kind.firmware === 'bios' || kind.firmware === 'ipxe') o.set(Opt.VendorSpecific, biosVendorOptions());
+  reply.siaddr = server;
+  reply.sname = server;
+  o.set(Opt.TftpServerName, value.text(server));
+  o.set(Opt.BootfileName, value.text(boot.file));
+  // pxelinux and GRUB read only `file`; it holds 127 bytes. Longer names go in 67 only.
+  if (Buffer.byteLength(boot.file) <= 127) reply.file = boot.file;
+}
+
+function echoRelayInfo(reply: DhcpPacket, req: Request): void {
+  const ri = req.packet.options.get(Opt.RelayAgentInfo);
+  if (ri) reply.options.set(Opt.RelayAgentInfo, ri); // RFC 3046 2.2: echoed unchanged
+}
+
+export function respond(req: Request, ctx: RespondContext): Decision {
+  const type = messageType(req.packet);
+  if (type === null) return { kind: 'ignore', reason: 'no DHCP message type (option 53)' };
+  const uuid = uuidProblem(req.packet);
+  const kind = classify(req.packet);
+  if (uuid && (kind.pxe || kind.http)) return { kind: 'ignore', reason: uuid };
+  if (req.port !== 67) return respondBootServer(req, ctx, type, kind);
+  return ctx.config.mode === 'proxy' ? respondProxy(req, ctx, type, kind) : respondFull(req, ctx, type, kind);
+}
+
+/** Port 4011: a PXE client asks for its boot file (after a proxy offer without option 43). */
+function respondBootServer(req: Request, ctx: RespondContext, type: number, kind: ClientKind): Decision {
+  if (type !== MessageType.Request && type !== MessageType.Inform) return { kind: 'ignore', reason: `message type ${type} on the PXE boot server port` };
+  if (!kind.pxe && !kind.http) return { kind: 'ignore', reason: 'not a PXE client (option 60)' };
+  const server = serverAddress(ctx.config, req.link);
+  const boot = chooseBoot(kind, req.mac, ctx.hosts, ctx.config, server);
+  if (!boot.file) return { kind: 'ignore', reason: boot.reason };
+  const reply = replyTo(req, MessageType.Ack, server);
+  reply.ciaddr = req.packet.ciaddr;
+  addBoot(reply, req, kind, boot, server);
+  return { kind: 'reply', type: MessageType.Ack, packet: reply, to: destination(req, MessageType.Ack), ip: null, bootFile: boot.file };
+}
+
+function respondProxy(req: Request, ctx: RespondContext, type: number, kind: ClientKind): Decision {
+  if (!kind.pxe && !kind.http) return { kind: 'ignore', reason: 'proxy mode: not a PXE client (option 60 is not PXEClient or HTTPClient)' };
+  // The site's DHCP server answers REQUESTs; a proxy answers DISCOVERs only (PXE 2.1 2.2.5).
+  if (type !== MessageType.Discover) return { kind: 'ignore', reason: 'proxy mode: only DISCOVERs are answered on port 67' };
+  const server = serverAddress(ctx.config, req.link);
+  const boot = chooseBoot(kind, req.mac, ctx.hosts, ctx.config, server);
+  if (!boot.file) return { kind: 'ignore', reason: boot.reason };
+  const reply = replyTo(req, MessageType.Offer, server);
+  addBoot(reply, req, kind, boot, server);
+  echoRelayInfo(reply, req);
+  return { kind: 'reply', type: MessageType.Offer, packet: reply, to: destination(req, MessageType.Offer), ip: null, bootFile: boot.file };
+}
+
+/** Network options of an OFFER or ACK (and INFORM's ACK, without lease times). */
+function addNetwork(reply: DhcpPacket, req: Request, ctx: RespondContext, subnet: Subnet, lease: boolean): void {
+  const o = reply.options;
+  const cfg = ctx.config;
+  if (lease) {
+    o.set(Opt.LeaseTime, value.u32(cfg.leaseTime));
+    o.set(Opt.RenewalTime, value.u32(Math.floor(cfg.leaseTime / 2)));
+    o.set(Opt.RebindingTime, value.u32(Math.floor((cfg.leaseTime * 7) / 8)));
+  }
+  o.set(Opt.SubnetMask, value.ip(subnet.netmask));
+  o.set(Opt.Router, value.ip(subnet.router));
+  if (cfg.dns.length > 0) o.set(Opt.DomainServer, value.ips(cfg.dns));
+  if (cfg.domain) o.set(Opt.DomainName, value.text(cfg.domain));
+  const host = ctx.hosts.lookup(req.mac);
+  if (host?.hostname) o.set(Opt.HostName, value.text(host.hostname));
+  echoRelayInfo(reply, req);
+}
+
+/** The host map's fixed address for this client, when it is on the subnet. */
+function reservation(req: Request, ctx: RespondContext, subnet: Subnet): string | null {
+  const ip = ctx.hosts.lookup(req.mac)?.ip;
+  return ip && inSubnet(ip, subnet.network, subnet.netmask) ? ip : null;
+}
+
+const inRange = (ip: string, r: Range | null) => r !== null && ipToInt(ip) >= r.start && ipToInt(ip) <= r.end;
+
+function withBoot(reply: DhcpPacket, req: Request, ctx: RespondContext, kind: ClientKind, server: string): string | null {
+  if (!kind.pxe && !kind.http) return null;
+  const boot = chooseBoot(kind, req.mac, ctx.hosts, ctx.config, server);
+  addBoot(reply, req, kind, boot, server);
+  return boot.file;
+}
+
+function respondFull(req: Request, ctx: RespondContext, type: number, kind: ClientKind): Decision {
+  const server = serverAddress(ctx.config, req.link);
+  const sid = optIp(req.packet, Opt.ServerId);
+  if (sid !== null && sid !== server && sid !== req.link.address && type !== MessageType.Discover) {
+    if (type === MessageType.Request) {
+      // The client chose another server's offer (RFC 2131 4.3.2): free ours at once.
+      const l = ctx.leases.byMacAddress(req.mac);
+      if (l && l.state === 'offered') l.expires = ctx.now;
+    }
+    return { kind: 'ignore', reason: `message for another server (${sid})` };
+  }
+  const subnet = subnetFor(req, ctx.config);
+  if (!subnet) return { kind: 'ignore', reason: `relayed from ${req.packet.giaddr}, which no dhcp.relayPools entry contains` };
+  switch (type) {
+    case MessageType.Discover: return discover(req, ctx, kind, subnet, server);
+    case MessageType.Request: return request(req, ctx, kind, subnet, server);
+    case MessageType.Release: {
+      const ok = ctx.leases.release(req.mac, req.packet.ciaddr);
+      return ok ? { kind: 'noted', what: `released ${req.packet.ciaddr}` } : { kind: 'ignore', reason: `RELEASE of ${req.packet.ciaddr}, which this client does not hold` };
+    }
+    case MessageType.Decline: {
+      const ip = optIp(req.packet, Opt.RequestedIp);
+      if (!ip) return { kind: 'ignore', reason: 'DECLINE without option 50' };
+      ctx.leases.decline(ip, req.mac, ctx.now + ctx.config.declineQuarantine * 1000);
+      return { kind: 'noted', what: `${ip} declined (in use on the network): quarantined for ${ctx.config.declineQuarantine} s` };
+    }
+    case MessageType.Inform: {
+      const reply = replyTo(req, MessageType.Ack, server);
+      reply.ciaddr = req.packet.ciaddr;
+      addNetwork(reply, req, ctx, subnet, false);
+      const bootFile = withBoot(reply, req, ctx, kind, server);
+      return { kind: 'reply', type: MessageType.Ack, packet: reply, to: destination(req, MessageType.Ack), ip: null, bootFile };
+    }
+    default:
+      return { kind: 'ignore', reason: `message type ${type} is not for a server` };
+  }
+}
+
+function discover(req: Request, ctx: RespondContext, kind: ClientKind, subnet: Subnet, server: string): Decision {
+  const fixed = reservation(req, ctx, subnet);
+  let ip: string | null = fixed;
+  if (!ip && subnet.range) {
+    const wanted = optIp(req.packet, Opt.RequestedIp);
+    const taken = (a: string) => { const m = ctx.reservedBy(a); return m !== undefined && m !== req.mac; };
+    if (wanted && inRange(wanted, subnet.range) && ctx.leases.freeFor(wanted, req.mac, ctx.now) && !taken(wanted)) ip = wanted;
+    else ip = ctx.leases.allocate(subnet.key, subnet.range, req.mac, ctx.now, taken);
+  }
+  if (!ip) return { kind: 'ignore', reason: subnet.range ? `pool ${intToIp(subnet.range.start)}-${intToIp(subnet.range.end)} exhausted` : 'no pool on this network' };
+  ctx.leases.offer(req.mac, ip, ctx.now, OFFER_HOLD_MS, ctx.hosts.lookup(req.mac)?.hostname ?? null);
+  const reply = replyTo(req, MessageType.Offer, server);
+  reply.yiaddr = ip;
+  addNetwork(reply, req, ctx, subnet, true);
+  const bootFile = withBoot(reply, req, ctx, kind, server);
+  return { kind: 'reply', type: MessageType.Offer, packet: reply, to: destination(req, MessageType.Offer), ip, bootFile };
+}
+
+function nak(req: Request, server: string, reason: string): Decision {
+  const reply = replyTo(req, MessageType.Nak, server);
+  reply.options.set(Opt.Message, value.text(reason));
+  echoRelayInfo(reply, req);
+  return { kind: 'reply', type: MessageType.Nak, packet: reply, to: destination(req, MessageType.Nak), ip: null, bootFile: null, reason };
+}
+
+/** Why `ip` cannot be this client's, or null when it can. */
+function refusal(ip: string, req: Request, ctx: RespondContext, subnet: Subnet): string | null {
+  if (!inSubnet(ip, subnet.network, subnet.netmask)) return `${ip} is not on this network`;
+  const fixed = reservation(req, ctx, subnet);
+  if (fixed && fixed !== ip) return `this machine's address is ${fixed}`;
+  const owner = ctx.reservedBy(ip);
+  if (owner && owner !== req.mac) return `${ip} is reserved for another machine`;
+  if (!fixed && !inRange(ip, subnet.range)) return `${ip} is not in the pool`;
+  if (!ctx.leases.freeFor(ip, req.mac, ctx.now)) return `${ip} is in use`;
+  return null;
+}
+
+/** REQUEST in SELECTING (option 54 ours), INIT-REBOOT (option 50) or RENEWING/REBINDING (ciaddr). */
+function request(req: Request, ctx: RespondContext, kind: ClientKind, subnet: Subnet, server: string): Decision {
+  const p = req.packet;
+  const ip = optIp(p, Opt.RequestedIp) ?? (p.ciaddr !== ZERO ? p.ciaddr : null);
+  if (!ip) return { kind: 'ignore', reason: 'REQUEST names no address (neither option 50 nor ciaddr)' };
+  const why = refusal(ip, req, ctx, subnet);
+  if (why) return nak(req, server, why);
+  const hostname = ctx.hosts.lookup(req.mac)?.hostname ?? optText(p, Opt.HostName);
+  const persisted = ctx.leases.bind(req.mac, ip, ctx.now + ctx.config.leaseTime * 1000, hostname);
+  const reply = replyTo(req, MessageType.Ack, server);
+  reply.yiaddr = ip;
+  reply.ciaddr = p.ciaddr;
+  addNetwork(reply, req, ctx, subnet, true);
+  const bootFile = withBoot(reply, req, ctx, kind, server);
+  return { kind: 'reply', type: MessageType.Ack, packet: reply, to: destination(req, MessageType.Ack), ip, bootFile, persisted };
+}

@@ -1,0 +1,220 @@
+// The DHCP service: sockets, one pair per configured interface (port 67 and the PXE boot
+// server port 4011), each pinned to its interface with SO_BINDTOIFINDEX so a request on
+// any other interface is never seen and a reply never leaves through another one (the
+// teacher's laptop with Wi-Fi and a lab cable). Each datagram: decode (packet.ts) ->
+// decide (respond.ts) -> encode -> send, with a log line and an event. A bad packet is a
+// debug line and a counter; an exception in a decision is contained and counted.
+import dgram, { type Socket } from 'node:dgram';
+import { mkdirSync } from 'node:fs';
+import type { DhcpConfig } from '../core/config.js';
+import type { DhcpMessage, DhcpMessageKind } from '../core/events.js';
+import { type HostMap } from '../core/hostmap.js';
+import type { Logger } from '../core/log.js';
+import { bindToInterface, interfaceInfo, systemNameServers, type InterfaceInfo } from '../core/net.js';
+import { BindError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
+import { LeaseStore } from './leases.js';
+import { BOOTREQUEST, MESSAGE_NAMES, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
+import { classify } from './pxe.js';
+import { respond, type Decision, type Request, type ResolvedDhcpConfig } from './respond.js';
+
+export const DHCP_PORT = 67;
+export const PXE_PORT = 4011;
+
+/** A problem that stops the service from starting, said in one line. */
+export class DhcpStartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DhcpStartError';
+  }
+}
+
+type EventBase = Omit<DhcpMessage, 'kind' | 'at'>;
+
+interface LinkSockets { info: InterfaceInfo; sockets: Map<number, Socket> }
+
+export interface DhcpStats {
+  received: number;
+  malformed: number;
+  ignored: number;
+  replies: number;
+  offers: number;
+  acks: number;
+  naks: number;
+  errors: number;
+  leases: number;
+  [key: string]: number;
+}
+
+export class DhcpServer implements Service {
+  readonly name = 'dhcp';
+  private readonly links: LinkSockets[] = [];
+  private readonly reserved = new Map<string, string>();
+  private state: ServiceStatus['state'] = 'starting';
+  private since = Date.now();
+  private lastError: string | null = null;
+  private readonly counters = { received: 0, malformed: 0, ignored: 0, replies: 0, offers: 0, acks: 0, naks: 0, errors: 0 };
+  private readonly config: ResolvedDhcpConfig;
+  private readonly log: Logger;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly ctx: ServiceContext, private readonly hosts: HostMap, readonly leases: LeaseStore, cfg: DhcpConfig) {
+    this.config = { ...cfg, dns: cfg.dns.length > 0 ? cfg.dns : systemNameServers() };
+    this.log = ctx.log.child({ service: 'dhcp' });
+    const index = () => {
+      this.reserved.clear();
+      for (const h of hosts.hosts.values()) if (h.ip) this.reserved.set(h.ip, h.mac);
+    };
+    index();
+    hosts.on('change', index);
+    this.unsubscribe = () => hosts.off('change', index);
+  }
+
+  get stats(): DhcpStats {
+    return { ...this.counters, leases: this.leases.all().filter((l) => l.state === 'bound').length };
+  }
+
+  status(): ServiceStatus {
+    const bound = this.links.flatMap((l) => [...l.sockets.keys()].map((port) => ({ protocol: 'udp' as const, address: `0.0.0.0%${l.info.name}`, port })));
+    return { state: this.state, since: this.since, bound, lastError: this.lastError ?? this.leases.lastError, stats: this.stats };
+  }
+
+  async listen(ports: { dhcp: number; pxe: number }): Promise<void> {
+    for (const name of this.config.interfaces) {
+      const info = interfaceInfo(name);
+      if (typeof info === 'string') throw new DhcpStartError(`dhcp.interfaces: ${info}`);
+      const link: LinkSockets = { info, sockets: new Map() };
+      this.links.push(link);
+      for (const port of [ports.dhcp, ports.pxe]) link.sockets.set(port, await this.open(info, port));
+    }
+    this.state = 'running';
+    this.since = Date.now();
+    this.log.info({ mode: this.config.mode, interfaces: this.links.map((l) => `${l.info.name} ${l.info.address}`), ports: [ports.dhcp, ports.pxe] }, 'dhcp listening');
+  }
+
+  private open(info: InterfaceInfo, port: number): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      sock.once('error', (e: NodeJS.ErrnoException) => reject(new BindError('dhcp', '0.0.0.0', port, e.code ?? e.message)));
+      sock.bind({ address: '0.0.0.0', port }, () => {
+        try {
+          bindToInterface(sock, info.index);
+          sock.setBroadcast(true);
+        } catch (e) {
+          sock.close();
+          reject(new DhcpStartError(`dhcp.interfaces: cannot bind a socket to interface ${info.name}: ${(e as Error).message} (needs root or CAP_NET_RAW)`));
+          return;
+        }
+        sock.removeAllListeners('error');
+        sock.on('error', (e) => { this.lastError = `socket on ${info.name}:${port}: ${e.message}`; this.log.error({ err: e, iface: info.name, port }, 'dhcp socket error'); });
+        sock.on('message', (buf, rinfo) => this.onMessage(buf, rinfo, info, port));
+        resolve(sock);
+      });
+    });
+  }
+
+  private onMessage(buf: Buffer, rinfo: dgram.RemoteInfo, info: InterfaceInfo, port: number): void {
+    this.counters.received += 1;
+    try {
+      this.handle(buf, rinfo, info, port);
+    } catch (e) {
+      this.counters.errors += 1;
+      this.lastError = (e as Error).message;
+      this.log.error({ err: e, iface: info.name, from: rinfo.address }, 'dhcp: error while handling a packet (dropped)');
+    }
+  }
+
+  private handle(buf: Buffer, rinfo: dgram.RemoteInfo, info: InterfaceInfo, port: number): void {
+    const packet = decode(buf);
+    if (isDecodeError(packet)) {
+      this.counters.malformed += 1;
+      this.log.debug({ iface: info.name, from: `${rinfo.address}:${rinfo.port}`, error: packet.error }, 'dhcp malformed packet dropped');
+      return;
+    }
+    if (packet.op !== BOOTREQUEST) return;
+    const mac = macOf(packet);
+    const type = messageType(packet);
+    const log = this.log.child({ mac, xid: `0x${packet.xid.toString(16).padStart(8, '0')}`, iface: info.name });
+    if (!mac) {
+      this.counters.ignored += 1;
+      log.debug({ reason: `hardware type ${packet.htype} length ${packet.hlen} is not Ethernet` }, 'dhcp ignored');
+      return;
+    }
+    const kind = classify(packet);
+    const base: EventBase = { mac, xid: packet.xid, iface: info.name, arch: kind.archCode, vendorClass: kind.vendorClass, firmware: kind.firmware, mode: this.config.mode as 'proxy' | 'full' };
+    if (type !== null && MESSAGE_NAMES[type]) {
+      this.ctx.events.emit({ kind: `dhcp.${MESSAGE_NAMES[type].toLowerCase() as DhcpMessageKind}`, ...base, ip: optIp(packet, Opt.RequestedIp) ?? (packet.ciaddr !== '0.0.0.0' ? packet.ciaddr : undefined) });
+    }
+    const req: Request = { packet, mac, link: { name: info.name, address: info.address, netmask: info.netmask }, port, source: { address: rinfo.address, port: rinfo.port } };
+    const decision = respond(req, { config: this.config, hosts: this.hosts, reservedBy: (ip) => this.reserved.get(ip), leases: this.leases, now: Date.now() });
+    this.act(decision, req, log, base, type);
+  }
+
+  private act(d: Decision, req: Request, log: Logger, base: EventBase, type: number | null): void {
+    const typeName = type === null ? 'BOOTP' : MESSAGE_NAMES[type] ?? `type ${type}`;
+    if (d.kind === 'ignore') {
+      this.counters.ignored += 1;
+      log.debug({ type: typeName, reason: d.reason }, 'dhcp ignored');
+      if (d.reason.includes('exhausted')) this.warnExhausted(d.reason);
+      return;
+    }
+    if (d.kind === 'noted') {
+      log.info({ type: typeName, what: d.what }, 'dhcp noted');
+      return;
+    }
+    const bytes = encode(d.packet);
+    const name = MESSAGE_NAMES[d.type];
+    const sock = this.links.find((l) => l.info.name === req.link.name)!.sockets.get(req.port)!;
+    const send = () => {
+      sock.send(bytes, d.to.port, d.to.address, (err) => {
+        if (err) log.warn({ err, to: d.to }, 'dhcp reply not sent');
+      });
+      this.counters.replies += 1;
+      if (name === 'OFFER') this.counters.offers += 1;
+      else if (name === 'ACK') this.counters.acks += 1;
+      else if (name === 'NAK') this.counters.naks += 1;
+      log.info({ type: name, yiaddr: d.ip, bootFile: d.bootFile, to: `${d.to.address}:${d.to.port}`, ...(d.reason ? { reason: d.reason } : {}) }, 'dhcp reply');
+      this.ctx.events.emit({ ...base, kind: `dhcp.${name.toLowerCase() as DhcpMessageKind}`, ip: d.ip ?? undefined, bootFile: d.bootFile, reason: d.reason });
+    };
+    const ready = d.persisted ?? null;
+    const delay = this.config.replyDelayMs;
+    if (ready) void ready.then(() => (delay > 0 ? setTimeout(send, delay) : send()));
+    else if (delay > 0) setTimeout(send, delay);
+    else send();
+  }
+
+  private lastExhaustWarning = 0;
+  private warnExhausted(reason: string): void {
+    const now = Date.now();
+    if (now - this.lastExhaustWarning < 10_000) return;
+    this.lastExhaustWarning = now;
+    this.log.warn({ reason }, 'dhcp: no address left to offer; reserved machines are still served (widen dhcp.pool)');
+  }
+
+  async close(): Promise<void> {
+    this.state = 'stopping';
+    this.unsubscribe();
+    await Promise.all(this.links.flatMap((l) => [...l.sockets.values()].map((s) => new Promise<void>((r) => s.close(() => r())))));
+    this.leases.close();
+    this.state = 'stopped';
+  }
+}
+
+/** Starts the DHCP service on `dhcp.interfaces` (ports can be moved for tests). */
+export async function start(ctx: ServiceContext, hosts: HostMap, ports = { dhcp: DHCP_PORT, pxe: PXE_PORT }): Promise<DhcpServer> {
+  const cfg = ctx.config.dhcp;
+  let leases: LeaseStore;
+  if (cfg.mode === 'full') {
+    mkdirSync(ctx.config.stateDir, { recursive: true });
+    leases = LeaseStore.open(ctx.config.stateDir);
+  } else {
+    leases = LeaseStore.memory();
+  }
+  const server = new DhcpServer(ctx, hosts, leases, cfg);
+  try {
+    await server.listen(ports);
+  } catch (e) {
+    await server.close().catch(() => undefined);
+    throw e;
+  }
+  return server;
+}
