@@ -1,0 +1,58 @@
+// Per-machine iPXE scripts (services/boot/ipxe.ts) from a host map: a kernel image, a
+// chain, local disk, the menu for unknown machines, nothing for defaults none; and the
+// TFTP provider's name matching.
+import t from 'tap';
+import { parseHostMap } from '../../services/core/hostmap-parse.js';
+import { ipxeProvider, scriptFor } from '../../services/boot/ipxe.js';
+import { scriptPath } from '../../services/dhcp/boot.js';
+
+function view(yaml: string) {
+  const { data } = parseHostMap(yaml, 'hosts.yaml');
+  return { lookup: (m: string) => data.hosts.get(m), images: data.images, defaults: data.defaults };
+}
+
+const MAP = view(`
+defaults: { action: menu }
+images:
+  linux: { kernel: debian/linux, initrd: debian/initrd.gz, cmdline: "console=ttyS0 quiet" }
+  netboot: { chain: "http://198.51.100.7/boot.ipxe" }
+hosts:
+  52:54:00:00:00:01: { image: linux }
+  52:54:00:00:00:02: { image: netboot }
+`);
+
+t.test('a kernel image: kernel with initrd= and cmdline, initrd, boot; paths absolute', async (t) => {
+  const s = scriptFor('52:54:00:00:00:01', MAP)!;
+  t.equal(s.split('\n')[0], '#!ipxe');
+  t.match(s, /^kernel \/debian\/linux initrd=initrd\.gz console=ttyS0 quiet$/m);
+  t.match(s, /^initrd \/debian\/initrd\.gz$/m);
+  t.match(s, /^boot$/m);
+});
+
+t.test('a chain image chains its URL', async (t) => {
+  t.match(scriptFor('52:54:00:00:00:02', MAP)!, /^chain http:\/\/198\.51\.100\.7\/boot\.ipxe$/m);
+});
+
+t.test('an unknown machine gets the menu: every image plus local disk, with a timeout', async (t) => {
+  const s = scriptFor('52:54:00:00:00:99', MAP)!;
+  t.match(s, /^item img-linux linux$/m);
+  t.match(s, /^item img-netboot netboot$/m);
+  t.match(s, /^item local /m);
+  t.match(s, /choose --timeout 10000 --default local target/);
+  t.match(s, /^:local\necho Booting from the local disk\nexit$/m);
+});
+
+t.test('defaults local and none', async (t) => {
+  t.match(scriptFor('52:54:00:00:00:99', view('defaults: { action: local }\n'))!, /^exit$/m);
+  t.equal(scriptFor('52:54:00:00:00:99', view('defaults: { action: none }\n')), null);
+});
+
+t.test('the provider serves bootlab/<mac>.ipxe for the name DHCP hands out, and nothing else', async (t) => {
+  const p = ipxeProvider(MAP);
+  const name = scriptPath('52:54:00:00:00:01');
+  t.equal(name, 'bootlab/52-54-00-00-00-01.ipxe');
+  t.match(p(name) ?? '', /kernel \/debian\/linux/);
+  t.match(p('bootlab/52-54-00-00-00-01.IPXE') ?? '', /kernel/, 'case of the extension does not matter');
+  t.equal(p('bootlab/zz-54-00-00-00-01.ipxe'), null);
+  t.equal(p('undionly.kpxe'), null);
+});
