@@ -48,6 +48,7 @@ function load(file: string): AppConfig {
 
 /** Checks the folders the config names exist, creating the writable ones. */
 function prepareFolders(config: AppConfig, file: string): void {
+  if (!config.tftp.enabled) return;
   try {
     if (!statSync(config.tftp.root).isDirectory()) die(`${file} tftp.root: ${config.tftp.root} is not a folder`);
   } catch {

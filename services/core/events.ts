@@ -114,6 +114,11 @@ export class EventBus {
     this.emitter.emit('*', full);
   }
 
+  /** Whether anyone listens to `kind`: lets a hot path skip building an event nobody reads. */
+  wants(kind: BootEventKind): boolean {
+    return this.emitter.listenerCount(kind) > 0 || this.emitter.listenerCount('*') > 0;
+  }
+
   on<K extends BootEventKind>(kind: K, fn: (e: EventOf<K>) => void): () => void {
     this.emitter.on(kind, fn as (e: unknown) => void);
     return () => this.emitter.off(kind, fn as (e: unknown) => void);

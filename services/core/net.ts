@@ -7,9 +7,15 @@ import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import type { Socket } from 'node:dgram';
 
+/** Dotted quad to a 32-bit unsigned integer (called per packet: no split, no allocation). */
 export const ipToInt = (ip: string): number => {
-  const p = ip.split('.');
-  return ((Number(p[0]) << 24) >>> 0) + (Number(p[1]) << 16) + (Number(p[2]) << 8) + Number(p[3]);
+  let n = 0;
+  let octet = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) { n = n * 256 + octet; octet = 0; } else octet = octet * 10 + (c - 48);
+  }
+  return n * 256 + octet;
 };
 
 export const intToIp = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
@@ -61,6 +67,7 @@ export function systemNameServers(file = '/etc/resolv.conf'): string[] {
 
 const SOL_SOCKET = 1;
 const SO_BINDTOIFINDEX = 62;
+const SO_RCVBUFFORCE = 33;
 let sockopt: { setsockopt(s: Socket, level: number, name: number, value: number): void } | null = null;
 
 /**
@@ -69,6 +76,24 @@ let sockopt: { setsockopt(s: Socket, level: number, name: number, value: number)
  * whatever the routing table says. Needs CAP_NET_RAW (root has it).
  */
 export function bindToInterface(socket: Socket, index: number): void {
+  loadSockopt().setsockopt(socket, SOL_SOCKET, SO_BINDTOIFINDEX, index);
+}
+
+/**
+ * A receive buffer of `bytes`, past net.core.rmem_max when the process may (SO_RCVBUFFORCE
+ * needs CAP_NET_ADMIN): a classroom booting at once is a burst, and a buffer that overflows
+ * while the event loop is busy drops requests. Returns the size the kernel granted.
+ */
+export function growReceiveBuffer(socket: Socket, bytes: number): number {
+  try {
+    loadSockopt().setsockopt(socket, SOL_SOCKET, SO_RCVBUFFORCE, bytes);
+  } catch {
+    try { socket.setRecvBufferSize(bytes); } catch { /* keep the default */ }
+  }
+  return socket.getRecvBufferSize();
+}
+
+function loadSockopt(): NonNullable<typeof sockopt> {
   if (!sockopt) {
     // The package reads socket._handle, which Node flags once with DEP0112: keep it quiet.
     const emit = process.emitWarning;
@@ -79,5 +104,5 @@ export function bindToInterface(socket: Socket, index: number): void {
     }) as typeof process.emitWarning;
     sockopt = createRequire(import.meta.url)('sockopt') as typeof sockopt;
   }
-  sockopt!.setsockopt(socket, SOL_SOCKET, SO_BINDTOIFINDEX, index);
+  return sockopt!;
 }

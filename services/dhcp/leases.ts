@@ -125,10 +125,14 @@ export class LeaseStore {
   }
 
   quarantined(ip: string, now: number): boolean {
-    const until = this.quarantine.get(ipToInt(ip));
+    return this.quarantine.size > 0 && this.quarantinedInt(ipToInt(ip), now);
+  }
+
+  private quarantinedInt(n: number, now: number): boolean {
+    const until = this.quarantine.get(n);
     if (until === undefined) return false;
     if (until > now) return true;
-    this.quarantine.delete(ipToInt(ip));
+    this.quarantine.delete(n);
     return false;
   }
 
@@ -155,10 +159,11 @@ export class LeaseStore {
       if (cursor > range.end || cursor < range.start) cursor = range.start;
       const n = cursor;
       cursor += 1;
-      const ip = intToIp(n);
       const l = this.byIp.get(n);
       if (LeaseStore.active(l, now) && l!.mac !== mac) continue;
-      if (this.quarantined(ip, now) || taken(ip)) continue;
+      if (this.quarantine.size > 0 && this.quarantinedInt(n, now)) continue;
+      const ip = intToIp(n);
+      if (taken(ip)) continue;
       this.cursors.set(key, cursor);
       return ip;
     }

@@ -56,15 +56,16 @@ interface Subnet { key: string; range: Range | null; netmask: string; router: st
 /** The subnet a request is for: the relay's (by giaddr, RFC 2131 4.3.1) or the link's own. */
 function subnetFor(req: Request, cfg: DhcpConfig): Subnet | null {
   const giaddr = req.packet.giaddr;
+  const netmask = cfg.netmask ?? req.link.netmask;
   if (giaddr !== ZERO) {
     for (const [i, p] of cfg.relayPools.entries()) {
       if (p.start && p.end && p.netmask && inSubnet(giaddr, p.start, p.netmask)) {
         return { key: `relay${i}`, range: { start: ipToInt(p.start), end: ipToInt(p.end) }, netmask: p.netmask, router: p.router ?? giaddr, network: p.start };
       }
     }
-    return null;
+    // A relay on the interface's own network (or perfdhcp, which acts as one) gets its pool.
+    if (!inSubnet(giaddr, req.link.address, netmask)) return null;
   }
-  const netmask = cfg.netmask ?? req.link.netmask;
   const range = cfg.pool.start && cfg.pool.end ? { start: ipToInt(cfg.pool.start), end: ipToInt(cfg.pool.end) } : null;
   return { key: 'link', range, netmask, router: cfg.router ?? req.link.address, network: req.link.address };
 }

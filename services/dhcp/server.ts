@@ -10,7 +10,7 @@ import type { DhcpConfig } from '../core/config.js';
 import type { DhcpMessage, DhcpMessageKind } from '../core/events.js';
 import { type HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
-import { bindToInterface, interfaceInfo, systemNameServers, type InterfaceInfo } from '../core/net.js';
+import { bindToInterface, growReceiveBuffer, interfaceInfo, systemNameServers, type InterfaceInfo } from '../core/net.js';
 import { BindError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
 import { LeaseStore } from './leases.js';
 import { BOOTREQUEST, MESSAGE_NAMES, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
@@ -99,6 +99,7 @@ export class DhcpServer implements Service {
         try {
           bindToInterface(sock, info.index);
           sock.setBroadcast(true);
+          growReceiveBuffer(sock, 4 * 1024 * 1024);
         } catch (e) {
           sock.close();
           reject(new DhcpStartError(`dhcp.interfaces: cannot bind a socket to interface ${info.name}: ${(e as Error).message} (needs root or CAP_NET_RAW)`));
@@ -133,7 +134,8 @@ export class DhcpServer implements Service {
     if (packet.op !== BOOTREQUEST) return;
     const mac = macOf(packet);
     const type = messageType(packet);
-    const log = this.log.child({ mac, xid: `0x${packet.xid.toString(16).padStart(8, '0')}`, iface: info.name });
+    // A child logger per packet costs; make one only when its lines would be written.
+    const log = this.log.isLevelEnabled('info') ? this.log.child({ mac, xid: `0x${packet.xid.toString(16).padStart(8, '0')}`, iface: info.name }) : this.log;
     if (!mac) {
       this.counters.ignored += 1;
       log.debug({ reason: `hardware type ${packet.htype} length ${packet.hlen} is not Ethernet` }, 'dhcp ignored');
@@ -141,7 +143,7 @@ export class DhcpServer implements Service {
     }
     const kind = classify(packet);
     const base: EventBase = { mac, xid: packet.xid, iface: info.name, arch: kind.archCode, vendorClass: kind.vendorClass, firmware: kind.firmware, mode: this.config.mode as 'proxy' | 'full' };
-    if (type !== null && MESSAGE_NAMES[type]) {
+    if (type !== null && MESSAGE_NAMES[type] && this.ctx.events.wants(`dhcp.${MESSAGE_NAMES[type].toLowerCase() as DhcpMessageKind}`)) {
       this.ctx.events.emit({ kind: `dhcp.${MESSAGE_NAMES[type].toLowerCase() as DhcpMessageKind}`, ...base, ip: optIp(packet, Opt.RequestedIp) ?? (packet.ciaddr !== '0.0.0.0' ? packet.ciaddr : undefined) });
     }
     const req: Request = { packet, mac, link: { name: info.name, address: info.address, netmask: info.netmask }, port, source: { address: rinfo.address, port: rinfo.port } };
@@ -172,8 +174,9 @@ export class DhcpServer implements Service {
       if (name === 'OFFER') this.counters.offers += 1;
       else if (name === 'ACK') this.counters.acks += 1;
       else if (name === 'NAK') this.counters.naks += 1;
-      log.info({ type: name, yiaddr: d.ip, bootFile: d.bootFile, to: `${d.to.address}:${d.to.port}`, ...(d.reason ? { reason: d.reason } : {}) }, 'dhcp reply');
-      this.ctx.events.emit({ ...base, kind: `dhcp.${name.toLowerCase() as DhcpMessageKind}`, ip: d.ip ?? undefined, bootFile: d.bootFile, reason: d.reason });
+      if (log !== this.log) log.info({ type: name, yiaddr: d.ip, bootFile: d.bootFile, to: `${d.to.address}:${d.to.port}`, ...(d.reason ? { reason: d.reason } : {}) }, 'dhcp reply');
+      const kind = `dhcp.${name.toLowerCase() as DhcpMessageKind}` as const;
+      if (this.ctx.events.wants(kind)) this.ctx.events.emit({ ...base, kind, ip: d.ip ?? undefined, bootFile: d.bootFile, reason: d.reason });
     };
     const ready = d.persisted ?? null;
     const delay = this.config.replyDelayMs;
@@ -196,6 +199,7 @@ export class DhcpServer implements Service {
     await Promise.all(this.links.flatMap((l) => [...l.sockets.values()].map((s) => new Promise<void>((r) => s.close(() => r())))));
     this.leases.close();
     this.state = 'stopped';
+    this.log.info({ stats: this.stats }, 'dhcp stopped');
   }
 }
 

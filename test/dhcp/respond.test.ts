@@ -249,6 +249,10 @@ t.test('full: relayed requests use the pool containing giaddr, go back to the re
   t.equal(optIp(p, Opt.Router), '198.51.100.1', 'router defaults to the relay');
   t.same([...p.options.get(Opt.RelayAgentInfo)!], [1, 3, 0x61, 0x62, 0x63]);
   t.same(d.kind === 'reply' && d.to, { address: '198.51.100.1', port: 67 });
+  // A relay on the interface's own network (perfdhcp acts as one) draws from the link's pool.
+  const local = ask(ctx, dhcp(1, [], req({ mac: mac(40), giaddr: '192.0.2.9' })));
+  t.equal(reply(t, local, MessageType.Offer).yiaddr, '192.0.2.100');
+  t.same(local.kind === 'reply' && local.to, { address: '192.0.2.9', port: 67 });
   const unknown = ask(ctx, dhcp(1, [], req({ giaddr: '203.0.113.1' })));
   t.match(unknown.kind === 'ignore' && unknown.reason, /no dhcp.relayPools/);
 });
