@@ -214,7 +214,7 @@ t.test('YAML syntax errors: FILE:LINE, one line per error', async (t) => {
 t.test('defaults fill missing keys', async (t) => {
   const d = defaults(appSpec);
   const base = dirname(FILE);
-  const expected: AppConfig = { ...d, stateDir: resolve(base, d.stateDir), tftp: { ...d.tftp, root: resolve(base, d.tftp.root) } };
+  const expected: AppConfig = { ...d, stateDir: resolve(base, d.stateDir), hosts: resolve(base, d.hosts), tftp: { ...d.tftp, root: resolve(base, d.tftp.root) } };
   t.same(parseConfig('', FILE), expected, 'an empty file is all defaults');
   t.same(parseConfig('# only a comment\n', FILE), expected, 'a file of comments too');
   const partial = parseConfig(y('tftp:', '  port: 1069', '  options:', '    tsize: false', '  write:', '    enabled: true'), FILE);
@@ -329,4 +329,22 @@ t.test('config files written to disk keep their line numbers', async (t) => {
   const file = join(dir, 'etc', 'a.yaml');
   writeFileSync(file, y('# bootlab', '', 'log:', '  level: info', '', 'tftp:', '  # the port', '  port: 99999'));
   t.same(loadErrors(file), [`${file}:8 tftp.port: must be an integer 1-65535`]);
+});
+
+t.test('dhcp and hosts keys: defaults, and errors naming key and line', async (t) => {
+  const cfg = parseConfig('', FILE);
+  t.equal(cfg.dhcp.mode, 'proxy', 'proxyDHCP is the default: safe beside a site DHCP server');
+  t.same(cfg.dhcp.interfaces, []);
+  t.equal(cfg.dhcp.leaseTime, 3600);
+  t.equal(cfg.hosts, '/etc/bootlab/hosts.yaml', 'hosts resolves against the config folder');
+  const full = parseConfig(y('dhcp:', '  mode: full', '  interfaces: [eth1]', '  pool: { start: 192.0.2.100, end: 192.0.2.150 }'), FILE);
+  t.same(full.dhcp.pool, { start: '192.0.2.100', end: '192.0.2.150' });
+  // No pool key to point at: the line of the nearest key that exists (mode: full).
+  t.same(errorsOf(y('dhcp:', '  mode: full', '  interfaces: [eth1]')), [`${FILE}:2 dhcp.pool.start: is required in full mode (with dhcp.pool.end): the addresses to hand out`]);
+  t.same(errorsOf(y('dhcp:', '  pool:', '    start: 192.0.2.200', '    end: 192.0.2.100')), [`${FILE}:4 dhcp.pool.end: must not be below dhcp.pool.start (192.0.2.200)`]);
+  t.match(errorsOf(y('dhcp:', '  mode: proxyy'))![0], /^\/etc\/bootlab\/appliance\.yaml:2 dhcp\.mode: must be one of/);
+  t.match(errorsOf(y('dhcp:', '  pool:', '    start: 192.0.2.300', '    end: 192.0.2.10'))![0], /:3 dhcp\.pool\.start: must be an IPv4 address/);
+  t.match(errorsOf(y('dhcp:', '  interfaces: ["eth 0"]'))![0], /:2 dhcp\.interfaces\.0: must be an interface name/);
+  t.match(errorsOf(y('dhcp:', '  leaseTime: 5'))![0], /:2 dhcp\.leaseTime: must be an integer 60-/);
+  t.match(errorsOf(y('dhcp:', '  relayPools:', '    - { start: 198.51.100.10, end: 198.51.100.20 }'))![0], /:3 dhcp\.relayPools\.0\.netmask: is required/);
 });
