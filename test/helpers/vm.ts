@@ -1,0 +1,229 @@
+// QEMU VMs that network-boot inside a NetLab (docs/test-lab.md), and the payload they boot.
+//
+// - prepareMarkerPayload(): a Debian cloud kernel (downloaded at test time with
+//   `apt-get download` + `dpkg -x`, never committed) and an initrd whose /init prints
+//   "BOOTLAB-MARKER <nonce>" (nonce from bootlab.marker=<nonce> on the kernel command line)
+//   and powers off. Both are cached in /var/cache/bootlab-test (scripts/fetch-test-kernel.sh).
+// - startVm(): QEMU in the lab's lan namespace on a tap, BIOS (SeaBIOS + QEMU's iPXE NIC
+//   ROM) or UEFI (OVMF via pflash: CODE read-only + a private copy of VARS), the latter
+//   either with QEMU's iPXE EFI ROM or with `romfile=` so EDK2's own PXE client runs.
+//   Serial console goes to a log file; waitFor() resolves when the log has a string.
+//   QEMU is started with NetLab.spawn, so it is tracked and killed by PID in lab.destroy().
+// - startRaResponder(): dnsmasq sending IPv6 router advertisements only, so iPXE does not
+//   wait ~13 s for IPv6 autoconfiguration on a router-less link.
+//
+// Facts checked here (Debian 12, QEMU 7.2, ipxe-qemu 1.0.0+git-20190125, ovmf 2022.11,
+// linux-image-6.1.0-*-cloud-amd64): the cloud kernel has the 8250 serial console built in
+// (virtio-net is a module, which the marker initrd never needs); `-no-reboot` makes QEMU
+// exit when the guest powers off, and after a failed PXE boot SeaBIOS's reboot attempt.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LabProcess, NetLab } from './netlab.js';
+
+export const TEST_CACHE_DIR = process.env.BOOTLAB_TEST_CACHE ?? '/var/cache/bootlab-test';
+/** Under TCG a BIOS boot takes ~10 s idle, several times that on 2 busy cores. */
+export const DEFAULT_BOOT_TIMEOUT_MS = 180_000;
+
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+export const IPXE_DIR = '/usr/lib/ipxe';
+
+/** The repository root (this file runs from dist/test/helpers/ or test/helpers/). */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'scripts'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('vm.ts: cannot find the repository root');
+    dir = up;
+  }
+}
+
+export interface MarkerPayload {
+  kernel: string;
+  initrd: string;
+}
+
+/**
+ * Downloads (first time only) the kernel and builds the marker initrd into the cache dir.
+ * Synchronous: call it once per test file, before starting VMs.
+ */
+export function prepareMarkerPayload(cacheDir = TEST_CACHE_DIR): MarkerPayload {
+  const script = join(repoRoot(), 'scripts', 'fetch-test-kernel.sh');
+  let out: string;
+  try {
+    out = execFileSync(script, [cacheDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`fetch-test-kernel.sh: ${err.stderr?.trim() || err.message}`);
+  }
+  const kv = Object.fromEntries(out.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
+  if (!kv.kernel || !kv.initrd) throw new Error(`fetch-test-kernel.sh printed no paths: ${out}`);
+  return { kernel: kv.kernel, initrd: kv.initrd };
+}
+
+/** A fresh random nonce for bootlab.marker=... (hex, safe on a kernel command line). */
+export function newNonce(): string {
+  return Array.from({ length: 12 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+}
+
+export function markerLine(nonce: string): string {
+  return `BOOTLAB-MARKER ${nonce}`;
+}
+
+/**
+ * - bios: SeaBIOS + QEMU's iPXE ROM for virtio-net (identifies as iPXE: options 77/175).
+ * - uefi-ipxe: OVMF with QEMU's default NIC ROM, whose EFI driver is iPXE.
+ * - uefi: OVMF with `romfile=` (no ROM): EDK2's own PXE client (arch 7, no iPXE options).
+ */
+export type Firmware = 'bios' | 'uefi' | 'uefi-ipxe';
+
+export interface VmOptions {
+  lab: NetLab;
+  /** A tap already made with lab.tap(name). */
+  tap: string;
+  mac: string;
+  firmware: Firmware;
+  /** Directory for the serial log and the OVMF VARS copy (a per-test temp dir). */
+  workDir: string;
+  /** Name used for the log and VARS files (default: the tap name). */
+  name?: string;
+  memoryMb?: number;
+  /** Namespace (lab member) that runs QEMU; default the lan namespace that holds the taps. */
+  member?: string;
+  /** NIC model (default virtio-net-pci). */
+  nic?: string;
+  /** SMBIOS UUID (QEMU's default is all zeros; firmware sends it as DHCP option 97). */
+  uuid?: string;
+  extraArgs?: string[];
+}
+
+export interface Vm {
+  proc: LabProcess;
+  pid: number;
+  logFile: string;
+  args: string[];
+  /** The serial log so far. */
+  log(): string;
+  /** The last `lines` lines of the log, for error messages. */
+  tail(lines?: number): string;
+  /**
+   * Resolves with the elapsed milliseconds (since QEMU started) once the log contains
+   * `what`; rejects after `timeoutMs`, or when QEMU exits without it, with the log tail.
+   */
+  waitFor(what: string | RegExp, timeoutMs?: number): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** The QEMU argument list for a VM (exported so captures and tests can log it). */
+export function qemuArgs(o: { tap: string; mac: string; firmware: Firmware; logFile: string; varsFile?: string; memoryMb?: number; nic?: string; uuid?: string; extraArgs?: string[] }): string[] {
+  const nic = o.nic ?? 'virtio-net-pci';
+  const args = [
+    '-machine', 'pc', '-accel', 'tcg',
+    '-m', String(o.memoryMb ?? 256),
+    '-nographic', '-monitor', 'none', '-serial', `file:${o.logFile}`,
+    '-no-reboot',
+    '-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`,
+  ];
+  let dev = `${nic},netdev=n0,mac=${o.mac}`;
+  if (o.firmware === 'uefi') dev += ',romfile=';
+  // bootindex on the NIC: network boot first (SeaBIOS and OVMF both honour it).
+  args.push('-device', `${dev},bootindex=1`);
+  if (o.firmware !== 'bios') {
+    if (!o.varsFile) throw new Error('qemuArgs: UEFI needs a VARS file copy');
+    args.push(
+      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+      '-drive', `if=pflash,format=raw,unit=1,file=${o.varsFile}`,
+    );
+  }
+  if (o.uuid) args.push('-uuid', o.uuid);
+  args.push(...(o.extraArgs ?? []));
+  return args;
+}
+
+export function startVm(o: VmOptions): Vm {
+  const name = o.name ?? o.tap;
+  const logFile = join(o.workDir, `${name}.serial.log`);
+  let varsFile: string | undefined;
+  if (o.firmware !== 'bios') {
+    varsFile = join(o.workDir, `${name}.OVMF_VARS.fd`);
+    copyFileSync(OVMF_VARS, varsFile);
+  }
+  const args = qemuArgs({ ...o, logFile, varsFile });
+  const started = Date.now();
+  const proc = o.lab.spawn(o.member ?? o.lab.lan, 'qemu-system-x86_64', args);
+  let exitedAt: number | undefined;
+  void proc.exited.then(() => { exitedAt = Date.now(); });
+
+  const log = (): string => {
+    try {
+      return readFileSync(logFile, 'latin1');
+    } catch {
+      return '';
+    }
+  };
+  const tail = (lines = 40): string => {
+    // Firmware output is full of ANSI escapes and carriage returns: keep it readable.
+    const text = log().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1bc/g, '').replace(/\r/g, '\n');
+    return text.split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
+  };
+  const has = (what: string | RegExp): boolean => {
+    const text = log();
+    return typeof what === 'string' ? text.includes(what) : what.test(text);
+  };
+
+  const waitFor = (what: string | RegExp, timeoutMs = DEFAULT_BOOT_TIMEOUT_MS): Promise<number> =>
+    new Promise((resolveP, reject) => {
+      const deadline = Date.now() + timeoutMs;
+      const tick = (): void => {
+        if (has(what)) return resolveP(Date.now() - started);
+        if (exitedAt !== undefined) {
+          return reject(new Error(`QEMU (pid ${proc.pid}) exited after ${((exitedAt - started) / 1000).toFixed(1)} s without ${String(what)} in ${logFile}; stderr: ${proc.stderr().trim() || '(none)'}\n--- serial log tail ---\n${tail()}`));
+        }
+        if (Date.now() > deadline) {
+          return reject(new Error(`no ${String(what)} in ${logFile} after ${timeoutMs / 1000} s\n--- serial log tail ---\n${tail()}`));
+        }
+        setTimeout(tick, 250);
+      };
+      tick();
+    });
+
+  return { proc, pid: proc.pid, logFile, args, log, tail, waitFor, stop: () => proc.stop(2000) };
+}
+
+/** Starts a VM and waits for `until` in its log (the lab stops QEMU on destroy()). */
+export async function bootVm(o: VmOptions & { until: string | RegExp; timeoutMs?: number }): Promise<{ vm: Vm; ms: number }> {
+  const vm = startVm(o);
+  const ms = await vm.waitFor(o.until, o.timeoutMs);
+  return { vm, ms };
+}
+
+/**
+ * A router-advertisement-only responder on the lab's bridge, in its own lab member
+ * namespace (default "ra"): dnsmasq with no DNS, no DHCP, advertising 2001:db8:b007::/64
+ * (documentation prefix). iPXE then finishes IPv6 configuration at once instead of
+ * waiting ~13 s for a router. Returns the dnsmasq process (tracked by the lab).
+ */
+export function startRaResponder(lab: NetLab, opts: { member?: string; bridge?: string; workDir: string }): LabProcess {
+  const member = opts.member ?? 'ra';
+  const ns = lab.attach(member, { ifname: 'eth0', bridge: opts.bridge ?? 'br0' });
+  lab.exec(member, 'ip', ['-6', 'addr', 'add', '2001:db8:b007::1/64', 'dev', 'eth0', 'nodad']);
+  return lab.spawn(ns, 'dnsmasq', [
+    '--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=eth0', '--bind-interfaces',
+    `--pid-file=${join(opts.workDir, `dnsmasq-${member}.pid`)}`,
+    '--enable-ra', '--dhcp-range=2001:db8:b007::,ra-only,64', '--ra-param=eth0,3,1800',
+    '--log-facility=-',
+  ]);
+}
+
+/** Copies the iPXE binaries for non-iPXE firmware into a TFTP root. */
+export function copyIpxeBinaries(tftpRoot: string): void {
+  for (const f of ['undionly.kpxe', 'snponly.efi', 'ipxe.efi']) copyFileSync(join(IPXE_DIR, f), join(tftpRoot, f));
+}
+
+export function copyMarkerPayload(p: MarkerPayload, tftpRoot: string): void {
+  copyFileSync(p.kernel, join(tftpRoot, 'vmlinuz'));
+  copyFileSync(p.initrd, join(tftpRoot, 'initrd.gz'));
+}
