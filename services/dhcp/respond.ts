@@ -35,8 +35,8 @@ export interface Request {
   packet: DhcpPacket;
   mac: string;
   link: Link;
-  /** 67, or 4011 (PXE boot server requests, unicast). */
-  port: number;
+  /** Arrived on the PXE boot server port (4011: unicast requests for the boot file), not on 67. */
+  bootServer: boolean;
   source: { address: string; port: number };
 }
 
@@ -82,7 +82,7 @@ function replyTo(req: Request, type: MessageType, server: string): DhcpPacket {
 
 /** RFC 2131 4.1: where a reply goes. */
 function destination(req: Request, type: MessageType): { address: string; port: number } {
-  if (req.port !== 67) return req.source; // PXE boot server: unicast back to the client
+  if (req.bootServer) return req.source; // PXE boot server: unicast back to the client
   const p = req.packet;
   if (p.giaddr !== ZERO) return { address: p.giaddr, port: 67 };
   if (type === MessageType.Nak) return { address: '255.255.255.255', port: 68 };
@@ -121,7 +121,7 @@ export function respond(req: Request, ctx: RespondContext): Decision {
   const uuid = uuidProblem(req.packet);
   const kind = classify(req.packet);
   if (uuid && (kind.pxe || kind.http)) return { kind: 'ignore', reason: uuid };
-  if (req.port !== 67) return respondBootServer(req, ctx, type, kind);
+  if (req.bootServer) return respondBootServer(req, ctx, type, kind);
   return ctx.config.mode === 'proxy' ? respondProxy(req, ctx, type, kind) : respondFull(req, ctx, type, kind);
 }
 

@@ -30,7 +30,7 @@ export class DhcpStartError extends Error {
 
 type EventBase = Omit<DhcpMessage, 'kind' | 'at'>;
 
-interface LinkSockets { info: InterfaceInfo; sockets: Map<number, Socket> }
+interface LinkSockets { info: InterfaceInfo; dhcp: Socket | null; pxe: Socket | null }
 
 export interface DhcpStats {
   received: number;
@@ -74,7 +74,8 @@ export class DhcpServer implements Service {
   }
 
   status(): ServiceStatus {
-    const bound = this.links.flatMap((l) => [...l.sockets.keys()].map((port) => ({ protocol: 'udp' as const, address: `0.0.0.0%${l.info.name}`, port })));
+    const bound = this.links.flatMap((l) => [l.dhcp, l.pxe].filter((s): s is Socket => s !== null)
+      .map((s) => ({ protocol: 'udp' as const, address: `0.0.0.0%${l.info.name}`, port: s.address().port })));
     return { state: this.state, since: this.since, bound, lastError: this.lastError ?? this.leases.lastError, stats: this.stats };
   }
 
@@ -82,16 +83,17 @@ export class DhcpServer implements Service {
     for (const name of this.config.interfaces) {
       const info = interfaceInfo(name);
       if (typeof info === 'string') throw new DhcpStartError(`dhcp.interfaces: ${info}`);
-      const link: LinkSockets = { info, sockets: new Map() };
+      const link: LinkSockets = { info, dhcp: null, pxe: null };
       this.links.push(link);
-      for (const port of [ports.dhcp, ports.pxe]) link.sockets.set(port, await this.open(info, port));
+      link.dhcp = await this.open(info, ports.dhcp, false);
+      link.pxe = await this.open(info, ports.pxe, true);
     }
     this.state = 'running';
     this.since = Date.now();
     this.log.info({ mode: this.config.mode, interfaces: this.links.map((l) => `${l.info.name} ${l.info.address}`), ports: [ports.dhcp, ports.pxe] }, 'dhcp listening');
   }
 
-  private open(info: InterfaceInfo, port: number): Promise<Socket> {
+  private open(info: InterfaceInfo, port: number, bootServer: boolean): Promise<Socket> {
     return new Promise((resolve, reject) => {
       const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
       sock.once('error', (e: NodeJS.ErrnoException) => reject(new BindError('dhcp', '0.0.0.0', port, e.code ?? e.message)));
@@ -107,16 +109,16 @@ export class DhcpServer implements Service {
         }
         sock.removeAllListeners('error');
         sock.on('error', (e) => { this.lastError = `socket on ${info.name}:${port}: ${e.message}`; this.log.error({ err: e, iface: info.name, port }, 'dhcp socket error'); });
-        sock.on('message', (buf, rinfo) => this.onMessage(buf, rinfo, info, port));
+        sock.on('message', (buf, rinfo) => this.onMessage(buf, rinfo, info, bootServer));
         resolve(sock);
       });
     });
   }
 
-  private onMessage(buf: Buffer, rinfo: dgram.RemoteInfo, info: InterfaceInfo, port: number): void {
+  private onMessage(buf: Buffer, rinfo: dgram.RemoteInfo, info: InterfaceInfo, bootServer: boolean): void {
     this.counters.received += 1;
     try {
-      this.handle(buf, rinfo, info, port);
+      this.handle(buf, rinfo, info, bootServer);
     } catch (e) {
       this.counters.errors += 1;
       this.lastError = (e as Error).message;
@@ -124,7 +126,7 @@ export class DhcpServer implements Service {
     }
   }
 
-  private handle(buf: Buffer, rinfo: dgram.RemoteInfo, info: InterfaceInfo, port: number): void {
+  private handle(buf: Buffer, rinfo: dgram.RemoteInfo, info: InterfaceInfo, bootServer: boolean): void {
     const packet = decode(buf);
     if (isDecodeError(packet)) {
       this.counters.malformed += 1;
@@ -146,7 +148,7 @@ export class DhcpServer implements Service {
     if (type !== null && MESSAGE_NAMES[type] && this.ctx.events.wants(`dhcp.${MESSAGE_NAMES[type].toLowerCase() as DhcpMessageKind}`)) {
       this.ctx.events.emit({ kind: `dhcp.${MESSAGE_NAMES[type].toLowerCase() as DhcpMessageKind}`, ...base, ip: optIp(packet, Opt.RequestedIp) ?? (packet.ciaddr !== '0.0.0.0' ? packet.ciaddr : undefined) });
     }
-    const req: Request = { packet, mac, link: { name: info.name, address: info.address, netmask: info.netmask }, port, source: { address: rinfo.address, port: rinfo.port } };
+    const req: Request = { packet, mac, link: { name: info.name, address: info.address, netmask: info.netmask }, bootServer, source: { address: rinfo.address, port: rinfo.port } };
     const decision = respond(req, { config: this.config, hosts: this.hosts, reservedBy: (ip) => this.reserved.get(ip), leases: this.leases, now: Date.now() });
     this.act(decision, req, log, base, type);
   }
@@ -165,7 +167,8 @@ export class DhcpServer implements Service {
     }
     const bytes = encode(d.packet);
     const name = MESSAGE_NAMES[d.type];
-    const sock = this.links.find((l) => l.info.name === req.link.name)!.sockets.get(req.port)!;
+    const link = this.links.find((l) => l.info.name === req.link.name)!;
+    const sock = (req.bootServer ? link.pxe : link.dhcp)!;
     const send = () => {
       sock.send(bytes, d.to.port, d.to.address, (err) => {
         if (err) log.warn({ err, to: d.to }, 'dhcp reply not sent');
@@ -196,7 +199,7 @@ export class DhcpServer implements Service {
   async close(): Promise<void> {
     this.state = 'stopping';
     this.unsubscribe();
-    await Promise.all(this.links.flatMap((l) => [...l.sockets.values()].map((s) => new Promise<void>((r) => s.close(() => r())))));
+    await Promise.all(this.links.flatMap((l) => [l.dhcp, l.pxe]).filter((s): s is Socket => s !== null).map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.leases.close();
     this.state = 'stopped';
     this.log.info({ stats: this.stats }, 'dhcp stopped');

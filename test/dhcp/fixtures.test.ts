@@ -96,7 +96,7 @@ for (const f of fixtures) {
       const config = { ...defaults(dhcpSpec), mode, interfaces: ['eth0'], pool: { start: '192.0.2.100', end: '192.0.2.150' }, dns: [] };
       const hosts = { lookup: (m: string) => HOSTS.hosts.get(m), images: HOSTS.images, defaults: HOSTS.defaults };
       const ctx = { config, hosts, reservedBy: () => undefined, leases: LeaseStore.memory(), now: Date.now() };
-      const d = respond({ packet: p, mac: macOf(p)!, link: { name: 'eth0', address: '192.0.2.1', netmask: '255.255.255.0' }, port: 67, source: { address: '0.0.0.0', port: 68 } }, ctx);
+      const d = respond({ packet: p, mac: macOf(p)!, link: { name: 'eth0', address: '192.0.2.1', netmask: '255.255.255.0' }, bootServer: false, source: { address: '0.0.0.0', port: 68 } }, ctx);
       if (mode === 'proxy' && e.messageType === MessageType.Request) {
         t.equal(d.kind, 'ignore', 'proxy: the site server answers REQUESTs');
         continue;

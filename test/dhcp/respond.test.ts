@@ -41,7 +41,7 @@ function ask(ctx: RespondContext, buf: Buffer, port = 67, source = { address: '0
   const packet = decode(buf);
   if (isDecodeError(packet)) throw new Error(packet.error);
   const mac = [...packet.chaddr.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
-  return respond({ packet, mac, link: LINK, port, source }, ctx);
+  return respond({ packet, mac, link: LINK, bootServer: port === 4011, source }, ctx);
 }
 
 function reply(t: TapTest, d: Decision, type: MessageType): DhcpPacket {
