@@ -193,6 +193,8 @@ export interface BootlabOptions {
   hosts?: Record<string, Record<string, unknown>>;
   /** Milliseconds to wait for "bootlab running". */
   readyTimeoutMs?: number;
+  /** Run again in the folder of an earlier instance (same config, same state/). */
+  home?: string;
 }
 
 export interface Bootlab {
@@ -212,7 +214,7 @@ let configs = 0;
 
 /** Writes appliance.yaml + hosts.yaml under `dir` and runs `bootlab serve` in `member`. */
 export async function startBootlab(lab: NetLab, member: string, dir: string, opts: BootlabOptions): Promise<Bootlab> {
-  const home = join(dir, `bootlab-${++configs}`);
+  const home = opts.home ?? join(dir, `bootlab-${++configs}`);
   // tftp.root must exist even with TFTP off (the config check insists).
   mkdirSync(join(home, 'tftpboot'), { recursive: true });
   // YAML is a superset of JSON: the files are written as JSON, keys exactly as documented.
