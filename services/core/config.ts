@@ -167,6 +167,9 @@ function dhcpIssues(d: DhcpConfig): Issue[] {
     if ((start === null) !== (end === null)) issues.push({ path: [...at, start === null ? 'start' : 'end'], message: 'is required when the other end of the pool is set' });
     else if (start !== null && end !== null && ipNum(start) > ipNum(end)) issues.push({ path: [...at, 'end'], message: `must not be below ${at.join('.')}.start (${start})` });
   };
+  d.interfaces.forEach((name, i) => {
+    if (d.interfaces.indexOf(name) !== i) issues.push({ path: ['dhcp', 'interfaces', String(i)], message: `names ${name} twice (it would answer every request twice)` });
+  });
   range(d.pool.start, d.pool.end, ['dhcp', 'pool']);
   d.relayPools.forEach((p, i) => {
     const at = ['dhcp', 'relayPools', String(i)];

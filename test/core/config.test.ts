@@ -345,6 +345,7 @@ t.test('dhcp and hosts keys: defaults, and errors naming key and line', async (t
   t.match(errorsOf(y('dhcp:', '  mode: proxyy'))![0], /^\/etc\/bootlab\/appliance\.yaml:2 dhcp\.mode: must be one of/);
   t.match(errorsOf(y('dhcp:', '  pool:', '    start: 192.0.2.300', '    end: 192.0.2.10'))![0], /:3 dhcp\.pool\.start: must be an IPv4 address/);
   t.match(errorsOf(y('dhcp:', '  interfaces: ["eth 0"]'))![0], /:2 dhcp\.interfaces\.0: must be an interface name/);
+  t.same(errorsOf(y('dhcp:', '  interfaces:', '    - eth0', '    - eth0')), [`${FILE}:4 dhcp.interfaces.1: names eth0 twice (it would answer every request twice)`]);
   t.match(errorsOf(y('dhcp:', '  leaseTime: 5'))![0], /:2 dhcp\.leaseTime: must be an integer 60-/);
   t.match(errorsOf(y('dhcp:', '  relayPools:', '    - { start: 198.51.100.10, end: 198.51.100.20 }'))![0], /:3 dhcp\.relayPools\.0\.netmask: is required/);
 });
