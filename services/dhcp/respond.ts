@@ -42,7 +42,7 @@ export interface Request {
 
 export type Decision =
   | { kind: 'reply'; type: MessageType; packet: DhcpPacket; to: { address: string; port: number }; ip: string | null; bootFile: string | null; reason?: string; persisted?: Promise<void> }
-  | { kind: 'ignore'; reason: string }
+  | { kind: 'ignore'; reason: string; exhausted?: true }
   | { kind: 'noted'; what: string };
 
 const ZERO = '0.0.0.0';
@@ -231,7 +231,7 @@ function discover(req: Request, ctx: RespondContext, kind: ClientKind, subnet: S
     if (wanted && inRange(wanted, subnet.range) && ctx.leases.freeFor(wanted, req.mac, ctx.now) && !taken(wanted)) ip = wanted;
     else ip = ctx.leases.allocate(subnet.key, subnet.range, req.mac, ctx.now, taken);
   }
-  if (!ip) return { kind: 'ignore', reason: subnet.range ? `pool ${intToIp(subnet.range.start)}-${intToIp(subnet.range.end)} exhausted` : 'no pool on this network' };
+  if (!ip) return subnet.range ? { kind: 'ignore', reason: `pool ${intToIp(subnet.range.start)}-${intToIp(subnet.range.end)} exhausted`, exhausted: true } : { kind: 'ignore', reason: 'no pool on this network' };
   ctx.leases.offer(req.mac, ip, ctx.now, OFFER_HOLD_MS, ctx.hosts.lookup(req.mac)?.hostname ?? null);
   const reply = replyTo(req, MessageType.Offer, server);
   reply.yiaddr = ip;

@@ -30,6 +30,12 @@ export class DhcpStartError extends Error {
 
 type EventBase = Omit<DhcpMessage, 'kind' | 'at'>;
 
+/** dhcp.discover ... dhcp.inform for a message type, or null for one that has no event. */
+function eventKind(type: number | null): DhcpMessage['kind'] | null {
+  const name = type === null ? undefined : MESSAGE_NAMES[type];
+  return name ? `dhcp.${name.toLowerCase() as DhcpMessageKind}` : null;
+}
+
 interface LinkSockets { info: InterfaceInfo; dhcp: Socket | null; pxe: Socket | null }
 
 export interface DhcpStats {
@@ -145,8 +151,9 @@ export class DhcpServer implements Service {
     }
     const kind = classify(packet);
     const base: EventBase = { mac, xid: packet.xid, iface: info.name, arch: kind.archCode, vendorClass: kind.vendorClass, firmware: kind.firmware, mode: this.config.mode as 'proxy' | 'full' };
-    if (type !== null && MESSAGE_NAMES[type] && this.ctx.events.wants(`dhcp.${MESSAGE_NAMES[type].toLowerCase() as DhcpMessageKind}`)) {
-      this.ctx.events.emit({ kind: `dhcp.${MESSAGE_NAMES[type].toLowerCase() as DhcpMessageKind}`, ...base, ip: optIp(packet, Opt.RequestedIp) ?? (packet.ciaddr !== '0.0.0.0' ? packet.ciaddr : undefined) });
+    const received = eventKind(type);
+    if (received && this.ctx.events.wants(received)) {
+      this.ctx.events.emit({ kind: received, ...base, ip: optIp(packet, Opt.RequestedIp) ?? (packet.ciaddr !== '0.0.0.0' ? packet.ciaddr : undefined) });
     }
     const req: Request = { packet, mac, link: { name: info.name, address: info.address, netmask: info.netmask }, bootServer, source: { address: rinfo.address, port: rinfo.port } };
     const decision = respond(req, { config: this.config, hosts: this.hosts, reservedBy: (ip) => this.reserved.get(ip), leases: this.leases, now: Date.now() });
@@ -158,7 +165,7 @@ export class DhcpServer implements Service {
     if (d.kind === 'ignore') {
       this.counters.ignored += 1;
       log.debug({ type: typeName, reason: d.reason }, 'dhcp ignored');
-      if (d.reason.includes('exhausted')) this.warnExhausted(d.reason);
+      if (d.exhausted) this.warnExhausted(d.reason);
       return;
     }
     if (d.kind === 'noted') {
@@ -177,8 +184,8 @@ export class DhcpServer implements Service {
       if (name === 'OFFER') this.counters.offers += 1;
       else if (name === 'ACK') this.counters.acks += 1;
       else if (name === 'NAK') this.counters.naks += 1;
-      if (log !== this.log) log.info({ type: name, yiaddr: d.ip, bootFile: d.bootFile, to: `${d.to.address}:${d.to.port}`, ...(d.reason ? { reason: d.reason } : {}) }, 'dhcp reply');
-      const kind = `dhcp.${name.toLowerCase() as DhcpMessageKind}` as const;
+      if (log.isLevelEnabled('info')) log.info({ type: name, yiaddr: d.ip, bootFile: d.bootFile, to: `${d.to.address}:${d.to.port}`, ...(d.reason ? { reason: d.reason } : {}) }, 'dhcp reply');
+      const kind = eventKind(d.type)!;
       if (this.ctx.events.wants(kind)) this.ctx.events.emit({ ...base, kind, ip: d.ip ?? undefined, bootFile: d.bootFile, reason: d.reason });
     };
     const ready = d.persisted ?? null;
