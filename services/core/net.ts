@@ -73,7 +73,8 @@ let sockopt: { setsockopt(s: Socket, level: number, name: number, value: number)
 /**
  * Pins a bound UDP socket to one interface (Linux SO_BINDTOIFINDEX, kernel 5.0+): it then
  * receives only what arrives on that interface, and what it sends leaves through it,
- * whatever the routing table says. Needs CAP_NET_RAW (root has it).
+ * whatever the routing table says. Linux 5.7 and later allow it unprivileged on a socket
+ * not yet bound to a device; older kernels need CAP_NET_RAW.
  */
 export function bindToInterface(socket: Socket, index: number): void {
   loadSockopt().setsockopt(socket, SOL_SOCKET, SO_BINDTOIFINDEX, index);

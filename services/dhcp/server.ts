@@ -110,7 +110,7 @@ export class DhcpServer implements Service {
           growReceiveBuffer(sock, 4 * 1024 * 1024);
         } catch (e) {
           sock.close();
-          reject(new DhcpStartError(`dhcp.interfaces: cannot bind a socket to interface ${info.name}: ${(e as Error).message} (needs root or CAP_NET_RAW)`));
+          reject(new DhcpStartError(`dhcp.interfaces: cannot bind a socket to interface ${info.name}: ${(e as Error).message} (Linux before 5.7 needs root or CAP_NET_RAW for this)`));
           return;
         }
         sock.removeAllListeners('error');
