@@ -72,6 +72,43 @@ t.test('the PXE boot server port answers unicast, events and counters follow eve
   t.equal(ack.vendorClass, 'PXEClient:Arch:00007:UNDI:003016');
 });
 
+t.test('a hand edit of the host map changes the next answer within a second, without a restart', async (t) => {
+  if (!isRoot()) {
+    t.fail('SO_BINDTOIFINDEX needs CAP_NET_RAW on old kernels: run as root, as CI does');
+    return;
+  }
+  const dir = t.testdir();
+  const hostsFile = join(dir, 'hosts.yaml');
+  writeFileSync(hostsFile, 'defaults: { action: menu }\n');
+  const config = parseConfig('stateDir: state\nhosts: hosts.yaml\ndhcp:\n  mode: proxy\n  interfaces: [lo]\n', join(dir, 'appliance.yaml'));
+  const hosts = await HostMap.open(config.hosts, silentLogger());
+  hosts.watch();
+  const server = await start({ config, log: silentLogger(), events: new EventBus() }, hosts, { dhcp: 0, pxe: 0 });
+  t.teardown(async () => { await server.close(); hosts.close(); });
+  const pxePort = server.status().bound[1].port;
+  const client = dgram.createSocket('udp4');
+  t.teardown(() => client.close());
+  client.bind(0, '127.0.0.1');
+  await once(client, 'listening');
+  const fileFor = async () => {
+    client.send(dhcp(3, PXE_UEFI, { ciaddr: '127.0.0.1' }), pxePort, '127.0.0.1');
+    const [m] = await once(client, 'message');
+    const p = decode(m as Buffer);
+    return isDecodeError(p) ? null : p.file;
+  };
+  t.equal(await fileFor(), 'snponly.efi', 'before: the default iPXE for UEFI');
+  writeFileSync(hostsFile, 'defaults: { action: menu }\nimages:\n  grub: { files: { uefi64: grub/grubx64.efi } }\nhosts:\n  52-54-00-12-34-56: { image: grub }\n');
+  const edited = Date.now();
+  let file: string | null = null;
+  while (Date.now() - edited < 3000) {
+    file = await fileFor();
+    if (file === 'grub/grubx64.efi') break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(file, 'grub/grubx64.efi', 'after: the image the edit gave this machine');
+  t.ok(Date.now() - edited < 1000, `live after ${Date.now() - edited} ms (promised: within a second)`);
+});
+
 t.test('a named interface that does not exist stops the start with one clear line', async (t) => {
   const dir = t.testdir({ 'hosts.yaml': '' });
   const config = parseConfig('stateDir: state\nhosts: hosts.yaml\ndhcp:\n  interfaces: [nosuch0]\n', join(dir, 'appliance.yaml'));
