@@ -8,10 +8,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO } from './peers.js';
+import { NS_CLIENT_ADDR, NS_SERVER_ADDR, NetnsPair } from './lab.js';
+import { REPO, bootlabVersion } from './peers.js';
 
-export const SERVER_IP = '198.18.0.1';
-export const CLIENT_IP = '198.18.0.2';
+export const SERVER_IP = NS_SERVER_ADDR;
+export const CLIENT_IP = NS_CLIENT_ADDR;
 export const PREFIX_LEN = 15;
 export const NETMASK = '255.254.0.0';
 export const POOL = { start: '198.18.1.0', end: '198.19.255.254' };
@@ -20,54 +21,16 @@ export const LEASE_SECONDS = 3600;
 // ---------------------------------------------------------------------------------------
 // Namespaces
 
-const labs = new Set<DhcpLab>();
-
-export class DhcpLab {
-  readonly server: string;
-  readonly client: string;
-  private made: string[] = [];
-
+/** lab.ts's namespace pair (198.18.0.1 and .2) with a /15, so the pool holds 60 000 clients. */
+export class DhcpLab extends NetnsPair {
   constructor() {
-    this.server = `bld${process.pid}s`;
-    this.client = `bld${process.pid}c`;
-    labs.add(this);
-  }
-
-  private ip(args: string[]): void {
-    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
-  }
-
-  create(): void {
-    for (const ns of [this.server, this.client]) {
-      this.ip(['netns', 'add', ns]);
-      this.made.push(ns);
-      this.ip(['-n', ns, 'link', 'set', 'lo', 'up']);
-    }
-    // Both ends are born inside the lab: "eth0" in each namespace.
-    this.ip(['-n', this.server, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.client]);
-    this.ip(['-n', this.server, 'addr', 'add', `${SERVER_IP}/${PREFIX_LEN}`, 'dev', 'eth0']);
-    this.ip(['-n', this.client, 'addr', 'add', `${CLIENT_IP}/${PREFIX_LEN}`, 'dev', 'eth0']);
-    this.ip(['-n', this.server, 'link', 'set', 'eth0', 'up']);
-    this.ip(['-n', this.client, 'link', 'set', 'eth0', 'up']);
+    super('d', PREFIX_LEN);
   }
 
   /** `cmd` inside a namespace, pinned to `cpu` unless null (ip netns exec and taskset exec: the PID is kept). */
-  static exec(ns: string, cpu: string | null, cmd: string, args: string[]): [string, string[]] {
-    const pinned = cpu === null ? [cmd, ...args] : ['taskset', '-c', cpu, cmd, ...args];
-    return ['ip', ['netns', 'exec', ns, ...pinned]];
+  static execPinned(ns: string, cpu: string | null, cmd: string, args: string[]): [string, string[]] {
+    return NetnsPair.exec(ns, cpu === null ? [cmd, ...args] : ['taskset', '-c', cpu, cmd, ...args]);
   }
-
-  destroy(): void {
-    for (const ns of this.made.splice(0)) {
-      try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore', timeout: 10_000 }); } catch { /* best effort */ }
-    }
-    labs.delete(this);
-  }
-}
-
-/** Synchronous: for exit handlers. */
-export function destroyAllDhcpLabs(): void {
-  for (const l of [...labs]) l.destroy();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -102,16 +65,6 @@ export function toolVersions(): Record<string, string> {
   };
 }
 
-function bootlabVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
-  let rev = '';
-  try {
-    rev = execFileSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['-C', REPO, 'status', '--porcelain', '--', 'services'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    if (dirty) rev += '+uncommitted services/';
-  } catch { /* not a git checkout */ }
-  return rev ? `${pkg.version} (${rev})` : pkg.version;
-}
 
 export const BOOTLAB_CLI = join(REPO, 'dist/services/cli.js');
 

@@ -27,7 +27,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyseCapture, type CaptureResult } from './dhcp-pcap.js';
 import {
-  ALL_SERVERS, BOOTLAB_CLI, CLIENT_IP, DhcpLab, POOL, SERVER_IP, PREFIX_LEN, destroyAllDhcpLabs, leaseFileInfo, parsePerfdhcp,
+  ALL_SERVERS, BOOTLAB_CLI, CLIENT_IP, DhcpLab, POOL, SERVER_IP, PREFIX_LEN, leaseFileInfo, parsePerfdhcp,
   serverDefs, toolVersions, type DhcpServerDef, type DhcpServerName, type PerfdhcpReport,
 } from './dhcp-lab.js';
 import { HarnessError, Proc, cpuSeconds, installCleanup, killAllSync, removeAtExit, run, sleep } from './lab.js';
@@ -178,7 +178,7 @@ interface Ctx { settings: Settings; lab: DhcpLab; work: string; pcaps: string; s
 
 /** One short DORA from a MAC outside perfdhcp's range: true once an ACK came back. */
 async function probe(ctx: Ctx): Promise<boolean> {
-  const [c, a] = DhcpLab.exec(ctx.lab.client, null, 'perfdhcp', ['-4', '-l', 'eth0', '-r', '5', '-p', '1', '-W', '500000', '-b', `mac=${PROBE_MAC}`]);
+  const [c, a] = DhcpLab.execPinned(ctx.lab.client, null, 'perfdhcp', ['-4', '-l', 'eth0', '-r', '5', '-p', '1', '-W', '500000', '-b', `mac=${PROBE_MAC}`]);
   const r = await run('probe', c, a, 15_000);
   const rep = parsePerfdhcp(r.proc.stdout);
   return (rep?.RA.received ?? 0) > 0;
@@ -187,7 +187,7 @@ async function probe(ctx: Ctx): Promise<boolean> {
 /** Starts a server and waits until it completes a DORA. Throws a reason. */
 async function startServer(ctx: Ctx, def: DhcpServerDef, work: string): Promise<{ proc: Proc; leaseFile: string; ms: number }> {
   const launch = def.prepare(work);
-  const [c, a] = DhcpLab.exec(ctx.lab.server, ctx.serverCpu, launch.cmd, launch.args);
+  const [c, a] = DhcpLab.execPinned(ctx.lab.server, ctx.serverCpu, launch.cmd, launch.args);
   const t0 = performance.now();
   const proc = new Proc(def.name, c, a, { keepOutput: 1024 * 1024 });
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -210,7 +210,7 @@ async function startServer(ctx: Ctx, def: DhcpServerDef, work: string): Promise<
 async function startCapture(ctx: Ctx, file: string): Promise<Proc> {
   // -s 300: up to option 53 (BOOTP header 236 + cookie 4 after 42 bytes of Ethernet, IP, UDP);
   // -B: 64 MiB ring; -Z root: write the file as root (Debian drops to the tcpdump user).
-  const [c, a] = DhcpLab.exec(ctx.lab.client, ctx.clientCpu, 'tcpdump', [
+  const [c, a] = DhcpLab.execPinned(ctx.lab.client, ctx.clientCpu, 'tcpdump', [
     '-i', 'eth0', '-n', '-s', '300', '-B', '65536', '--time-stamp-precision=nano', '-Z', 'root', '-w', file, 'udp port 67',
   ]);
   const p = new Proc('tcpdump', c, a);
@@ -267,7 +267,7 @@ async function oneRun(ctx: Ctx, def: DhcpServerDef, rate: number, rep: number): 
       // A fresh process (Node's JIT above all) answers its first second slower; a real
       // appliance runs for days. Every server gets the same warm-up at the run's rate from
       // other clients, then a pause for its queue to drain.
-      const [wc, wa] = DhcpLab.exec(ctx.lab.client, ctx.clientCpu, 'perfdhcp', [
+      const [wc, wa] = DhcpLab.execPinned(ctx.lab.client, ctx.clientCpu, 'perfdhcp', [
         '-4', '-l', 'eth0', '-r', String(rate), '-R', String(settings.clients), '-p', String(settings.warmup),
         '-W', '500000', '-d', String(DROP_TIME_S), '-s', String(seed), '-b', `mac=${WARMUP_MAC}`,
       ]);
@@ -288,7 +288,7 @@ async function oneRun(ctx: Ctx, def: DhcpServerDef, rate: number, rep: number): 
     const load1 = Number(loadavg().split(' ')[0]);
     const cpu0 = cpuSeconds(server.proc.pid);
     const w0 = performance.now();
-    const [c, a] = DhcpLab.exec(ctx.lab.client, ctx.clientCpu, 'perfdhcp', [
+    const [c, a] = DhcpLab.execPinned(ctx.lab.client, ctx.clientCpu, 'perfdhcp', [
       '-4', '-l', 'eth0', '-r', String(rate), '-R', String(settings.clients), '-p', String(settings.seconds),
       '-W', String(EXIT_WAIT_US), '-d', String(DROP_TIME_S), '-s', String(seed),
     ]);
@@ -554,7 +554,6 @@ function requireTools(): void {
 async function main(): Promise<number> {
   const s = parseArgs(process.argv.slice(2));
   installCleanup();
-  process.on('exit', destroyAllDhcpLabs);
   requireTools();
   const loadAtStart = loadavg();
   const all = serverDefs();

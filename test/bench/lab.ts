@@ -212,7 +212,8 @@ export class NetnsPair {
   readonly client: string;
   private made: string[] = [];
 
-  constructor(tag: string) {
+  /** `prefixLen`: of both addresses (the DHCP benchmark's pool needs a /15). */
+  constructor(tag: string, readonly prefixLen = 24) {
     this.server = `blb${process.pid}${tag}s`;
     this.client = `blb${process.pid}${tag}c`;
     pairs.add(this);
@@ -229,8 +230,8 @@ export class NetnsPair {
       this.ip(['-n', ns, 'link', 'set', 'lo', 'up']);
     }
     this.ip(['-n', this.server, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.client]);
-    this.ip(['-n', this.server, 'addr', 'add', `${NS_SERVER_ADDR}/24`, 'dev', 'eth0']);
-    this.ip(['-n', this.client, 'addr', 'add', `${NS_CLIENT_ADDR}/24`, 'dev', 'eth0']);
+    this.ip(['-n', this.server, 'addr', 'add', `${NS_SERVER_ADDR}/${this.prefixLen}`, 'dev', 'eth0']);
+    this.ip(['-n', this.client, 'addr', 'add', `${NS_CLIENT_ADDR}/${this.prefixLen}`, 'dev', 'eth0']);
     this.ip(['-n', this.server, 'link', 'set', 'eth0', 'up']);
     this.ip(['-n', this.client, 'link', 'set', 'eth0', 'up']);
   }

@@ -47,7 +47,7 @@ export function fetchPeers(): Record<'tftpd-hpa' | 'atftpd', { bin: string; vers
   return { 'tftpd-hpa': found['tftpd-hpa'], atftpd: found.atftpd };
 }
 
-function bootlabVersion(): string {
+export function bootlabVersion(): string {
   const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
   let rev = '';
   try {
