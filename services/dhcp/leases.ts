@@ -178,6 +178,12 @@ export class LeaseStore {
     this.update(mac, ip, now + holdMs, hostname, 'offered');
   }
 
+  /** The client took another server's offer: the address it was offered is free now. */
+  withdrawOffer(mac: string, now: number): void {
+    const l = this.byMac.get(mac);
+    if (l && l.state === 'offered') l.expires = now;
+  }
+
   /** Binds and persists; resolves when the journal line was written. */
   bind(mac: string, ip: string, expires: number, hostname: string | null): Promise<void> {
     this.update(mac, ip, expires, hostname, 'bound');

@@ -10,7 +10,7 @@ import { LeaseStore, type Range } from './leases.js';
 import {
   BOOTREPLY, MessageType, Opt, messageType, optIp, optText, value, type DhcpPacket,
 } from './packet.js';
-import { biosVendorOptions, classify, uuidProblem, type ClientKind } from './pxe.js';
+import { biosVendorOptions, uuidProblem, type ClientKind } from './pxe.js';
 
 export interface Link {
   name: string;
@@ -34,6 +34,8 @@ export interface RespondContext {
 export interface Request {
   packet: DhcpPacket;
   mac: string;
+  /** What the packet says of the client (pxe.ts classify), worked out once per packet. */
+  kind: ClientKind;
   link: Link;
   /** Arrived on the PXE boot server port (4011: unicast requests for the boot file), not on 67. */
   bootServer: boolean;
@@ -119,7 +121,7 @@ export function respond(req: Request, ctx: RespondContext): Decision {
   const type = messageType(req.packet);
   if (type === null) return { kind: 'ignore', reason: 'no DHCP message type (option 53)' };
   const uuid = uuidProblem(req.packet);
-  const kind = classify(req.packet);
+  const kind = req.kind;
   if (uuid && (kind.pxe || kind.http)) return { kind: 'ignore', reason: uuid };
   if (req.bootServer) return respondBootServer(req, ctx, type, kind);
   return ctx.config.mode === 'proxy' ? respondProxy(req, ctx, type, kind) : respondFull(req, ctx, type, kind);
@@ -190,8 +192,7 @@ function respondFull(req: Request, ctx: RespondContext, type: number, kind: Clie
   if (sid !== null && sid !== server && sid !== req.link.address && type !== MessageType.Discover) {
     if (type === MessageType.Request) {
       // The client chose another server's offer (RFC 2131 4.3.2): free ours at once.
-      const l = ctx.leases.byMacAddress(req.mac);
-      if (l && l.state === 'offered') l.expires = ctx.now;
+      ctx.leases.withdrawOffer(req.mac, ctx.now);
     }
     return { kind: 'ignore', reason: `message for another server (${sid})` };
   }

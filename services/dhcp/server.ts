@@ -15,7 +15,7 @@ import { BindError, type Service, type ServiceContext, type ServiceStatus } from
 import { LeaseStore } from './leases.js';
 import { BOOTREQUEST, MESSAGE_NAMES, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
 import { classify } from './pxe.js';
-import { respond, type Decision, type Request, type ResolvedDhcpConfig } from './respond.js';
+import { respond, type Decision, type RespondContext, type Request, type ResolvedDhcpConfig } from './respond.js';
 
 export const DHCP_PORT = 67;
 export const PXE_PORT = 4011;
@@ -62,10 +62,13 @@ export class DhcpServer implements Service {
   private readonly config: ResolvedDhcpConfig;
   private readonly log: Logger;
   private readonly unsubscribe: () => void;
+  /** What every decision reads; only `now` changes from packet to packet. */
+  private readonly respondCtx: RespondContext;
 
   constructor(private readonly ctx: ServiceContext, private readonly hosts: HostMap, readonly leases: LeaseStore, cfg: DhcpConfig) {
     this.config = { ...cfg, dns: cfg.dns.length > 0 ? cfg.dns : systemNameServers() };
     this.log = ctx.log.child({ service: 'dhcp' });
+    this.respondCtx = { config: this.config, hosts, reservedBy: (ip) => this.reserved.get(ip), leases, now: Date.now() };
     const index = () => {
       this.reserved.clear();
       for (const h of hosts.hosts.values()) if (h.ip) this.reserved.set(h.ip, h.mac);
@@ -91,15 +94,16 @@ export class DhcpServer implements Service {
       if (typeof info === 'string') throw new DhcpStartError(`dhcp.interfaces: ${info}`);
       const link: LinkSockets = { info, dhcp: null, pxe: null };
       this.links.push(link);
-      link.dhcp = await this.open(info, ports.dhcp, false);
-      link.pxe = await this.open(info, ports.pxe, true);
+      link.dhcp = await this.open(link, ports.dhcp, false);
+      link.pxe = await this.open(link, ports.pxe, true);
     }
     this.state = 'running';
     this.since = Date.now();
     this.log.info({ mode: this.config.mode, interfaces: this.links.map((l) => `${l.info.name} ${l.info.address}`), ports: [ports.dhcp, ports.pxe] }, 'dhcp listening');
   }
 
-  private open(info: InterfaceInfo, port: number, bootServer: boolean): Promise<Socket> {
+  private open(link: LinkSockets, port: number, bootServer: boolean): Promise<Socket> {
+    const info = link.info;
     return new Promise((resolve, reject) => {
       const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
       sock.once('error', (e: NodeJS.ErrnoException) => reject(new BindError('dhcp', '0.0.0.0', port, e.code ?? e.message)));
@@ -115,24 +119,25 @@ export class DhcpServer implements Service {
         }
         sock.removeAllListeners('error');
         sock.on('error', (e) => { this.lastError = `socket on ${info.name}:${port}: ${e.message}`; this.log.error({ err: e, iface: info.name, port }, 'dhcp socket error'); });
-        sock.on('message', (buf, rinfo) => this.onMessage(buf, rinfo, info, bootServer));
+        sock.on('message', (buf, rinfo) => this.onMessage(buf, rinfo, link, bootServer));
         resolve(sock);
       });
     });
   }
 
-  private onMessage(buf: Buffer, rinfo: dgram.RemoteInfo, info: InterfaceInfo, bootServer: boolean): void {
+  private onMessage(buf: Buffer, rinfo: dgram.RemoteInfo, link: LinkSockets, bootServer: boolean): void {
     this.counters.received += 1;
     try {
-      this.handle(buf, rinfo, info, bootServer);
+      this.handle(buf, rinfo, link, bootServer);
     } catch (e) {
       this.counters.errors += 1;
       this.lastError = (e as Error).message;
-      this.log.error({ err: e, iface: info.name, from: rinfo.address }, 'dhcp: error while handling a packet (dropped)');
+      this.log.error({ err: e, iface: link.info.name, from: rinfo.address }, 'dhcp: error while handling a packet (dropped)');
     }
   }
 
-  private handle(buf: Buffer, rinfo: dgram.RemoteInfo, info: InterfaceInfo, bootServer: boolean): void {
+  private handle(buf: Buffer, rinfo: dgram.RemoteInfo, link: LinkSockets, bootServer: boolean): void {
+    const info = link.info;
     const packet = decode(buf);
     if (isDecodeError(packet)) {
       this.counters.malformed += 1;
@@ -155,12 +160,12 @@ export class DhcpServer implements Service {
     if (received && this.ctx.events.wants(received)) {
       this.ctx.events.emit({ kind: received, ...base, ip: optIp(packet, Opt.RequestedIp) ?? (packet.ciaddr !== '0.0.0.0' ? packet.ciaddr : undefined) });
     }
-    const req: Request = { packet, mac, link: { name: info.name, address: info.address, netmask: info.netmask }, bootServer, source: { address: rinfo.address, port: rinfo.port } };
-    const decision = respond(req, { config: this.config, hosts: this.hosts, reservedBy: (ip) => this.reserved.get(ip), leases: this.leases, now: Date.now() });
-    this.act(decision, req, log, base, type);
+    const req: Request = { packet, mac, kind, link: info, bootServer, source: { address: rinfo.address, port: rinfo.port } };
+    this.respondCtx.now = Date.now();
+    this.act(respond(req, this.respondCtx), req, link, log, base, type);
   }
 
-  private act(d: Decision, req: Request, log: Logger, base: EventBase, type: number | null): void {
+  private act(d: Decision, req: Request, link: LinkSockets, log: Logger, base: EventBase, type: number | null): void {
     const typeName = type === null ? 'BOOTP' : MESSAGE_NAMES[type] ?? `type ${type}`;
     if (d.kind === 'ignore') {
       this.counters.ignored += 1;
@@ -174,7 +179,6 @@ export class DhcpServer implements Service {
     }
     const bytes = encode(d.packet);
     const name = MESSAGE_NAMES[d.type];
-    const link = this.links.find((l) => l.info.name === req.link.name)!;
     const sock = (req.bootServer ? link.pxe : link.dhcp)!;
     const send = () => {
       sock.send(bytes, d.to.port, d.to.address, (err) => {
