@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type AppConfig } from './core/config.js';
 import { EventBus } from './core/events.js';
-import { createLogger } from './core/log.js';
+import { createLogger, silentLogger } from './core/log.js';
 import { HostMap, HostMapError } from './core/hostmap.js';
 import { BindError, type Service } from './core/service.js';
 import { ipxeProvider } from './boot/ipxe.js';
@@ -110,7 +110,7 @@ async function serve(file: string): Promise<void> {
 async function checkConfig(file: string): Promise<void> {
   const config = load(file);
   try {
-    const hosts = await HostMap.open(config.hosts, createLogger({ level: 'silent', pretty: 'never' }));
+    const hosts = await HostMap.open(config.hosts, silentLogger());
     hosts.close();
   } catch (e) {
     if (e instanceof HostMapError) die(e.lines.join('\n'));

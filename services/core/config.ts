@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
+import { ipToInt } from './net.js';
 import { issueLines, yamlSyntaxLines } from './yamlpos.js';
 import { autoInt, bool, int, list, obj, oneOf, optStr, path, str, validate, type Infer, type Issue } from './schema.js';
 
@@ -159,13 +160,12 @@ function semanticIssues(cfg: AppConfig): Issue[] {
   return issues;
 }
 
-const ipNum = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
 
 function dhcpIssues(d: DhcpConfig): Issue[] {
   const issues: Issue[] = [];
   const range = (start: string | null, end: string | null, at: string[]) => {
     if ((start === null) !== (end === null)) issues.push({ path: [...at, start === null ? 'start' : 'end'], message: 'is required when the other end of the pool is set' });
-    else if (start !== null && end !== null && ipNum(start) > ipNum(end)) issues.push({ path: [...at, 'end'], message: `must not be below ${at.join('.')}.start (${start})` });
+    else if (start !== null && end !== null && ipToInt(start) > ipToInt(end)) issues.push({ path: [...at, 'end'], message: `must not be below ${at.join('.')}.start (${start})` });
   };
   d.interfaces.forEach((name, i) => {
     if (d.interfaces.indexOf(name) !== i) issues.push({ path: ['dhcp', 'interfaces', String(i)], message: `names ${name} twice (it would answer every request twice)` });

@@ -77,7 +77,7 @@ let sockopt: { setsockopt(s: Socket, level: number, name: number, value: number)
  * not yet bound to a device; older kernels need CAP_NET_RAW.
  */
 export function bindToInterface(socket: Socket, index: number): void {
-  loadSockopt().setsockopt(socket, SOL_SOCKET, SO_BINDTOIFINDEX, index);
+  setIntOption(socket, SO_BINDTOIFINDEX, index);
 }
 
 /**
@@ -87,23 +87,28 @@ export function bindToInterface(socket: Socket, index: number): void {
  */
 export function growReceiveBuffer(socket: Socket, bytes: number): number {
   try {
-    loadSockopt().setsockopt(socket, SOL_SOCKET, SO_RCVBUFFORCE, bytes);
+    setIntOption(socket, SO_RCVBUFFORCE, bytes);
   } catch {
     try { socket.setRecvBufferSize(bytes); } catch { /* keep the default */ }
   }
   return socket.getRecvBufferSize();
 }
 
-function loadSockopt(): NonNullable<typeof sockopt> {
-  if (!sockopt) {
-    // The package reads socket._handle, which Node flags once with DEP0112: keep it quiet.
-    const emit = process.emitWarning;
-    process.emitWarning = ((w: string | Error, ...rest: unknown[]) => {
-      const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
-      if (code === 'DEP0112') return;
-      (emit as (...a: unknown[]) => void).call(process, w, ...rest);
-    }) as typeof process.emitWarning;
-    sockopt = createRequire(import.meta.url)('sockopt') as typeof sockopt;
+/**
+ * setsockopt(SOL_SOCKET, name, value) through the sockopt package. It reads
+ * socket._handle, which Node reports once as deprecated (DEP0112); that one warning is
+ * dropped while the call runs, and no other.
+ */
+function setIntOption(socket: Socket, name: number, value: number): void {
+  sockopt ??= createRequire(import.meta.url)('sockopt') as typeof sockopt;
+  const emit = process.emitWarning;
+  process.emitWarning = ((w: string | Error, ...rest: unknown[]) => {
+    const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    if (code !== 'DEP0112') (emit as (...a: unknown[]) => void).call(process, w, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    sockopt!.setsockopt(socket, SOL_SOCKET, name, value);
+  } finally {
+    process.emitWarning = emit;
   }
-  return sockopt!;
 }
