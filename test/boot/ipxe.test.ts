@@ -2,14 +2,11 @@
 // chain, local disk, the menu for unknown machines, nothing for defaults none; and the
 // TFTP provider's name matching.
 import t from 'tap';
-import { parseHostMap } from '../../services/core/hostmap-parse.js';
 import { ipxeProvider, scriptFor } from '../../services/boot/ipxe.js';
 import { scriptPath } from '../../services/dhcp/boot.js';
+import { hostView } from '../helpers/dhcp-bytes.js';
 
-function view(yaml: string) {
-  const { data } = parseHostMap(yaml, 'hosts.yaml');
-  return { lookup: (m: string) => data.hosts.get(m), images: data.images, defaults: data.defaults };
-}
+const view = hostView;
 
 const MAP = view(`
 defaults: { action: menu }

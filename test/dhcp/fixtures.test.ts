@@ -8,7 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dhcpSpec } from '../../services/core/config.js';
-import { parseHostMap } from '../../services/core/hostmap-parse.js';
+import { hostView } from '../helpers/dhcp-bytes.js';
 import { defaults } from '../../services/core/schema.js';
 import { LeaseStore } from '../../services/dhcp/leases.js';
 import { MessageType, Opt, decode, encode, isDecodeError, macOf, messageType, optIp, optText, optUInt16, type DhcpPacket } from '../../services/dhcp/packet.js';
@@ -42,13 +42,13 @@ const fixtures = readdirSync(DIR).filter((f) => f.endsWith('.bin')).map((f) => (
   expect: JSON.parse(readFileSync(join(DIR, f.replace(/\.bin$/, '.json')), 'utf8')) as Expect,
 }));
 
-const HOSTS = parseHostMap(`
+const HOSTS = hostView(`
 defaults: { action: menu }
 images:
   marker: { kernel: vmlinuz, initrd: initrd.gz }
 hosts:
   52:54:00:00:00:01: { image: marker }
-`, 'hosts.yaml').data;
+`);
 
 function decoded(bytes: Buffer): DhcpPacket {
   const p = decode(bytes);
@@ -94,9 +94,8 @@ for (const f of fixtures) {
     t.equal(kind.ipxe, e.opt77UserClass.present || e.opt175Ipxe.present);
     for (const mode of ['proxy', 'full'] as const) {
       const config = { ...defaults(dhcpSpec), mode, interfaces: ['eth0'], pool: { start: '192.0.2.100', end: '192.0.2.150' }, dns: [] };
-      const hosts = { lookup: (m: string) => HOSTS.hosts.get(m), images: HOSTS.images, defaults: HOSTS.defaults };
-      const ctx = { config, hosts, reservedBy: () => undefined, leases: LeaseStore.memory(), now: Date.now() };
-      const d = respond({ packet: p, mac: macOf(p)!, link: { name: 'eth0', address: '192.0.2.1', netmask: '255.255.255.0' }, bootServer: false, source: { address: '0.0.0.0', port: 68 } }, ctx);
+      const ctx = { config, hosts: HOSTS, reservedBy: () => undefined, leases: LeaseStore.memory(), now: Date.now() };
+      const d = respond({ packet: p, mac: macOf(p)!, kind, link: { name: 'eth0', address: '192.0.2.1', netmask: '255.255.255.0' }, bootServer: false, source: { address: '0.0.0.0', port: 68 } }, ctx);
       if (mode === 'proxy' && e.messageType === MessageType.Request) {
         t.equal(d.kind, 'ignore', 'proxy: the site server answers REQUESTs');
         continue;

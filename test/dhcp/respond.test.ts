@@ -3,13 +3,13 @@
 // and an explicit clock. Proxy mode, full mode (RFC 2131), PXE choices, relays.
 import t from 'tap';
 import { dhcpSpec } from '../../services/core/config.js';
-import { parseHostMap } from '../../services/core/hostmap-parse.js';
 import { defaults } from '../../services/core/schema.js';
 import { LeaseStore } from '../../services/dhcp/leases.js';
 import { MessageType, Opt, decode, isDecodeError, messageType, optIp, optText, optUInt32, type DhcpPacket } from '../../services/dhcp/packet.js';
 import { respond, type Decision, type RespondContext, type ResolvedDhcpConfig } from '../../services/dhcp/respond.js';
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
-import { IPXE, PXE_BIOS, PXE_UEFI, dhcp, tlv, type RawRequest } from '../helpers/dhcp-bytes.js';
+import { IPXE, PXE_BIOS, PXE_UEFI, dhcp, hostView, tlv, type RawRequest } from '../helpers/dhcp-bytes.js';
+import { classify } from '../../services/dhcp/pxe.js';
 
 const SERVER = '192.0.2.1';
 const LINK = { name: 'eth0', address: SERVER, netmask: '255.255.255.0' };
@@ -30,9 +30,8 @@ function config(over: Partial<ResolvedDhcpConfig> = {}): ResolvedDhcpConfig {
 }
 
 function context(over: Partial<ResolvedDhcpConfig> = {}, hostsYaml = HOSTS): RespondContext & { clock: { now: number } } {
-  const { data } = parseHostMap(hostsYaml, 'hosts.yaml');
-  const hosts = { lookup: (m: string) => data.hosts.get(m), images: data.images, defaults: data.defaults };
-  const reserved = new Map([...data.hosts.values()].filter((h) => h.ip).map((h) => [h.ip!, h.mac]));
+  const hosts = hostView(hostsYaml);
+  const reserved = new Map([...hosts.data.hosts.values()].filter((h) => h.ip).map((h) => [h.ip!, h.mac]));
   const clock = { now: 1_800_000_000_000 };
   return { config: config(over), hosts, reservedBy: (ip: string) => reserved.get(ip), leases: LeaseStore.memory(), clock, get now() { return clock.now; } };
 }
@@ -41,7 +40,7 @@ function ask(ctx: RespondContext, buf: Buffer, port = 67, source = { address: '0
   const packet = decode(buf);
   if (isDecodeError(packet)) throw new Error(packet.error);
   const mac = [...packet.chaddr.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
-  return respond({ packet, mac, link: LINK, bootServer: port === 4011, source }, ctx);
+  return respond({ packet, mac, kind: classify(packet), link: LINK, bootServer: port === 4011, source }, ctx);
 }
 
 function reply(t: TapTest, d: Decision, type: MessageType): DhcpPacket {

@@ -1,6 +1,9 @@
 // Hand-built BOOTP/DHCP messages for codec and responder tests, written byte by byte
 // without the codec under test (RFC 2131 figure 1: op htype hlen hops | xid | secs flags |
-// ciaddr | yiaddr | siaddr | giaddr | chaddr[16] | sname[64] | file[128] | cookie | options).
+// ciaddr | yiaddr | siaddr | giaddr | chaddr[16] | sname[64] | file[128] | cookie | options);
+// and the host map view the responder and the script generator read.
+import { parseHostMap, type HostMapData } from '../../services/core/hostmap-parse.js';
+import type { HostView } from '../../services/dhcp/boot.js';
 
 export interface RawRequest {
   op?: number;
@@ -65,3 +68,9 @@ export const PXE_UEFI = [
 
 /** iPXE adds user class "iPXE" (bare string) and its encapsulated options (175). */
 export const IPXE = [tlv(77, 'iPXE'), tlv(175, [0xb1, 0x05, 0x01, 0x10, 0xec, 0x10, 0x00])];
+
+/** A host map view (services/dhcp/boot.ts HostView) from YAML text, as the HostMap module serves it. */
+export function hostView(yaml: string): HostView & { data: HostMapData } {
+  const { data } = parseHostMap(yaml, 'hosts.yaml');
+  return { data, lookup: (m: string) => data.hosts.get(m), images: data.images, defaults: data.defaults };
+}
