@@ -2,15 +2,23 @@
 // disk: bootlab/<mac>.ipxe (the DHCP responder hands iPXE this name, services/dhcp/boot.ts).
 // Paths in the scripts start with "/", so iPXE resolves them against the script's own
 // URL: the same script works over TFTP and, later, HTTP.
-import type { Image } from '../core/hostmap-parse.js';
-import { normalizeMac } from '../core/hostmap-parse.js';
+import { ARCHES, normalizeMac, type Arch, type Image } from '../core/hostmap-parse.js';
 import { imageFor, type HostView } from '../dhcp/boot.js';
 
 const SCRIPT_NAME = /^bootlab\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
 const abs = (p: string) => (/^[a-z]+:\/\//i.test(p) ? p : `/${p.replace(/^\/+/, '')}`);
 const base = (p: string) => p.split('/').pop() ?? p;
 
-function imageScript(img: Image, arch: string): string[] {
+/** iPXE's own ${platform} and ${buildarch} for each architecture a files image names. */
+const IPXE_ARCH: Record<Arch, string> = {
+  bios: 'iseq ${platform} pcbios',
+  uefi32: 'iseq ${platform} efi && iseq ${buildarch} i386',
+  uefi64: 'iseq ${platform} efi && iseq ${buildarch} x86_64',
+  arm32: 'iseq ${buildarch} arm32',
+  arm64: 'iseq ${buildarch} arm64',
+};
+
+function imageScript(img: Image): string[] {
   switch (img.kind) {
     case 'kernel': {
       const lines: string[] = [];
@@ -23,19 +31,23 @@ function imageScript(img: Image, arch: string): string[] {
     }
     case 'script': return [`chain ${abs(img.script)}`];
     case 'chain': return [`chain ${img.url}`];
-    case 'files': return [`chain ${abs(img.files.bios ?? img.files.uefi64 ?? Object.values(img.files)[0] ?? '')}`, `# ${arch}`];
+    // Raw boot files: the one for the firmware this iPXE runs on.
+    case 'files': return [
+      ...ARCHES.filter((a) => img.files[a]).map((a) => `${IPXE_ARCH[a]} && chain ${abs(img.files[a]!)} ||`),
+      `echo image ${img.name} has no boot file for \${platform} \${buildarch}`,
+    ];
   }
 }
 
 const LOCAL = ['echo Booting from the local disk', 'exit'];
 
 function menu(hosts: HostView): string[] {
-  const images = [...hosts.images.values()].filter((i) => i.kind !== 'files');
+  const images = [...hosts.images.values()];
   const lines = [':menu', 'menu bootlab'];
   for (const img of images) lines.push(`item img-${img.name} ${img.name}`);
   lines.push('item local Boot from the local disk');
   lines.push('choose --timeout 10000 --default local target && goto ${target} || goto local');
-  for (const img of images) lines.push(`:img-${img.name}`, ...imageScript(img, '${buildarch}'), 'goto menu');
+  for (const img of images) lines.push(`:img-${img.name}`, ...imageScript(img), 'goto menu');
   lines.push(':local', ...LOCAL);
   return lines;
 }
@@ -44,7 +56,7 @@ function menu(hosts: HostView): string[] {
 export function scriptFor(mac: string, hosts: HostView): string | null {
   const target = imageFor(mac, hosts);
   if (target === 'none') return null;
-  const body = target === 'menu' ? menu(hosts) : target === 'local' ? LOCAL : imageScript(target, '${buildarch}');
+  const body = target === 'menu' ? menu(hosts) : target === 'local' ? LOCAL : imageScript(target);
   return ['#!ipxe', `# bootlab: ${mac}`, ...body, ''].join('\n');
 }
 

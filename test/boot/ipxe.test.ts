@@ -13,9 +13,11 @@ defaults: { action: menu }
 images:
   linux: { kernel: debian/linux, initrd: debian/initrd.gz, cmdline: "console=ttyS0 quiet" }
   netboot: { chain: "http://198.51.100.7/boot.ipxe" }
+  grub: { files: { bios: grub/core.0, uefi64: grub/grubx64.efi } }
 hosts:
   52:54:00:00:00:01: { image: linux }
   52:54:00:00:00:02: { image: netboot }
+  52:54:00:00:00:03: { image: grub }
 `);
 
 t.test('a kernel image: kernel with initrd= and cmdline, initrd, boot; paths absolute', async (t) => {
@@ -30,10 +32,19 @@ t.test('a chain image chains its URL', async (t) => {
   t.match(scriptFor('52:54:00:00:00:02', MAP)!, /^chain http:\/\/198\.51\.100\.7\/boot\.ipxe$/m);
 });
 
+t.test('a raw-files image chains the file for the firmware iPXE runs on', async (t) => {
+  const s = scriptFor('52:54:00:00:00:03', MAP)!;
+  t.match(s, /^iseq \$\{platform\} pcbios && chain \/grub\/core\.0 \|\|$/m);
+  t.match(s, /^iseq \$\{platform\} efi && iseq \$\{buildarch\} x86_64 && chain \/grub\/grubx64\.efi \|\|$/m);
+  t.notMatch(s, /arm64/, 'no line for an architecture the image lacks');
+  t.match(s, /^echo image grub has no boot file for \$\{platform\} \$\{buildarch\}$/m);
+});
+
 t.test('an unknown machine gets the menu: every image plus local disk, with a timeout', async (t) => {
   const s = scriptFor('52:54:00:00:00:99', MAP)!;
   t.match(s, /^item img-linux linux$/m);
   t.match(s, /^item img-netboot netboot$/m);
+  t.match(s, /^item img-grub grub$/m);
   t.match(s, /^item local /m);
   t.match(s, /choose --timeout 10000 --default local target/);
   t.match(s, /^:local\necho Booting from the local disk\nexit$/m);
