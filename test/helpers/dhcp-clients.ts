@@ -7,7 +7,8 @@
 //   records its environment (never Debian's dhclient-script: inside `ip netns exec` that
 //   one would rewrite the host's /etc/resolv.conf).
 // - bootRequest/parseBootp: byte-exact BOOTP/DHCP packets (RFC 951, RFC 2131 section 2,
-//   RFC 2132 options), written here on purpose instead of using the service's codec.
+//   RFC 2132 options), built with test/helpers/dhcp-bytes.ts and parsed here, never with
+//   the service's codec.
 // - probe: sends such packets from port 68 to 255.255.255.255:67 from a lab namespace
 //   with a plain UDP socket and collects what comes back to port 68.
 // - Capture: tcpdump writing a pcap, parsed here down to Ethernet/IPv4/UDP/BOOTP.
@@ -34,6 +35,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type tap from 'tap';
+import { message, tlv } from './dhcp-bytes.js';
 import { NetLab, requireRoot, type LabProcess } from './netlab.js';
 
 export type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
@@ -69,47 +71,6 @@ export function requireTools(...bins: string[]): void {
   }
 }
 
-/** PIDs started through this module and not yet gone: killed by PID on exit or a signal. */
-const started = new Set<number>();
-/** Lab prefixes in use: their namespaces are deleted synchronously on exit or a signal. */
-const prefixes = new Set<string>();
-
-function track(p: LabProcess): LabProcess {
-  started.add(p.pid);
-  void p.exited.then(() => started.delete(p.pid));
-  return p;
-}
-
-function cleanupSync(): void {
-  for (const pid of started) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-  started.clear();
-  if (prefixes.size === 0) return;
-  let list = '';
-  try { list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }); } catch { return; }
-  for (const line of list.split('\n')) {
-    const ns = line.split(' ')[0];
-    if (!ns || ![...prefixes].some((p) => ns.startsWith(`${p}-`))) continue;
-    try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
-  }
-  prefixes.clear();
-}
-
-let hooked = false;
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.once('exit', cleanupSync);
-  // A runner that times the file out sends a signal: clean up, then die of it as usual.
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.once(sig, () => {
-      cleanupSync();
-      process.kill(process.pid, sig);
-    });
-  }
-}
-
 /**
  * A new NetLab for one test, torn down (processes by PID, then every namespace) when the
  * test ends, pass or fail, and synchronously if the process exits or is signalled first.
@@ -117,15 +78,12 @@ function hookExit(): void {
  */
 export function newLab(t: TapTest, tag: string): { lab: NetLab; dir: string } | null {
   if (!requireRoot(t, `the DHCP interop test "${t.name}"`)) return null;
-  hookExit();
   const lab = new NetLab(tag);
-  prefixes.add(lab.prefix);
   const dir = mkdtempSync(join(tmpdir(), `bootlab-dhcp-${tag}-`));
   t.teardown(async () => {
     try {
       await lab.destroy();
     } finally {
-      prefixes.delete(lab.prefix);
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -230,7 +188,7 @@ export async function startBootlab(lab: NetLab, member: string, dir: string, opt
   writeFileSync(cfgFile, `${JSON.stringify(appliance, null, 2)}\n`);
   writeFileSync(join(home, 'hosts.yaml'), `${JSON.stringify(hosts, null, 2)}\n`);
 
-  const proc = track(lab.spawn(member, process.execPath, [CLI, 'serve', '--config', cfgFile]));
+  const proc = lab.spawn(member, process.execPath, [CLI, 'serve', '--config', cfgFile]);
   let parsed: LogLine[] = [];
   let consumed = 0;
   const logs = (): LogLine[] => {
@@ -339,7 +297,7 @@ exit 0
   start(opts: { once?: boolean; tries?: number; timeoutSec?: number; extra?: string[] } = {}): LabProcess {
     const args = ['udhcpc', '-i', this.ifname, '-f', ...(opts.once ?? true ? ['-q'] : []), '-n',
       '-t', String(opts.tries ?? 5), '-T', String(opts.timeoutSec ?? 1), '-s', this.script, ...(opts.extra ?? [])];
-    this.proc = track(this.lab.spawn(this.member, 'busybox', args));
+    this.proc = this.lab.spawn(this.member, 'busybox', args);
     return this.proc;
   }
 
@@ -458,7 +416,7 @@ exit 0
 
   /** `dhclient -4 -v -d -1 ...`: resolves once it logs "bound to", or exits, or times out. */
   async bind(timeoutMs = 30_000): Promise<{ proc: LabProcess; bound: string | undefined; output: string }> {
-    const proc = track(this.lab.spawn(this.member, 'dhclient', this.args(['-d', '-1'])));
+    const proc = this.lab.spawn(this.member, 'dhclient', this.args(['-d', '-1']));
     let exited = false;
     void proc.exited.then(() => { exited = true; });
     const got = await waitFor(() => /bound to (\S+) -- renewal/.exec(proc.stderr()) ?? (exited ? 'exit' : undefined), timeoutMs);
@@ -469,7 +427,7 @@ exit 0
   /** `dhclient -4 -v -r ...` (no client running: releases the lease in the lease file). */
   async release(timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
     rmSync(this.pidFile, { force: true });
-    const proc = track(this.lab.spawn(this.member, 'dhclient', this.args(['-r'])));
+    const proc = this.lab.spawn(this.member, 'dhclient', this.args(['-r']));
     const timer = setTimeout(() => { void proc.stop(); }, timeoutMs);
     const { code } = await proc.exited;
     clearTimeout(timer);
@@ -523,12 +481,6 @@ export function ipBytes(ip: string): Buffer {
   return Buffer.from(parts);
 }
 
-export function macBytes(mac: string): Buffer {
-  const hex = mac.replace(/[^0-9a-fA-F]/g, '');
-  if (hex.length !== 12) throw new Error(`bad MAC ${mac}`);
-  return Buffer.from(hex, 'hex');
-}
-
 export interface BootRequest {
   xid: number;
   mac: string;
@@ -539,31 +491,13 @@ export interface BootRequest {
   options: Array<[number, Buffer]>;
 }
 
+/** A BOOTREQUEST as laid out above (written by dhcp-bytes.ts), padded to 300 bytes. */
 export function bootRequest(r: BootRequest): Buffer {
-  const optLen = r.options.reduce((n, [, v]) => n + 2 + v.length, 0) + 1;
-  const buf = Buffer.alloc(Math.max(BOOTP_MIN, 240 + optLen));
-  buf[0] = 1; // op BOOTREQUEST
-  buf[1] = 1; // htype Ethernet
-  buf[2] = 6; // hlen
-  buf[3] = 0; // hops
-  buf.writeUInt32BE(r.xid >>> 0, 4);
-  buf.writeUInt16BE(0, 8); // secs
-  buf.writeUInt16BE(r.broadcast ? 0x8000 : 0, 10);
-  ipBytes(r.ciaddr ?? '0.0.0.0').copy(buf, 12);
-  // yiaddr (16) and siaddr (20) stay 0 in a request.
-  ipBytes(r.giaddr ?? '0.0.0.0').copy(buf, 24);
-  macBytes(r.mac).copy(buf, 28); // chaddr; the other 10 bytes, sname and file stay 0
-  buf.writeUInt32BE(MAGIC, 236);
-  let o = 240;
-  for (const [code, value] of r.options) {
-    if (code === 0 || code === 255 || value.length > 255) throw new Error(`bad option ${code}`);
-    buf[o++] = code;
-    buf[o++] = value.length;
-    value.copy(buf, o);
-    o += value.length;
-  }
-  buf[o] = 255; // END; the rest is already 0 (PAD)
-  return buf;
+  const msg = message({
+    xid: r.xid >>> 0, mac: r.mac, flags: r.broadcast ? 0x8000 : 0, ciaddr: r.ciaddr, giaddr: r.giaddr,
+    optionArea: Buffer.concat([...r.options.map(([code, value]) => tlv(code, value)), Buffer.from([255])]),
+  });
+  return msg.length >= BOOTP_MIN ? msg : Buffer.concat([msg, Buffer.alloc(BOOTP_MIN - msg.length)]);
 }
 
 export interface Bootp {
@@ -668,7 +602,7 @@ s.bind(68, '0.0.0.0', async () => {
 export async function probe(lab: NetLab, member: string, packets: Buffer[], opts: { listenMs?: number; ifname?: string } = {}): Promise<{ replies: ProbeReply[]; sent: number; output: string }> {
   lab.exec(member, 'ip', ['route', 'replace', '255.255.255.255/32', 'dev', opts.ifname ?? 'eth0']);
   const listenMs = opts.listenMs ?? 2000;
-  const proc = track(lab.spawn(member, process.execPath, ['-e', PROBE_SCRIPT, JSON.stringify([packets.map((p) => p.toString('hex')), listenMs])]));
+  const proc = lab.spawn(member, process.execPath, ['-e', PROBE_SCRIPT, JSON.stringify([packets.map((p) => p.toString('hex')), listenMs])]);
   const timer = setTimeout(() => { void proc.stop(); }, listenMs + 15_000);
   const { code } = await proc.exited;
   clearTimeout(timer);
@@ -743,7 +677,7 @@ export class Capture {
    */
   static async start(lab: NetLab, member: string, iface: string, dir: string, filter = 'udp'): Promise<Capture> {
     const file = join(dir, `${member.replace(/[^\w-]/g, '_')}-${iface}-${Date.now()}.pcap`);
-    const proc = track(lab.spawn(member, 'tcpdump', ['-i', iface, '-n', '--immediate-mode', '-U', '-s', '2000', '-w', file, filter]));
+    const proc = lab.spawn(member, 'tcpdump', ['-i', iface, '-n', '--immediate-mode', '-U', '-s', '2000', '-w', file, filter]);
     let exited = false;
     void proc.exited.then(() => { exited = true; });
     const ok = await waitFor(() => exited || /listening on/.test(proc.stderr()), 10_000);
@@ -775,10 +709,10 @@ export class Capture {
  * passed back to the client. DNS off (--port=0), no config file, no pid file, log to stderr.
  */
 export async function startRelay(lab: NetLab, member: string, local: string, server: string): Promise<LabProcess> {
-  const proc = track(lab.spawn(member, 'dnsmasq', [
+  const proc = lab.spawn(member, 'dnsmasq', [
     '--no-daemon', '--conf-file=/dev/null', '--port=0', '--pid-file=', '--log-facility=-', '--log-dhcp',
     `--dhcp-relay=${local},${server}`,
-  ]));
+  ]);
   let exited = false;
   void proc.exited.then(() => { exited = true; });
   const ok = await waitFor(() => exited || /started, version/.test(proc.stderr() + proc.stdout()), 10_000);

@@ -1,13 +1,30 @@
 // A network-namespace lab for end-to-end tests (docs test-lab.md): namespaces named
 // bl<pid><tag>-<name>, one or more bridges inside a "lan" namespace, veths whose two ends
 // both live inside the lab, taps for VMs. Every process started through the lab is
-// tracked by PID and killed in destroy(), which also deletes every namespace it made.
+// tracked by PID and killed in destroy(), which also deletes every namespace it made; a
+// lab still standing when the process exits or is signalled is torn down synchronously.
 // Needs root; `requireRoot(t)` fails the test with the reason when not root (CI is root).
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import type tap from 'tap';
 type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
 
 let serial = 0;
+/** Labs not yet destroyed: torn down synchronously if the process exits or is signalled first. */
+const live = new Set<NetLab>();
+let hooked = false;
+
+/** On exit, or a signal from a runner that times the file out: kill and delete, then go as usual. */
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.once('exit', () => { for (const lab of live) lab.destroySync(); });
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const lab of live) lab.destroySync();
+      process.kill(process.pid, sig);
+    });
+  }
+}
 
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
@@ -40,6 +57,8 @@ export class NetLab {
     serial += 1;
     // Interface and namespace names are short: keep the prefix small and unique per run.
     this.prefix = `bl${process.pid}${tag}${serial}`;
+    hookExit();
+    live.add(this);
     this.lanNs = this.addNamespace('lan');
   }
 
@@ -132,6 +151,15 @@ export class NetLab {
   /** Stops every tracked process (by PID) and deletes every namespace of the lab. */
   async destroy(): Promise<void> {
     await Promise.all([...this.procs].map((p) => p.stop(1000)));
+    this.destroySync();
+  }
+
+  /** The same without waiting: SIGKILL by PID, then the namespaces (for exit handlers). */
+  destroySync(): void {
+    for (const p of this.procs) {
+      try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    this.procs.clear();
     for (const ns of this.namespaces.reverse()) {
       try {
         execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
@@ -140,6 +168,7 @@ export class NetLab {
       }
     }
     this.namespaces.length = 0;
+    live.delete(this);
   }
 
   private resolve(member: string): string {
