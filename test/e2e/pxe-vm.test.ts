@@ -12,13 +12,13 @@
 //          iPXE, which asks again and gets the per-host script.
 // The VM helper itself is checked against dnsmasq alone in vm-helper.test.ts: when that
 // passes and this fails, the failure is bootlab's.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { NetLab, requireRoot, type LabProcess } from '../helpers/netlab.js';
 import {
-  copyIpxeBinaries, copyMarkerPayload, DEFAULT_BOOT_TIMEOUT_MS, markerLine, newNonce, prepareMarkerPayload, repoRoot,
+  markerTftpRoot, DEFAULT_BOOT_TIMEOUT_MS, markerLine, newNonce, prepareMarkerPayload, repoRoot,
   startRaResponder, startVm, type Firmware, type MarkerPayload,
 } from '../helpers/vm.js';
 
@@ -59,10 +59,7 @@ for (const c of cases) {
     });
 
     const nonce = newNonce();
-    const root = join(work, 'tftpboot');
-    mkdirSync(root);
-    copyMarkerPayload(payload, root);
-    copyIpxeBinaries(root);
+    const root = markerTftpRoot(work, payload);
     writeFileSync(join(work, 'hosts.yaml'), [
       'defaults: { action: menu }',
       'images:',

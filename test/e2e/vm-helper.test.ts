@@ -3,13 +3,13 @@
 // kernel from it. If this fails, pxe-vm.test.ts failing says nothing about bootlab.
 //   bios: SeaBIOS + QEMU's iPXE ROM -> boot.ipxe (iPXE script) -> kernel + initrd
 //   uefi: OVMF + EDK2's own PXE (romfile=) -> snponly.efi -> boot.ipxe -> kernel + initrd
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { NetLab, requireRoot } from '../helpers/netlab.js';
 import {
-  copyIpxeBinaries, copyMarkerPayload, markerLine, newNonce, prepareMarkerPayload, startRaResponder, startVm,
+  markerTftpRoot, markerLine, newNonce, prepareMarkerPayload, startRaResponder, startVm,
   type Firmware,
 } from '../helpers/vm.js';
 
@@ -28,10 +28,7 @@ for (const firmware of ['bios', 'uefi'] as Firmware[]) {
     });
 
     const nonce = newNonce();
-    const root = join(work, 'tftpboot');
-    mkdirSync(root);
-    copyMarkerPayload(payload, root);
-    copyIpxeBinaries(root);
+    const root = markerTftpRoot(work, payload);
     writeFileSync(join(root, 'boot.ipxe'), [
       '#!ipxe',
       `kernel tftp://192.0.2.1/vmlinuz initrd=initrd.gz console=ttyS0 quiet bootlab.marker=${nonce}`,

@@ -17,7 +17,7 @@
 // (virtio-net is a module, which the marker initrd never needs); `-no-reboot` makes QEMU
 // exit when the guest powers off, and after a failed PXE boot SeaBIOS's reboot attempt.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabProcess, NetLab } from './netlab.js';
@@ -218,12 +218,15 @@ export function startRaResponder(lab: NetLab, opts: { member?: string; bridge?: 
   ]);
 }
 
-/** Copies the iPXE binaries for non-iPXE firmware into a TFTP root. */
-export function copyIpxeBinaries(tftpRoot: string): void {
-  for (const f of ['undionly.kpxe', 'snponly.efi', 'ipxe.efi']) copyFileSync(join(IPXE_DIR, f), join(tftpRoot, f));
-}
-
-export function copyMarkerPayload(p: MarkerPayload, tftpRoot: string): void {
-  copyFileSync(p.kernel, join(tftpRoot, 'vmlinuz'));
-  copyFileSync(p.initrd, join(tftpRoot, 'initrd.gz'));
+/**
+ * `work`/tftpboot with what every VM case serves: the marker kernel and initrd (as
+ * vmlinuz and initrd.gz) and the iPXE binaries for firmware that is not iPXE.
+ */
+export function markerTftpRoot(work: string, p: MarkerPayload): string {
+  const root = join(work, 'tftpboot');
+  mkdirSync(root, { recursive: true });
+  copyFileSync(p.kernel, join(root, 'vmlinuz'));
+  copyFileSync(p.initrd, join(root, 'initrd.gz'));
+  for (const f of ['undionly.kpxe', 'snponly.efi', 'ipxe.efi']) copyFileSync(join(IPXE_DIR, f), join(root, f));
+  return root;
 }
