@@ -142,6 +142,8 @@ t.test('udhcpc SIGUSR2 releases: a one-address pool goes to a second MAC after t
   a.signal('SIGUSR2');
   const deconfig = await a.waitEvent('deconfig', bound.i + 1, 5000);
   tt.ok(deconfig, 'SIGUSR2: udhcpc A released and deconfigured', { output: a.output() });
+  // Its stderr comes through a pipe, after the script's event file may already show deconfig.
+  await waitFor(() => /sending release/.test(a.output()), 3000);
   tt.match(a.output(), /sending release/, 'udhcpc A says it sent the RELEASE');
   tt.ok(await releaseLogged(srv, macA), 'the server logged the RELEASE from A', { server: srv.tail() });
   await a.proc?.stop();
