@@ -53,23 +53,50 @@ const OFFER_HOLD_MS = 60_000;
 
 export const serverAddress = (cfg: DhcpConfig, link: Link) => cfg.serverAddress ?? link.address;
 
-interface Subnet { key: string; range: Range | null; netmask: string; router: string; network: string }
+interface Subnet {
+  /** The pool's allocation cursor in the lease store. */
+  poolKey: string;
+  range: Range | null;
+  netmask: string;
+  network: string;
+  /** Options 1, 3, 6 and 15, encoded once: they are the same in every reply on this subnet. */
+  options: Array<[number, Buffer]>;
+}
+
+/** Subnets by config, then by link or relay: worked out on first use, not per packet. */
+const subnetMemo = new WeakMap<DhcpConfig, Map<string, Subnet>>();
+
+function subnet(cfg: ResolvedDhcpConfig, key: string, poolKey: string, range: Range | null, netmask: string, network: string, router: string): Subnet {
+  let memo = subnetMemo.get(cfg);
+  if (!memo) subnetMemo.set(cfg, (memo = new Map()));
+  let s = memo.get(key);
+  if (!s) {
+    const options: Array<[number, Buffer]> = [[Opt.SubnetMask, value.ip(netmask)], [Opt.Router, value.ip(router)]];
+    if (cfg.dns.length > 0) options.push([Opt.DomainServer, value.ips(cfg.dns)]);
+    if (cfg.domain) options.push([Opt.DomainName, value.text(cfg.domain)]);
+    s = { poolKey, range, netmask, network, options };
+    memo.set(key, s);
+  }
+  return s;
+}
+
+const rangeOf = (start: string | null, end: string | null): Range | null => (start && end ? { start: ipToInt(start), end: ipToInt(end) } : null);
 
 /** The subnet a request is for: the relay's (by giaddr, RFC 2131 4.3.1) or the link's own. */
-function subnetFor(req: Request, cfg: DhcpConfig): Subnet | null {
+function subnetFor(req: Request, cfg: ResolvedDhcpConfig): Subnet | null {
   const giaddr = req.packet.giaddr;
   const netmask = cfg.netmask ?? req.link.netmask;
   if (giaddr !== ZERO) {
     for (const [i, p] of cfg.relayPools.entries()) {
       if (p.start && p.end && p.netmask && inSubnet(giaddr, p.start, p.netmask)) {
-        return { key: `relay${i}`, range: { start: ipToInt(p.start), end: ipToInt(p.end) }, netmask: p.netmask, router: p.router ?? giaddr, network: p.start };
+        // The router defaults to the relay's own address, so each relay has its own options.
+        return subnet(cfg, `relay${i}:${p.router ?? giaddr}`, `relay${i}`, rangeOf(p.start, p.end), p.netmask, p.start, p.router ?? giaddr);
       }
     }
     // A relay on the interface's own network (or perfdhcp, which acts as one) gets its pool.
     if (!inSubnet(giaddr, req.link.address, netmask)) return null;
   }
-  const range = cfg.pool.start && cfg.pool.end ? { start: ipToInt(cfg.pool.start), end: ipToInt(cfg.pool.end) } : null;
-  return { key: 'link', range, netmask, router: cfg.router ?? req.link.address, network: req.link.address };
+  return subnet(cfg, `link:${req.link.name}`, 'link', rangeOf(cfg.pool.start, cfg.pool.end), netmask, req.link.address, cfg.router ?? req.link.address);
 }
 
 /** The reply skeleton: header echoed from the request (RFC 2131 table 3). */
@@ -94,8 +121,9 @@ function destination(req: Request, type: MessageType): { address: string; port: 
 }
 
 /** PXE fields on a reply: boot file in `file` and option 67, server in siaddr, sname, 66. */
-function addBoot(reply: DhcpPacket, req: Request, kind: ClientKind, boot: BootChoice, server: string): void {
+function addBoot(reply: DhcpPacket, req: Request, boot: BootChoice, server: string): void {
   const o = reply.options;
+  const kind = req.kind;
   o.set(Opt.VendorClass, value.text(kind.http ? 'HTTPClient' : 'PXEClient'));
   const uuid = req.packet.options.get(Opt.ClientUuid);
   if (uuid) o.set(Opt.ClientUuid, uuid);
@@ -121,51 +149,47 @@ export function respond(req: Request, ctx: RespondContext): Decision {
   const type = messageType(req.packet);
   if (type === null) return { kind: 'ignore', reason: 'no DHCP message type (option 53)' };
   const uuid = uuidProblem(req.packet);
-  const kind = req.kind;
-  if (uuid && (kind.pxe || kind.http)) return { kind: 'ignore', reason: uuid };
-  if (req.bootServer) return respondBootServer(req, ctx, type, kind);
-  return ctx.config.mode === 'proxy' ? respondProxy(req, ctx, type, kind) : respondFull(req, ctx, type, kind);
-}
-
-/** Port 4011: a PXE client asks for its boot file (after a proxy offer without option 43). */
-function respondBootServer(req: Request, ctx: RespondContext, type: number, kind: ClientKind): Decision {
-  if (type !== MessageType.Request && type !== MessageType.Inform) return { kind: 'ignore', reason: `message type ${type} on the PXE boot server port` };
-  if (!kind.pxe && !kind.http) return { kind: 'ignore', reason: 'not a PXE client (option 60)' };
-  const server = serverAddress(ctx.config, req.link);
-  const boot = chooseBoot(kind, req.mac, ctx.hosts, ctx.config, server);
-  if (!boot.file) return { kind: 'ignore', reason: boot.reason };
-  const reply = replyTo(req, MessageType.Ack, server);
-  reply.ciaddr = req.packet.ciaddr;
-  addBoot(reply, req, kind, boot, server);
-  return { kind: 'reply', type: MessageType.Ack, packet: reply, to: destination(req, MessageType.Ack), ip: null, bootFile: boot.file };
-}
-
-function respondProxy(req: Request, ctx: RespondContext, type: number, kind: ClientKind): Decision {
-  if (!kind.pxe && !kind.http) return { kind: 'ignore', reason: 'proxy mode: not a PXE client (option 60 is not PXEClient or HTTPClient)' };
+  if (uuid && (req.kind.pxe || req.kind.http)) return { kind: 'ignore', reason: uuid };
+  if (req.bootServer) {
+    // Port 4011: a PXE client asks for its boot file (after a proxy offer without option 43).
+    if (type !== MessageType.Request && type !== MessageType.Inform) return { kind: 'ignore', reason: `message type ${type} on the PXE boot server port` };
+    return bootOnly(req, ctx, MessageType.Ack);
+  }
+  if (ctx.config.mode === 'full') return respondFull(req, ctx, type);
   // The site's DHCP server answers REQUESTs; a proxy answers DISCOVERs only (PXE 2.1 2.2.5).
   if (type !== MessageType.Discover) return { kind: 'ignore', reason: 'proxy mode: only DISCOVERs are answered on port 67' };
+  return bootOnly(req, ctx, MessageType.Offer);
+}
+
+/** A reply with the boot part only, no address: the proxy OFFER, and the boot server's ACK. */
+function bootOnly(req: Request, ctx: RespondContext, type: MessageType.Offer | MessageType.Ack): Decision {
+  if (!req.kind.pxe && !req.kind.http) return { kind: 'ignore', reason: 'not a PXE client (option 60 is not PXEClient or HTTPClient)' };
   const server = serverAddress(ctx.config, req.link);
-  const boot = chooseBoot(kind, req.mac, ctx.hosts, ctx.config, server);
+  const boot = chooseBoot(req.kind, req.mac, ctx.hosts, ctx.config, server);
   if (!boot.file) return { kind: 'ignore', reason: boot.reason };
-  const reply = replyTo(req, MessageType.Offer, server);
-  addBoot(reply, req, kind, boot, server);
+  const reply = replyTo(req, type, server);
+  if (type === MessageType.Ack) reply.ciaddr = req.packet.ciaddr;
+  addBoot(reply, req, boot, server);
   echoRelayInfo(reply, req);
-  return { kind: 'reply', type: MessageType.Offer, packet: reply, to: destination(req, MessageType.Offer), ip: null, bootFile: boot.file };
+  return { kind: 'reply', type, packet: reply, to: destination(req, type), ip: null, bootFile: boot.file };
+}
+
+/** Lease time, T1 (half) and T2 (seven eighths), RFC 2131 4.4.5: encoded once per config. */
+const leaseMemo = new WeakMap<DhcpConfig, Array<[number, Buffer]>>();
+function leaseOptions(cfg: DhcpConfig): Array<[number, Buffer]> {
+  let o = leaseMemo.get(cfg);
+  if (!o) {
+    o = [[Opt.LeaseTime, value.u32(cfg.leaseTime)], [Opt.RenewalTime, value.u32(Math.floor(cfg.leaseTime / 2))], [Opt.RebindingTime, value.u32(Math.floor((cfg.leaseTime * 7) / 8))]];
+    leaseMemo.set(cfg, o);
+  }
+  return o;
 }
 
 /** Network options of an OFFER or ACK (and INFORM's ACK, without lease times). */
 function addNetwork(reply: DhcpPacket, req: Request, ctx: RespondContext, subnet: Subnet, lease: boolean): void {
   const o = reply.options;
-  const cfg = ctx.config;
-  if (lease) {
-    o.set(Opt.LeaseTime, value.u32(cfg.leaseTime));
-    o.set(Opt.RenewalTime, value.u32(Math.floor(cfg.leaseTime / 2)));
-    o.set(Opt.RebindingTime, value.u32(Math.floor((cfg.leaseTime * 7) / 8)));
-  }
-  o.set(Opt.SubnetMask, value.ip(subnet.netmask));
-  o.set(Opt.Router, value.ip(subnet.router));
-  if (cfg.dns.length > 0) o.set(Opt.DomainServer, value.ips(cfg.dns));
-  if (cfg.domain) o.set(Opt.DomainName, value.text(cfg.domain));
+  if (lease) for (const [code, v] of leaseOptions(ctx.config)) o.set(code, v);
+  for (const [code, v] of subnet.options) o.set(code, v);
   const host = ctx.hosts.lookup(req.mac);
   if (host?.hostname) o.set(Opt.HostName, value.text(host.hostname));
   echoRelayInfo(reply, req);
@@ -179,14 +203,14 @@ function reservation(req: Request, ctx: RespondContext, subnet: Subnet): string 
 
 const inRange = (ip: string, r: Range | null) => r !== null && ipToInt(ip) >= r.start && ipToInt(ip) <= r.end;
 
-function withBoot(reply: DhcpPacket, req: Request, ctx: RespondContext, kind: ClientKind, server: string): string | null {
-  if (!kind.pxe && !kind.http) return null;
-  const boot = chooseBoot(kind, req.mac, ctx.hosts, ctx.config, server);
-  addBoot(reply, req, kind, boot, server);
+function withBoot(reply: DhcpPacket, req: Request, ctx: RespondContext, server: string): string | null {
+  if (!req.kind.pxe && !req.kind.http) return null;
+  const boot = chooseBoot(req.kind, req.mac, ctx.hosts, ctx.config, server);
+  addBoot(reply, req, boot, server);
   return boot.file;
 }
 
-function respondFull(req: Request, ctx: RespondContext, type: number, kind: ClientKind): Decision {
+function respondFull(req: Request, ctx: RespondContext, type: number): Decision {
   const server = serverAddress(ctx.config, req.link);
   const sid = optIp(req.packet, Opt.ServerId);
   if (sid !== null && sid !== server && sid !== req.link.address && type !== MessageType.Discover) {
@@ -199,8 +223,8 @@ function respondFull(req: Request, ctx: RespondContext, type: number, kind: Clie
   const subnet = subnetFor(req, ctx.config);
   if (!subnet) return { kind: 'ignore', reason: `relayed from ${req.packet.giaddr}, which no dhcp.relayPools entry contains` };
   switch (type) {
-    case MessageType.Discover: return discover(req, ctx, kind, subnet, server);
-    case MessageType.Request: return request(req, ctx, kind, subnet, server);
+    case MessageType.Discover: return discover(req, ctx, subnet, server);
+    case MessageType.Request: return request(req, ctx, subnet, server);
     case MessageType.Release: {
       const ok = ctx.leases.release(req.mac, req.packet.ciaddr);
       return ok ? { kind: 'noted', what: `released ${req.packet.ciaddr}` } : { kind: 'ignore', reason: `RELEASE of ${req.packet.ciaddr}, which this client does not hold` };
@@ -215,7 +239,7 @@ function respondFull(req: Request, ctx: RespondContext, type: number, kind: Clie
       const reply = replyTo(req, MessageType.Ack, server);
       reply.ciaddr = req.packet.ciaddr;
       addNetwork(reply, req, ctx, subnet, false);
-      const bootFile = withBoot(reply, req, ctx, kind, server);
+      const bootFile = withBoot(reply, req, ctx, server);
       return { kind: 'reply', type: MessageType.Ack, packet: reply, to: destination(req, MessageType.Ack), ip: null, bootFile };
     }
     default:
@@ -223,21 +247,21 @@ function respondFull(req: Request, ctx: RespondContext, type: number, kind: Clie
   }
 }
 
-function discover(req: Request, ctx: RespondContext, kind: ClientKind, subnet: Subnet, server: string): Decision {
+function discover(req: Request, ctx: RespondContext, subnet: Subnet, server: string): Decision {
   const fixed = reservation(req, ctx, subnet);
   let ip: string | null = fixed;
   if (!ip && subnet.range) {
     const wanted = optIp(req.packet, Opt.RequestedIp);
     const taken = (a: string) => { const m = ctx.reservedBy(a); return m !== undefined && m !== req.mac; };
     if (wanted && inRange(wanted, subnet.range) && ctx.leases.freeFor(wanted, req.mac, ctx.now) && !taken(wanted)) ip = wanted;
-    else ip = ctx.leases.allocate(subnet.key, subnet.range, req.mac, ctx.now, taken);
+    else ip = ctx.leases.allocate(subnet.poolKey, subnet.range, req.mac, ctx.now, taken);
   }
   if (!ip) return subnet.range ? { kind: 'ignore', reason: `pool ${intToIp(subnet.range.start)}-${intToIp(subnet.range.end)} exhausted`, exhausted: true } : { kind: 'ignore', reason: 'no pool on this network' };
   ctx.leases.offer(req.mac, ip, ctx.now, OFFER_HOLD_MS, ctx.hosts.lookup(req.mac)?.hostname ?? null);
   const reply = replyTo(req, MessageType.Offer, server);
   reply.yiaddr = ip;
   addNetwork(reply, req, ctx, subnet, true);
-  const bootFile = withBoot(reply, req, ctx, kind, server);
+  const bootFile = withBoot(reply, req, ctx, server);
   return { kind: 'reply', type: MessageType.Offer, packet: reply, to: destination(req, MessageType.Offer), ip, bootFile };
 }
 
@@ -261,7 +285,7 @@ function refusal(ip: string, req: Request, ctx: RespondContext, subnet: Subnet):
 }
 
 /** REQUEST in SELECTING (option 54 ours), INIT-REBOOT (option 50) or RENEWING/REBINDING (ciaddr). */
-function request(req: Request, ctx: RespondContext, kind: ClientKind, subnet: Subnet, server: string): Decision {
+function request(req: Request, ctx: RespondContext, subnet: Subnet, server: string): Decision {
   const p = req.packet;
   const ip = optIp(p, Opt.RequestedIp) ?? (p.ciaddr !== ZERO ? p.ciaddr : null);
   if (!ip) return { kind: 'ignore', reason: 'REQUEST names no address (neither option 50 nor ciaddr)' };
@@ -273,6 +297,6 @@ function request(req: Request, ctx: RespondContext, kind: ClientKind, subnet: Su
   reply.yiaddr = ip;
   reply.ciaddr = p.ciaddr;
   addNetwork(reply, req, ctx, subnet, true);
-  const bootFile = withBoot(reply, req, ctx, kind, server);
+  const bootFile = withBoot(reply, req, ctx, server);
   return { kind: 'reply', type: MessageType.Ack, packet: reply, to: destination(req, MessageType.Ack), ip, bootFile, persisted };
 }
