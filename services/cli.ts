@@ -9,7 +9,9 @@ import { ConfigError, loadConfig, type AppConfig } from './core/config.js';
 import { EventBus } from './core/events.js';
 import { createLogger, silentLogger } from './core/log.js';
 import { HostMap, HostMapError } from './core/hostmap.js';
-import { BindError, type Service } from './core/service.js';
+import { BindError, StartError, type Service } from './core/service.js';
+import { multicastInterfaceName } from './core/net.js';
+import { start as startMtftp } from './mtftp/server.js';
 import { ipxeProvider } from './boot/ipxe.js';
 import { DhcpStartError, start as startDhcp } from './dhcp/server.js';
 import { normalizeName, isRefusal } from './tftp/files.js';
@@ -48,7 +50,7 @@ function load(file: string): AppConfig {
 
 /** Checks the folders the config names exist, creating the writable ones. */
 function prepareFolders(config: AppConfig, file: string): void {
-  if (!config.tftp.enabled) return;
+  if (!config.tftp.enabled && !config.mtftp.enabled) return;
   try {
     if (!statSync(config.tftp.root).isDirectory()) die(`${file} tftp.root: ${config.tftp.root} is not a folder`);
   } catch {
@@ -84,8 +86,9 @@ async function serve(file: string): Promise<void> {
         services.push(await startDhcp({ config, log, events }, hosts));
       }
     }
+    if (config.mtftp.enabled) services.push(await startMtftp({ config, log, events }));
   } catch (e) {
-    if (e instanceof BindError || e instanceof DhcpStartError) {
+    if (e instanceof BindError || e instanceof DhcpStartError || e instanceof StartError) {
       await Promise.allSettled(services.map((s) => s.close()));
       die(e.message, 1);
     }
@@ -123,6 +126,10 @@ async function checkConfig(file: string): Promise<void> {
   process.stdout.write(`  hosts: ${config.hosts}\n`);
   process.stdout.write(`  dhcp: ${d.mode}${d.mode === 'off' ? '' : ` on ${d.interfaces.length > 0 ? d.interfaces.join(', ') : '(no interface named: answers nothing)'}`}${d.mode === 'full' ? `, pool ${d.pool.start}-${d.pool.end}, lease ${d.leaseTime} s` : ''}\n`);
   process.stdout.write(`  tftp: ${t.enabled ? `${t.address}:${t.port}, root ${t.root}, writes ${t.write.enabled ? `on (${t.write.dirs.join(', ')})` : 'off'}, ${t.remap.length} remap rule(s)` : 'off'}\n`);
+  const m = config.mtftp;
+  const via = multicastInterfaceName(config) ?? '(no interface)';
+  if (t.enabled && t.multicast.enabled) process.stdout.write(`  tftp multicast (RFC 2090): groups ${t.multicast.addresses} ports ${t.multicast.ports} on ${via}, ttl ${config.multicast.ttl}\n`);
+  process.stdout.write(`  mtftp: ${m.enabled ? `port ${m.serverPort} on ${via}, ttl ${config.multicast.ttl}: ${m.files.map((f) => `${f.file} -> ${f.group}:${f.clientPort}`).join(', ')}` : 'off'}\n`);
 }
 
 async function remapTest(file: string, ip: string, put: boolean): Promise<void> {

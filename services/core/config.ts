@@ -4,12 +4,14 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
+import { entryProblems, groupProblem, mtftpName, parseAtftpdMtftp, type MtftpEntry } from '../mtftp/files.js';
 import { ipToInt } from './net.js';
 import { issueLines, yamlSyntaxLines } from './yamlpos.js';
 import { autoInt, bool, int, list, obj, oneOf, optStr, path, str, validate, type Infer, type Issue } from './schema.js';
 
 const IP_ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$/;
 const PORT_RANGE = /^\d{1,5}-\d{1,5}$/;
+const IPV4_RANGE = /^\d{1,3}(\.\d{1,3}){3}-\d{1,3}(\.\d{1,3}){3}$/;
 
 export const remapRuleSpec = obj({
   /** A JavaScript regular expression matched against the requested name. */
@@ -61,6 +63,16 @@ export const tftpSpec = obj({
     fileMode: str('0644', /^0?[0-7]{3}$/, 'an octal file mode in quotes, like "0644"'),
   }),
   remap: list(remapRuleSpec),
+  /** RFC 2090: the "multicast" option. One group per file being sent; see docs/decisions/0005. */
+  multicast: obj({
+    enabled: bool(false),
+    /** Groups are taken from this range (each active file gets its own). */
+    addresses: str('239.255.2.1-239.255.2.254', IPV4_RANGE, 'a range of IPv4 multicast addresses like 239.255.2.1-239.255.2.254'),
+    /** The client port of each group, from this range (RFC 2090 recommends 1758). */
+    ports: str('1758-1758', PORT_RANGE, 'a range like 1758-1758'),
+    /** Blocks sent ahead of the master client's ACK; 1 sends one block per ACK, as RFC 2090 describes. */
+    window: int(1, 64, 8),
+  }),
 });
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -110,6 +122,37 @@ export const dhcpSpec = obj({
   httpBootUrl: optStr(/^https?:\/\//, 'an http:// or https:// URL'),
 });
 
+/** What multicast traffic of both kinds shares: where it goes out, and how far. */
+export const multicastSpec = obj({
+  /** The one interface multicast leaves by and MTFTP answers on. Default: the first of dhcp.interfaces. */
+  interface: optStr(IFNAME, 'an interface name like eth0'),
+  /** IP time to live of multicast packets: 1 keeps them on the lab's own subnet. */
+  ttl: int(1, 255, 1),
+});
+
+export const mtftpFileSpec = obj({
+  /** The file's name under tftp.root, as clients ask for it. */
+  file: str('', /^[^\0]+$/, 'a file name under tftp.root'),
+  /** The multicast group the file is sent to. */
+  group: ipv4('an IPv4 multicast address like 239.255.1.1'),
+  /** The UDP port clients listen on for the group. */
+  clientPort: int(1, 65535, 3001),
+});
+
+/** PXE MTFTP (PXE 2.1): for BIOS PXE ROMs and iPXE's mtftp:// URIs. */
+export const mtftpSpec = obj({
+  enabled: bool(false),
+  /** Clients send their RRQs and ACKs here; DATA leaves from it (EDK2 accepts no other source port). */
+  serverPort: int(1, 65535, 1759),
+  /** Seconds a client listens for a running transfer before it opens one (option 43 sub-option 4). */
+  openTimeout: int(1, 255, 2),
+  /** Seconds a client waits after a transfer before re-opening to fill its gaps (sub-option 5). */
+  reopenDelay: int(1, 255, 2),
+  files: list(mtftpFileSpec),
+  /** An atftpd --mtftp file to read as well: "filename group client_port" per line, # comments. */
+  atftpdFile: optStr(/^[^\0]+$/, 'a path'),
+});
+
 export const appSpec = obj({
   log: obj({
     level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
@@ -120,12 +163,17 @@ export const appSpec = obj({
   hosts: path('hosts.yaml'),
   tftp: tftpSpec,
   dhcp: dhcpSpec,
+  multicast: multicastSpec,
+  mtftp: mtftpSpec,
 });
 
 export type AppConfig = Infer<typeof appSpec>;
 export type TftpConfig = Infer<typeof tftpSpec>;
 export type RemapRule = Infer<typeof remapRuleSpec>;
 export type DhcpConfig = Infer<typeof dhcpSpec>;
+export type MtftpConfig = Infer<typeof mtftpSpec>;
+export type MtftpFile = Infer<typeof mtftpFileSpec>;
+export type MulticastConfig = Infer<typeof multicastSpec>;
 
 export class ConfigError extends Error {
   constructor(readonly lines: string[]) {
@@ -157,7 +205,68 @@ function semanticIssues(cfg: AppConfig): Issue[] {
     if (d.split(/[\\/]/).includes('..')) issues.push({ path: ['tftp', 'write', 'dirs', String(i)], message: 'must stay under tftp.root (no "..")' });
   });
   issues.push(...dhcpIssues(cfg.dhcp));
+  issues.push(...multicastIssues(cfg));
   return issues;
+}
+
+function multicastIssues(cfg: AppConfig): Issue[] {
+  const issues: Issue[] = [];
+  const m = cfg.tftp.multicast;
+  if (m.enabled) {
+    const [a, b] = m.addresses.split('-');
+    const bad = groupProblem(a) ?? groupProblem(b);
+    if (bad) issues.push({ path: ['tftp', 'multicast', 'addresses'], message: `${bad.replace(/^must/, 'both ends must')}` });
+    else if (ipToInt(a) > ipToInt(b)) issues.push({ path: ['tftp', 'multicast', 'addresses'], message: 'must be a range low-high' });
+    const [p, q] = m.ports.split('-').map(Number);
+    if (p < 1 || q > 65535 || p > q) issues.push({ path: ['tftp', 'multicast', 'ports'], message: 'must be a range low-high within 1-65535' });
+  }
+  const t = cfg.mtftp;
+  if (t.enabled) {
+    t.files.forEach((f, i) => {
+      const at = ['mtftp', 'files', String(i)];
+      if (f.file === '') issues.push({ path: [...at, 'file'], message: 'is required: the file name under tftp.root' });
+      if (f.group === null) issues.push({ path: [...at, 'group'], message: 'is required: a multicast group like 239.255.1.1' });
+      else {
+        const bad = groupProblem(f.group);
+        if (bad) issues.push({ path: [...at, 'group'], message: bad });
+      }
+    });
+    if (t.files.length === 0 && t.atftpdFile === null) issues.push({ path: ['mtftp', 'files'], message: 'names no file: list the files to multicast (or set mtftp.atftpdFile)' });
+  }
+  if ((t.enabled || (cfg.tftp.enabled && m.enabled)) && cfg.multicast.interface === null && cfg.dhcp.interfaces.length === 0) {
+    issues.push({ path: ['multicast', 'interface'], message: 'is required for multicast (or name one in dhcp.interfaces): the lab interface groups are sent on' });
+  }
+  return issues;
+}
+
+/**
+ * PXE MTFTP's files, with the atftpd file's lines added to mtftp.files, checked against
+ * the files under tftp.root (size limit). Problems are ConfigError lines.
+ */
+function resolveMtftpFiles(cfg: AppConfig, keyLines: (issues: Issue[]) => string[]): string[] {
+  const entries: MtftpEntry[] = cfg.mtftp.files.map((f, i) => ({
+    file: mtftpName(f.file), group: f.group!, clientPort: f.clientPort, origin: `mtftp.files.${i}.file`,
+  }));
+  const lines: string[] = [];
+  if (cfg.mtftp.atftpdFile !== null) {
+    let text: string | null = null;
+    try {
+      text = readFileSync(cfg.mtftp.atftpdFile, 'utf8');
+    } catch (e) {
+      lines.push(...keyLines([{ path: ['mtftp', 'atftpdFile'], message: `cannot read ${cfg.mtftp.atftpdFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]));
+    }
+    if (text !== null) {
+      const parsed = parseAtftpdMtftp(text, cfg.mtftp.atftpdFile);
+      lines.push(...parsed.errors);
+      entries.push(...parsed.entries);
+    }
+  }
+  for (const p of entryProblems(entries, cfg.tftp.root)) {
+    if (p.origin.startsWith('mtftp.files.')) lines.push(...keyLines([{ path: p.origin.split('.'), message: p.message }]));
+    else lines.push(`${p.origin}: ${p.message}`);
+  }
+  cfg.mtftp.files = entries.map(({ file, group, clientPort }) => ({ file, group, clientPort }));
+  return lines;
 }
 
 
@@ -202,6 +311,11 @@ export function parseConfig(text: string, file: string): AppConfig {
   config.stateDir = abs(config.stateDir);
   config.tftp.root = abs(config.tftp.root);
   config.hosts = abs(config.hosts);
+  if (config.mtftp.atftpdFile !== null) config.mtftp.atftpdFile = abs(config.mtftp.atftpdFile);
+  if (config.mtftp.enabled) {
+    const lines = resolveMtftpFiles(config, (found) => issueLines(doc, lineCounter, file, found));
+    if (lines.length > 0) throw new ConfigError(lines);
+  }
   return config;
 }
 

@@ -93,7 +93,68 @@ export interface DhcpMessage extends Base {
   mode: 'proxy' | 'full';
 }
 
-export type BootEvent = TftpStart | TftpProgress | TftpDone | TftpFailed | TftpRefused | DhcpMessage;
+/** pxe: PXE MTFTP (a fixed group per file); rfc2090: the TFTP "multicast" option. */
+export type MulticastProtocol = 'pxe' | 'rfc2090';
+
+interface MulticastBase extends Base {
+  protocol: MulticastProtocol;
+  /** "address:port" of the group. */
+  group: string;
+  file: string;
+  /** Counts the group's transfers of this file since start: 1, 2, ... */
+  round: number;
+}
+
+/** A round (one pass over the file, led by master clients) started or ended. */
+export interface MtftpRound extends MulticastBase {
+  kind: 'mtftp.round';
+  phase: 'start' | 'end';
+  /** The client whose ACKs pace the round (the first one). */
+  master: string;
+  blocks: number;
+  size: number;
+  /** End only: */
+  ok?: boolean;
+  reason?: string;
+  blocksSent?: number;
+  /** DATA payload bytes sent, retransmissions included: about `size` when the group works. */
+  dataBytes?: number;
+  retransmits?: number;
+  seconds?: number;
+  receivers?: number;
+}
+
+/** A client asked for the file of a group (an RRQ, a listener's re-open, a new RFC 2090 member). */
+export interface MtftpReceiver extends MulticastBase {
+  kind: 'mtftp.receiver';
+  ip: string;
+  port: number;
+  /** Whether it leads the round (its ACKs pace it), or listens. */
+  master: boolean;
+  receivers: number;
+}
+
+export interface MtftpProgress extends MulticastBase {
+  kind: 'mtftp.progress';
+  blocks: number;
+  /** Blocks the current master holds (from its ACKs). */
+  acked: number;
+  blocksSent: number;
+  dataBytes: number;
+  receivers: number;
+  /** DATA payload bytes per second since the round started. */
+  rate: number;
+}
+
+/** A client has the whole file: the master's last ACK, or a listener's final ACK (RFC 2090). */
+export interface MtftpClientDone extends MulticastBase {
+  kind: 'mtftp.client-done';
+  ip: string;
+  via: 'master-ack' | 'final-ack';
+}
+
+export type BootEvent = TftpStart | TftpProgress | TftpDone | TftpFailed | TftpRefused | DhcpMessage
+  | MtftpRound | MtftpReceiver | MtftpProgress | MtftpClientDone;
 export type BootEventKind = BootEvent['kind'];
 export type EventOf<K extends BootEventKind> = K extends DhcpMessage['kind'] ? DhcpMessage & { kind: K } : Extract<BootEvent, { kind: K }>;
 

@@ -112,3 +112,18 @@ function setIntOption(socket: Socket, name: number, value: number): void {
     process.emitWarning = emit;
   }
 }
+
+/**
+ * Makes a socket send multicast out of one interface only (IP_MULTICAST_IF, whatever the
+ * routing table says), with `ttl` (1: the lab's own subnet), and never back to this host.
+ */
+export function multicastSender(socket: Socket, iface: InterfaceInfo, ttl: number): void {
+  socket.setMulticastInterface(iface.address);
+  socket.setMulticastTTL(ttl);
+  socket.setMulticastLoopback(false);
+}
+
+/** The interface multicast uses: multicast.interface, else the first DHCP interface. */
+export function multicastInterfaceName(cfg: { multicast: { interface: string | null }; dhcp: { interfaces: string[] } }): string | null {
+  return cfg.multicast.interface ?? cfg.dhcp.interfaces[0] ?? null;
+}

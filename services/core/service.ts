@@ -44,3 +44,8 @@ export class BindError extends Error {
     return `cannot bind ${where} (${key}): ${code}`;
   }
 }
+
+/** A service cannot start for a reason the config names (an interface that is not there). */
+export class StartError extends Error {
+  override name = 'StartError';
+}

@@ -17,6 +17,8 @@ export interface NegotiationPolicy {
   timeout: number;
   /** Largest upload accepted, in bytes (WRQ tsize). */
   maxUploadSize: number;
+  /** RFC 2090: whether reads may join a multicast group. */
+  multicast?: boolean;
 }
 
 export interface Negotiated {
@@ -28,6 +30,8 @@ export interface Negotiated {
   tsize: number | null;
   /** The OACK's options, or null when none was accepted (then DATA 1 or ACK 0 answers). */
   oack: Options | null;
+  /** RFC 2090: the client asked to join a group; the OACK's "multicast" value is left empty for the group to fill. */
+  multicast: boolean;
 }
 
 export interface NegotiationError { code: number; message: string }
@@ -54,7 +58,7 @@ export function negotiate(
   size: number | null,
 ): Negotiated | NegotiationError {
   const oack: Options = new Map();
-  const result: Negotiated = { blockSize: DEFAULT_BLKSIZE, windowSize: 1, timeout: policy.timeout, tsize: null, oack: null };
+  const result: Negotiated = { blockSize: DEFAULT_BLKSIZE, windowSize: 1, timeout: policy.timeout, tsize: null, oack: null, multicast: false };
 
   // Iterate in the client's order so the OACK mirrors it.
   for (const [name, value] of requested) {
@@ -103,9 +107,21 @@ export function negotiate(
         oack.set(name, String(n));
         break;
       }
+      case 'multicast': {
+        // RFC 2090: the client sends it empty. Writes never multicast.
+        if (!policy.multicast || direction !== 'read') break;
+        result.multicast = true;
+        oack.set(name, '');
+        break;
+      }
       default:
-        break; // RFC 2347: unknown options are ignored (multicast belongs to the MTFTP issue)
+        break; // RFC 2347: unknown options are ignored
     }
+  }
+  // A multicast group is paced by its master's ACKs, not by a window (RFC 2090).
+  if (result.multicast && oack.has('windowsize')) {
+    oack.delete('windowsize');
+    result.windowSize = 1;
   }
   // The window is bounded in blocks and in bytes; decided after blksize, whatever the order.
   if (oack.has('windowsize')) {

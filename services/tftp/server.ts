@@ -3,11 +3,14 @@
 // (engine.ts), in worker threads so a busy server uses every core. Limits answer with an
 // ERROR, never with silence.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { constants, promises as fsp } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { TftpConfig } from '../core/config.js';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
-import { BindError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
+import { interfaceInfo, multicastInterfaceName, type InterfaceInfo } from '../core/net.js';
+import { BindError, StartError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
+import { MulticastGroups, type GroupStats } from '../mtftp/groups.js';
 import type { Job, ReadJob, Report } from './engine.js';
 import { FileLayer, isRefusal, type Client } from './files.js';
 import { toNetascii } from './netascii.js';
@@ -20,6 +23,10 @@ import type { TransferParams } from './transfer.js';
 
 /** netascii reads are converted in memory; bigger files must be fetched in octet mode. */
 const MAX_NETASCII_FILE = 64 * 1024 * 1024;
+/** A multicast group holds its file in memory; bigger files go by unicast. */
+const MAX_MULTICAST_FILE = 512 * 1024 * 1024;
+/** Multicast block numbers do not roll over (atftp reads them as 16 bits). */
+const MAX_MULTICAST_BLOCKS = 65535;
 
 export interface TftpStats {
   active: number;
@@ -39,6 +46,9 @@ export interface TftpService extends Service {
   readonly files: FileLayer;
   readonly stats: TftpStats;
 }
+
+/** RFC 2090: where groups are sent (multicast.interface) and how far (multicast.ttl). */
+export interface MulticastLink { iface: InterfaceInfo; ttl: number }
 
 interface Session {
   id: number;
@@ -83,8 +93,9 @@ export class TftpServer implements TftpService {
   private since = Date.now();
   private lastError: string | null = null;
   private readonly policy: NegotiationPolicy;
+  private readonly groups: MulticastGroups | null;
 
-  constructor(private readonly cfg: TftpConfig, private readonly log: Logger, private readonly events: EventBus) {
+  constructor(private readonly cfg: TftpConfig, private readonly log: Logger, private readonly events: EventBus, multicast: MulticastLink | null = null) {
     this.files = new FileLayer({
       root: cfg.root,
       maxFilenameLength: cfg.maxFilenameLength,
@@ -99,7 +110,12 @@ export class TftpServer implements TftpService {
       maxWindowBytes: cfg.maxWindowBytes,
       timeout: cfg.timeout,
       maxUploadSize: cfg.write.maxSize,
+      multicast: multicast !== null,
     };
+    this.groups = multicast === null ? null : new MulticastGroups(cfg.multicast, multicast.iface, multicast.ttl, {
+      timeoutMs: cfg.timeout * 1000, minRetransmitMs: cfg.minRetransmitMs, maxRetries: cfg.maxRetries,
+      firstReplyRetries: cfg.firstReplyRetries, progressIntervalMs: cfg.progressIntervalMs,
+    }, log, events);
   }
 
   async listen(): Promise<void> {
@@ -127,6 +143,11 @@ export class TftpServer implements TftpService {
     return { ...this.counters, active: this.byId.size };
   }
 
+  /** RFC 2090 groups: active now, and totals. Null when tftp.multicast is off. */
+  get multicastStats(): GroupStats | null {
+    return this.groups?.stats ?? null;
+  }
+
   private setState(state: ServiceStatus['state']): void {
     this.state = state;
     this.since = Date.now();
@@ -139,7 +160,7 @@ export class TftpServer implements TftpService {
       since: this.since,
       bound: a ? [{ protocol: 'udp', address: a.address, port: a.port }] : [],
       lastError: this.lastError,
-      stats: { ...this.stats },
+      stats: { ...this.stats, ...this.multicastStats },
     };
   }
 
@@ -228,10 +249,36 @@ export class TftpServer implements TftpService {
     const size = data ? data.length : (target as { size: number }).size;
     const neg = negotiate('read', req.options, this.policy, size);
     if (isNegotiationError(neg)) return this.refuse(req, client, neg.code, neg.message, neg.message);
+    if (neg.multicast) {
+      if (await this.joinGroup(req, client, target, neg)) return;
+      // RFC 2347: an option the server does not take is left out of the OACK.
+      neg.oack!.delete('multicast');
+      if (neg.oack!.size === 0) neg.oack = null;
+    }
     const source: ReadJob['source'] = data
       ? { kind: 'memory', data }
       : { kind: 'file', path: (target as { path: string }).path, size };
     this.dispatch({ op: 'read', id: this.nextId++, client, params: this.params(neg), oack: neg.oack ? [...neg.oack] : null, source }, req, key, size);
+  }
+
+  /**
+   * RFC 2090: the client joins the group sending this file (started if none is). Only
+   * files on disk, in octet mode, within 65535 blocks: generated files differ per client.
+   */
+  private async joinGroup(req: Request, client: Client, target: Exclude<Awaited<ReturnType<FileLayer['openRead']>>, { code: number }>, neg: Negotiated): Promise<boolean> {
+    if (!this.groups || target.kind !== 'file' || req.mode !== 'octet') return false;
+    const { size, path } = target;
+    if (size > MAX_MULTICAST_FILE || Math.floor(size / neg.blockSize) + 1 > MAX_MULTICAST_BLOCKS) {
+      this.log.info({ client: plainAddress(client.address), file: req.filename, size, blksize: neg.blockSize }, 'multicast refused: the file needs more than 65535 blocks at this block size; serving by unicast');
+      return false;
+    }
+    const load = async () => {
+      const h = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try { return await h.readFile(); } finally { await h.close(); }
+    };
+    const joined = await this.groups.join({ file: req.filename, key: `${path}|${neg.blockSize}`, blockSize: neg.blockSize, options: [...neg.oack!], load }, { address: plainAddress(client.address), port: client.port });
+    if (joined) this.events.emit({ kind: 'tftp.start', id: 0, ip: plainAddress(client.address), direction: 'read', file: req.filename, port: client.port, size, blockSize: neg.blockSize, windowSize: 1 });
+    return joined;
   }
 
   private async startWrite(req: Request, client: Client, key: string): Promise<void> {
@@ -335,6 +382,7 @@ export class TftpServer implements TftpService {
   async close(): Promise<void> {
     if (!this.socket) return;
     this.setState('stopping');
+    this.groups?.close();
     await this.pool?.close();
     const socket = this.socket;
     this.socket = null;
@@ -346,7 +394,14 @@ export class TftpServer implements TftpService {
 }
 
 export async function start(ctx: ServiceContext): Promise<TftpService> {
-  const server = new TftpServer(ctx.config.tftp, ctx.log.child({ service: 'tftp' }), ctx.events);
+  let multicast: MulticastLink | null = null;
+  if (ctx.config.tftp.multicast.enabled) {
+    const name = multicastInterfaceName(ctx.config);
+    const iface = name === null ? 'no interface named (set multicast.interface)' : interfaceInfo(name);
+    if (typeof iface === 'string') throw new StartError(`multicast.interface: ${iface}`);
+    multicast = { iface, ttl: ctx.config.multicast.ttl };
+  }
+  const server = new TftpServer(ctx.config.tftp, ctx.log.child({ service: 'tftp' }), ctx.events, multicast);
   await server.listen();
   return server;
 }

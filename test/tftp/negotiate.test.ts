@@ -27,7 +27,7 @@ const oackOf = (r: Negotiated) => (r.oack ? [...r.oack] : null);
 function ok(t: { fail(message: string): unknown }, r: Negotiated | NegotiationError, what: string): Negotiated {
   if (isNegotiationError(r)) {
     t.fail(`${what}: unexpected error ${r.code} ${r.message}`);
-    return { blockSize: NaN, windowSize: NaN, timeout: NaN, tsize: null, oack: null };
+    return { blockSize: NaN, windowSize: NaN, timeout: NaN, tsize: null, oack: null, multicast: false };
   }
   return r;
 }
