@@ -83,6 +83,29 @@ export function uuidProblem(p: DhcpPacket): string | null {
  * reply, skip boot server discovery" (PXE 2.1 table 2-1), then End.
  */
 export const PXE_DISCOVERY_CONTROL = 6;
-export function biosVendorOptions(): Buffer {
-  return Buffer.from([PXE_DISCOVERY_CONTROL, 1, 8, Opt.End]);
+export function biosVendorOptions(mtftp: Buffer | null = null): Buffer {
+  const control = Buffer.from([PXE_DISCOVERY_CONTROL, 1, 8, Opt.End]);
+  return mtftp ? Buffer.concat([mtftp, control]) : control;
+}
+
+/** PXE 2.1 table 2-1: where and how a BIOS PXE ROM fetches its boot file by MTFTP. */
+export const PXE_MTFTP_IP = 1;
+export const PXE_MTFTP_CPORT = 2;
+export const PXE_MTFTP_SPORT = 3;
+export const PXE_MTFTP_TMOUT = 4;
+export const PXE_MTFTP_DELAY = 5;
+
+export interface MtftpAdvert { group: string; clientPort: number; serverPort: number; openTimeout: number; reopenDelay: number }
+
+/** Option 43 sub-options 1 to 5 for one file. Only BIOS ROMs get them: EDK2 drops such offers. */
+export function mtftpSubOptions(m: MtftpAdvert): Buffer {
+  const b = Buffer.alloc(6 + 4 + 4 + 3 + 3);
+  let o = 0;
+  b[o++] = PXE_MTFTP_IP; b[o++] = 4;
+  for (const part of m.group.split('.')) b[o++] = Number(part);
+  b[o++] = PXE_MTFTP_CPORT; b[o++] = 2; b.writeUInt16BE(m.clientPort, o); o += 2;
+  b[o++] = PXE_MTFTP_SPORT; b[o++] = 2; b.writeUInt16BE(m.serverPort, o); o += 2;
+  b[o++] = PXE_MTFTP_TMOUT; b[o++] = 1; b[o++] = m.openTimeout;
+  b[o++] = PXE_MTFTP_DELAY; b[o++] = 1; b[o++] = m.reopenDelay;
+  return b;
 }

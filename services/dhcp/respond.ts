@@ -5,6 +5,7 @@
 //   full:  RFC 2131 with pool, leases, reservations, relays; PXE options on top.
 import type { DhcpConfig } from '../core/config.js';
 import { inSubnet, intToIp, ipToInt } from '../core/net.js';
+import { mtftpName } from '../mtftp/files.js';
 import { chooseBoot, type BootChoice, type HostView } from './boot.js';
 import { LeaseStore, type Range } from './leases.js';
 import {
@@ -20,7 +21,11 @@ export interface Link {
 }
 
 /** dhcp config with the defaults that depend on the host resolved (dns). */
-export type ResolvedDhcpConfig = DhcpConfig & { dns: string[] };
+export type ResolvedDhcpConfig = DhcpConfig & {
+  dns: string[];
+  /** PXE MTFTP: option 43 sub-options 1-5 by boot file name (mtftp.files), when mtftp is on. */
+  mtftp?: Map<string, Buffer>;
+};
 
 export interface RespondContext {
   config: ResolvedDhcpConfig;
@@ -121,17 +126,21 @@ function destination(req: Request, type: MessageType): { address: string; port: 
 }
 
 /** PXE fields on a reply: boot file in `file` and option 67, server in siaddr, sname, 66. */
-function addBoot(reply: DhcpPacket, req: Request, boot: BootChoice, server: string): void {
+function addBoot(reply: DhcpPacket, req: Request, boot: BootChoice, server: string, ctx: RespondContext): void {
   const o = reply.options;
   const kind = req.kind;
   o.set(Opt.VendorClass, value.text(kind.http ? 'HTTPClient' : 'PXEClient'));
   const uuid = req.packet.options.get(Opt.ClientUuid);
   if (uuid) o.set(Opt.ClientUuid, uuid);
   if (!boot.file) return;
-  // BIOS ROMs (and iPXE): boot the file in this reply, no boot server discovery. UEFI
-  // firmware gets no option 43: through proxyDHCP it then asks port 4011 for the file
-  // (pixiecore, dnsmasq), and EDK2 drops offers with the MTFTP sub-options.
-  if (kind.firmware === 'bios' || kind.firmware === 'ipxe') o.set(Opt.VendorSpecific, biosVendorOptions());
+  // BIOS ROMs (and iPXE): boot the file in this reply, no boot server discovery; a BIOS
+  // ROM also learns the file's MTFTP group when mtftp sends it. UEFI firmware gets no
+  // option 43: through proxyDHCP it then asks port 4011 for the file (pixiecore,
+  // dnsmasq), and EDK2 drops offers with the MTFTP sub-options.
+  if (kind.firmware === 'bios' || kind.firmware === 'ipxe') {
+    const mtftp = kind.firmware === 'bios' ? ctx.config.mtftp?.get(mtftpName(boot.file)) ?? null : null;
+    o.set(Opt.VendorSpecific, biosVendorOptions(mtftp));
+  }
   reply.siaddr = server;
   reply.sname = server;
   o.set(Opt.TftpServerName, value.text(server));
@@ -169,7 +178,7 @@ function bootOnly(req: Request, ctx: RespondContext, type: MessageType.Offer | M
   if (!boot.file) return { kind: 'ignore', reason: boot.reason };
   const reply = replyTo(req, type, server);
   if (type === MessageType.Ack) reply.ciaddr = req.packet.ciaddr;
-  addBoot(reply, req, boot, server);
+  addBoot(reply, req, boot, server, ctx);
   echoRelayInfo(reply, req);
   return { kind: 'reply', type, packet: reply, to: destination(req, type), ip: null, bootFile: boot.file };
 }
@@ -206,7 +215,7 @@ const inRange = (ip: string, r: Range | null) => r !== null && ipToInt(ip) >= r.
 function withBoot(reply: DhcpPacket, req: Request, ctx: RespondContext, server: string): string | null {
   if (!req.kind.pxe && !req.kind.http) return null;
   const boot = chooseBoot(req.kind, req.mac, ctx.hosts, ctx.config, server);
-  addBoot(reply, req, boot, server);
+  addBoot(reply, req, boot, server, ctx);
   return boot.file;
 }
 

@@ -6,7 +6,7 @@
 // debug line and a counter; an exception in a decision is contained and counted.
 import dgram, { type Socket } from 'node:dgram';
 import { mkdirSync } from 'node:fs';
-import type { DhcpConfig } from '../core/config.js';
+import type { AppConfig, DhcpConfig } from '../core/config.js';
 import type { DhcpMessage, DhcpMessageKind } from '../core/events.js';
 import { type HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
@@ -14,7 +14,8 @@ import { bindToInterface, growReceiveBuffer, interfaceInfo, systemNameServers, t
 import { BindError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
 import { LeaseStore } from './leases.js';
 import { BOOTREQUEST, MESSAGE_NAMES, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
-import { classify } from './pxe.js';
+import { classify, mtftpSubOptions } from './pxe.js';
+import { mtftpName } from '../mtftp/files.js';
 import { respond, type Decision, type RespondContext, type Request, type ResolvedDhcpConfig } from './respond.js';
 
 export const DHCP_PORT = 67;
@@ -51,6 +52,17 @@ export interface DhcpStats {
   [key: string]: number;
 }
 
+/** Option 43 MTFTP sub-options per boot file name, for BIOS clients (empty when mtftp is off). */
+export function mtftpAdverts(config: AppConfig): Map<string, Buffer> {
+  const m = config.mtftp;
+  const out = new Map<string, Buffer>();
+  if (!m.enabled) return out;
+  for (const f of m.files) {
+    out.set(mtftpName(f.file), mtftpSubOptions({ group: f.group!, clientPort: f.clientPort, serverPort: m.serverPort, openTimeout: m.openTimeout, reopenDelay: m.reopenDelay }));
+  }
+  return out;
+}
+
 export class DhcpServer implements Service {
   readonly name = 'dhcp';
   private readonly links: LinkSockets[] = [];
@@ -66,7 +78,7 @@ export class DhcpServer implements Service {
   private readonly respondCtx: RespondContext;
 
   constructor(private readonly ctx: ServiceContext, private readonly hosts: HostMap, readonly leases: LeaseStore, cfg: DhcpConfig) {
-    this.config = { ...cfg, dns: cfg.dns.length > 0 ? cfg.dns : systemNameServers() };
+    this.config = { ...cfg, dns: cfg.dns.length > 0 ? cfg.dns : systemNameServers(), mtftp: mtftpAdverts(ctx.config) };
     this.log = ctx.log.child({ service: 'dhcp' });
     this.respondCtx = { config: this.config, hosts, reservedBy: (ip) => this.reserved.get(ip), leases, now: Date.now() };
     const index = () => {

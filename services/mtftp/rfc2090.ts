@@ -90,7 +90,7 @@ export class Rfc2090Group {
     readonly port: number,
   ) {
     this.lastBlock = Math.floor(data.length / params.blockSize) + 1;
-    this.sentAt = new Float64Array(this.lastBlock + 1);
+    this.sentAt = new Float64Array(this.lastBlock + 1).fill(-1);
     this.resent = new Uint8Array(this.lastBlock + 1);
     this.rto = this.newTimer();
     this.deadline = new Deadline(hooks.clock, () => this.onTimeout());
@@ -102,6 +102,8 @@ export class Rfc2090Group {
   get masterPeer(): Peer | null { return this.master?.peer ?? null; }
   /** Blocks the current master holds, by its ACKs. */
   get acked(): number { return this.base - 1; }
+  /** The current retransmission wait, ms. */
+  get retransmitMs(): number { return this.rto.current(); }
 
   has(peer: Peer): boolean {
     return this.members.some((m) => m.key === keyOf(peer));
@@ -183,7 +185,7 @@ export class Rfc2090Group {
       this.highestSent = n;
       this.heard();
     } else if (n + 1 > this.base) {
-      if (this.resent[n] === 0 && this.sentAt[n] > 0 && n <= this.highestSent) this.rto.sample(now - this.sentAt[n]);
+      if (this.resent[n] === 0 && this.sentAt[n] >= 0 && n <= this.highestSent) this.rto.sample(now - this.sentAt[n]);
       this.base = n + 1;
       this.heard();
       // A partial ACK while recovering: the next hole was sent a round trip ago too.
@@ -192,7 +194,8 @@ export class Rfc2090Group {
       // A duplicate: the master got a later block but not this one. Not when the hole
       // was (re)sent within half a round trip: that is a copy of an ACK already answered.
       const srtt = this.rto.smoothed;
-      if (this.base <= this.highestSent && now - this.sentAt[this.base] >= (srtt > 0 ? srtt / 2 : 0)) {
+      const recent = srtt >= 0 ? srtt / 2 : this.params.minRetransmitMs / 2;
+      if (this.base <= this.highestSent && now - this.sentAt[this.base] >= recent) {
         this.recoveryPoint = this.highestSent;
         this.resend(this.base);
       }
