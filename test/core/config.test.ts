@@ -349,3 +349,61 @@ t.test('dhcp and hosts keys: defaults, and errors naming key and line', async (t
   t.match(errorsOf(y('dhcp:', '  leaseTime: 5'))![0], /:2 dhcp\.leaseTime: must be an integer 60-/);
   t.match(errorsOf(y('dhcp:', '  relayPools:', '    - { start: 198.51.100.10, end: 198.51.100.20 }'))![0], /:3 dhcp\.relayPools\.0\.netmask: is required/);
 });
+
+t.test('multicast, mtftp and tftp.multicast: defaults, and errors naming key and line', async (t) => {
+  const cfg = parseConfig('', FILE);
+  t.same(cfg.multicast, { interface: null, ttl: 1 }, 'TTL 1 by default: nothing leaves the lab subnet');
+  t.equal(cfg.mtftp.enabled, false);
+  t.equal(cfg.mtftp.serverPort, 1759, 'iPXE\'s mtftp:// port');
+  t.same(cfg.tftp.multicast, { enabled: false, addresses: '239.255.2.1-239.255.2.254', ports: '1758-1758', window: 8 });
+  const on = (...lines: string[]) => y('multicast: { interface: eth0 }', 'mtftp:', '  enabled: true', ...lines);
+  t.same(errorsOf(on('  files: []')), [`${FILE}:4 mtftp.files: names no file: list the files to multicast (or set mtftp.atftpdFile)`]);
+  t.same(errorsOf(on('  files:', '    - { file: a.bin, group: 192.0.2.5 }')),
+    [`${FILE}:5 mtftp.files.0.group: must be an IPv4 multicast address (224.0.0.0-239.255.255.255), like 239.255.1.1`]);
+  t.match(errorsOf(on('  files:', '    - { file: a.bin, group: 224.0.0.9 }'))![0], /:5 mtftp\.files\.0\.group: must not be in 224\.0\.0\.0\/24/);
+  t.same(errorsOf(on('  files:', '    - { group: 239.255.1.1 }')), [`${FILE}:5 mtftp.files.0.file: is required: the file name under tftp.root`]);
+  t.same(errorsOf(y('mtftp:', '  enabled: true', '  files: [{ file: a.bin, group: 239.255.1.1 }]')),
+    [`${FILE}:1 multicast.interface: is required for multicast (or name one in dhcp.interfaces): the lab interface groups are sent on`]);
+  const viaDhcp = parseConfig(y('dhcp: { interfaces: [eth1] }', 'tftp: { root: /nonexistent-bootlab }', 'mtftp:', '  enabled: true', '  files: [{ file: a.bin, group: 239.255.1.1 }]'), FILE);
+  t.equal(viaDhcp.multicast.interface, null, 'a DHCP interface stands in for multicast.interface');
+  t.match(errorsOf(y('tftp:', '  multicast:', '    enabled: true', '    addresses: 10.0.0.1-10.0.0.9', 'multicast: { interface: eth0 }'))![0],
+    /:4 tftp\.multicast\.addresses: both ends must be an IPv4 multicast address/);
+  t.match(errorsOf(y('tftp:', '  multicast:', '    enabled: true', '    addresses: 239.255.2.9-239.255.2.1', 'multicast: { interface: eth0 }'))![0], /:4 tftp\.multicast\.addresses: must be a range low-high/);
+  t.match(errorsOf(y('tftp:', '  multicast:', '    enabled: true', '    ports: 1760-1758', 'multicast: { interface: eth0 }'))![0], /:4 tftp\.multicast\.ports: must be a range/);
+  t.match(errorsOf(y('multicast:', '  ttl: 0'))![0], /:2 multicast\.ttl: must be an integer 1-255/);
+});
+
+t.test('mtftp files: the 65535-block limit, duplicates, and atftpd --mtftp files, with file and line', async (t) => {
+  const dir = t.testdir({
+    boot: {
+      'ok.bin': Buffer.alloc(65534 * 512 + 511),
+      'big.bin': Buffer.alloc(65535 * 512),
+    },
+    'atftpd.conf': '# atftpd --mtftp file\npxelinux.0 239.255.1.2 1760\n\nbad-line 239.255.1.3\nx.bin 10.1.1.1 1761\ny.bin 239.255.1.4 70000\n',
+    'good.conf': 'pxelinux.0  239.255.1.2  1760   # trailing comment\n/other.bin 239.255.1.5 1761\n',
+  });
+  const cfgFile = join(dir, 'appliance.yaml');
+  const base = ['tftp: { root: boot }', 'multicast: { interface: eth0 }', 'mtftp:', '  enabled: true'];
+  const errs = (...lines: string[]) => errorsOf(y(...base, ...lines), cfgFile);
+  t.same(errs('  files: [{ file: ok.bin, group: 239.255.1.1 }]'), null, 'the largest file that fits: 65534 full blocks and 511 bytes');
+  t.same(errs('  files:', '    - { file: ok.bin, group: 239.255.1.1 }', '    - { file: big.bin, group: 239.255.1.9 }'),
+    [`${cfgFile}:7 mtftp.files.1.file: big.bin has 33553920 bytes, over PXE MTFTP's limit of 33553919 (65535 blocks of 512 bytes); serve it over TFTP or HTTP instead, or load it from a smaller first stage`]);
+  t.same(errs('  files:', '    - { file: ok.bin, group: 239.255.1.1 }', '    - { file: /ok.bin, group: 239.255.1.9 }'),
+    [`${cfgFile}:7 mtftp.files.1.file: names ok.bin again (already at mtftp.files.0.file)`]);
+  t.same(errs('  files:', '    - { file: ok.bin, group: 239.255.1.1 }', '    - { file: two.bin, group: 239.255.1.1 }'),
+    [`${cfgFile}:7 mtftp.files.1.file: uses group 239.255.1.1:3001 again (already at mtftp.files.0.file): each file needs its own group and port`]);
+  t.same(errs('  atftpdFile: atftpd.conf'), [
+    `${join(dir, 'atftpd.conf')}:4: expected "filename multicast-group client-port", found 2 word(s)`,
+    `${join(dir, 'atftpd.conf')}:5: group 10.1.1.1 must be an IPv4 multicast address (224.0.0.0-239.255.255.255), like 239.255.1.1`,
+    `${join(dir, 'atftpd.conf')}:6: client port 70000 must be an integer 1-65535`,
+  ], 'each bad line of the atftpd file named by file and line');
+  t.match(errs('  atftpdFile: missing.conf')![0], new RegExp(`^${cfgFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:5 mtftp\\.atftpdFile: cannot read .*missing\\.conf: ENOENT`));
+  const merged = parseConfig(y(...base, '  files: [{ file: ok.bin, group: 239.255.1.1 }]', '  atftpdFile: good.conf'), cfgFile);
+  t.same(merged.mtftp.files, [
+    { file: 'ok.bin', group: '239.255.1.1', clientPort: 3001 },
+    { file: 'pxelinux.0', group: '239.255.1.2', clientPort: 1760 },
+    { file: 'other.bin', group: '239.255.1.5', clientPort: 1761 },
+  ], 'the atftpd file\'s entries join mtftp.files, leading slashes dropped');
+  t.same(errs('  files: [{ file: pxelinux.0, group: 239.255.1.1 }]', '  atftpdFile: good.conf'),
+    [`${join(dir, 'good.conf')}:1: names pxelinux.0 again (already at mtftp.files.0.file)`], 'a file in both places is refused');
+});

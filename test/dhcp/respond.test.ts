@@ -2,7 +2,8 @@
 // (test/helpers/dhcp-bytes.ts), a host map parsed from YAML text, an in-memory lease store
 // and an explicit clock. Proxy mode, full mode (RFC 2131), PXE choices, relays.
 import t from 'tap';
-import { dhcpSpec } from '../../services/core/config.js';
+import { dhcpSpec, parseConfig } from '../../services/core/config.js';
+import { mtftpAdverts } from '../../services/dhcp/server.js';
 import { defaults } from '../../services/core/schema.js';
 import { LeaseStore } from '../../services/dhcp/leases.js';
 import { MessageType, Opt, decode, isDecodeError, messageType, optIp, optText, optUInt32, type DhcpPacket } from '../../services/dhcp/packet.js';
@@ -270,4 +271,31 @@ t.test('full: PXE clients get an address and their boot file in the same reply',
   const q = reply(t, ask(none, dhcp(1, PXE_BIOS, req())), MessageType.Offer);
   t.equal(q.yiaddr, '192.0.2.100');
   t.equal(q.file, '');
+});
+
+t.test('mtftp on: a BIOS PXE ROM whose boot file is multicast gets option 43 sub-options 1-5; UEFI and iPXE never do', async (t) => {
+  const app = parseConfig('mtftp:\n  enabled: true\n  serverPort: 1759\n  openTimeout: 3\n  reopenDelay: 7\n  files:\n    - { file: undionly.kpxe, group: 239.255.1.1, clientPort: 3001 }\nmulticast: { interface: eth0 }\ntftp: { root: /nonexistent-bootlab }\n', '/etc/bootlab/appliance.yaml');
+  const ctx = context({ mtftp: mtftpAdverts(app) });
+  for (const mode of ['proxy', 'full'] as const) {
+    ctx.config.mode = mode;
+    const p = reply(t, ask(ctx, dhcp(1, PXE_BIOS, req())), MessageType.Offer);
+    t.same([...p.options.get(Opt.VendorSpecific)!], [
+      1, 4, 239, 255, 1, 1, // PXE_MTFTP_IP
+      2, 2, 0x0b, 0xb9, // PXE_MTFTP_CPORT 3001
+      3, 2, 0x06, 0xdf, // PXE_MTFTP_SPORT 1759
+      4, 1, 3, // PXE_MTFTP_TMOUT
+      5, 1, 7, // PXE_MTFTP_DELAY
+      6, 1, 8, // PXE_DISCOVERY_CONTROL
+      255,
+    ], `${mode}: byte for byte, sub-options in PXE 2.1 order before discovery control`);
+    const u = reply(t, ask(ctx, dhcp(1, PXE_UEFI, req())), MessageType.Offer);
+    t.notOk(u.options.has(Opt.VendorSpecific), `${mode}: UEFI gets no option 43 (EDK2 drops offers with MTFTP sub-options)`);
+    const i = reply(t, ask(ctx, dhcp(1, [...PXE_BIOS, ...IPXE], req())), MessageType.Offer);
+    t.same([...i.options.get(Opt.VendorSpecific)!], [6, 1, 8, 255], `${mode}: iPXE fetches its script by TFTP: no MTFTP sub-options`);
+  }
+  ctx.config.mode = 'proxy';
+  const other = context({ mtftp: mtftpAdverts(app), bootFiles: { ...defaults(dhcpSpec).bootFiles, bios: 'pxelinux.0' } });
+  const p = reply(t, ask(other, dhcp(1, PXE_BIOS, req())), MessageType.Offer);
+  t.same([...p.options.get(Opt.VendorSpecific)!], [6, 1, 8, 255], 'a boot file mtftp does not send: no MTFTP sub-options');
+  t.same(mtftpAdverts(parseConfig('', '/etc/bootlab/appliance.yaml')).size, 0, 'mtftp off: nothing to advertise');
 });

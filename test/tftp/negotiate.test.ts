@@ -296,3 +296,17 @@ t.test('the result does not alias the request Map', async (t) => {
   t.not(r.oack, requested);
   t.same([...requested], [['blksize', '1024']], 'request untouched');
 });
+
+t.test('RFC 2090 multicast: taken for reads only when the server multicasts; a window gives way to the master\'s ACKs', async (t) => {
+  const asked = opts(['multicast', ''], ['blksize', '1468'], ['windowsize', '8'], ['tsize', '0']);
+  const on = ok(t, negotiate('read', asked, policy({ multicast: true }), 5000), 'multicast on');
+  t.equal(on.multicast, true);
+  t.same(oackOf(on), [['multicast', ''], ['blksize', '1468'], ['tsize', '5000']], 'multicast kept in the client\'s order (the group fills its value in), windowsize left out');
+  t.equal(on.windowSize, 1);
+  const off = ok(t, negotiate('read', asked, policy(), 5000), 'multicast off');
+  t.equal(off.multicast, false);
+  t.same(oackOf(off), [['blksize', '1468'], ['windowsize', '8'], ['tsize', '5000']], 'off: the option is ignored (RFC 2347) and the read is plain unicast');
+  const w = ok(t, negotiate('write', opts(['multicast', '']), policy({ multicast: true }), null), 'write');
+  t.equal(w.multicast, false, 'writes never multicast');
+  t.equal(w.oack, null);
+});
