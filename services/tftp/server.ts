@@ -276,9 +276,8 @@ export class TftpServer implements TftpService {
       const h = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
       try { return await h.readFile(); } finally { await h.close(); }
     };
-    const joined = await this.groups.join({ file: req.filename, key: `${path}|${neg.blockSize}`, blockSize: neg.blockSize, options: [...neg.oack!], load }, { address: plainAddress(client.address), port: client.port });
-    if (joined) this.events.emit({ kind: 'tftp.start', id: 0, ip: plainAddress(client.address), direction: 'read', file: req.filename, port: client.port, size, blockSize: neg.blockSize, windowSize: 1 });
-    return joined;
+    // The group reports the client (mtftp.receiver events), not a unicast transfer.
+    return this.groups.join({ file: req.filename, key: `${path}|${neg.blockSize}`, blockSize: neg.blockSize, options: [...neg.oack!], load }, { address: plainAddress(client.address), port: client.port });
   }
 
   private async startWrite(req: Request, client: Client, key: string): Promise<void> {
