@@ -41,13 +41,18 @@ export interface MtftpStats {
   listenersIgnored: number;
   refused: number;
   malformed: number;
+  /** Datagrams heard on our groups from another sender (another MTFTP server on the lab network). */
+  foreignSenders: number;
 }
 
 export class MtftpServer implements Service {
   readonly name = 'mtftp' as const;
   private socket: Socket | null = null;
   private readonly channels = new Map<string, Channel>();
-  private readonly counters: MtftpStats = { rounds: 0, roundsDone: 0, roundsFailed: 0, bytesSent: 0, retransmits: 0, listenersIgnored: 0, refused: 0, malformed: 0 };
+  private readonly counters: MtftpStats = { rounds: 0, roundsDone: 0, roundsFailed: 0, bytesSent: 0, retransmits: 0, listenersIgnored: 0, refused: 0, malformed: 0, foreignSenders: 0 };
+  /** Sockets that join our groups, on multicast.interface only, to hear other senders. */
+  private watchers: Socket[] = [];
+  private readonly warned = new Map<string, number>();
   private state: ServiceStatus['state'] = 'stopped';
   private since = Date.now();
   private lastError: string | null = null;
@@ -100,6 +105,7 @@ export class MtftpServer implements Service {
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     socket.on('error', (e) => { this.lastError = e.message; this.log.error({ err: e }, 'mtftp socket error'); });
     this.socket = socket;
+    await this.watchGroups();
     for (const c of this.channels.values()) {
       try {
         statSync(join(this.config.tftp.root, mtftpName(c.file.file)));
@@ -110,6 +116,43 @@ export class MtftpServer implements Service {
     this.state = 'running';
     this.since = Date.now();
     this.log.info({ port, interface: this.iface.name, ttl: this.config.multicast.ttl, files: [...this.channels.values()].map((c) => `${c.file.file} ${c.group}`) }, 'mtftp listening');
+  }
+
+  /**
+   * Joins every group, on multicast.interface only, on its client port: a second MTFTP
+   * server sending on one of our groups (an old atftpd, a forgotten WDS) would mix its
+   * blocks into every listener's file, so it is logged as a warning. Our own datagrams
+   * never come back (multicast loopback is off).
+   */
+  private async watchGroups(): Promise<void> {
+    const byPort = new Map<number, Set<string>>();
+    for (const c of this.channels.values()) {
+      const groups = byPort.get(c.file.clientPort) ?? new Set<string>();
+      groups.add(c.file.group!);
+      byPort.set(c.file.clientPort, groups);
+    }
+    for (const [port, groups] of byPort) {
+      const w = createSocket({ type: 'udp4', reuseAddr: true });
+      await new Promise<void>((resolve, reject) => {
+        w.once('error', (e: NodeJS.ErrnoException) => reject(new BindError('mtftp.files.clientPort', '0.0.0.0', port, e.code ?? e.message)));
+        w.bind({ address: '0.0.0.0', port }, () => resolve());
+      });
+      bindToInterface(w, this.iface.index);
+      for (const g of groups) w.addMembership(g, this.iface.address);
+      w.on('message', (_msg, rinfo) => this.onForeign(rinfo, port));
+      w.on('error', (e) => this.log.warn({ err: e.message, port }, 'mtftp group watcher error'));
+      this.watchers.push(w);
+    }
+  }
+
+  private onForeign(rinfo: RemoteInfo, port: number): void {
+    if (rinfo.address === this.iface.address) return;
+    this.counters.foreignSenders++;
+    const now = Date.now();
+    const last = this.warned.get(rinfo.address) ?? 0;
+    if (now - last < 60_000) return;
+    this.warned.set(rinfo.address, now);
+    this.log.warn({ sender: rinfo.address, sourcePort: rinfo.port, port }, 'mtftp: another sender uses one of our multicast groups; listeners may mix its blocks into their files (is a second PXE server on this network?)');
   }
 
   private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
@@ -212,6 +255,8 @@ export class MtftpServer implements Service {
     for (const c of this.channels.values()) c.round?.fail('server shutting down', false, { code: ErrorCode.NotDefined, message: 'server shutting down' });
     const socket = this.socket;
     this.socket = null;
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
     await new Promise<void>((resolve) => socket.close(() => resolve()));
     this.state = 'stopped';
     this.since = Date.now();
