@@ -1,0 +1,218 @@
+// End to end: a BIOS VM's iPXE loads its kernel from bootlab over PXE MTFTP.
+//
+// The lab is pxe-vm.test.ts's (test/helpers/netlab.ts + vm.ts): a bridge, bootlab in a
+// "srv" namespace (192.0.2.1/24) as the only DHCP server, a QEMU VM (SeaBIOS + QEMU's
+// iPXE ROM) on a tap, and a router-advertisement-only dnsmasq. The host map gives the VM
+// an image of kind `script`, so its generated iPXE script chains mtftp.ipxe, written here:
+//   kernel mtftp://${next-server}/vmlinuz ...   (PXE MTFTP, bootlab's mtftp service)
+//   initrd tftp://${next-server}/initrd.gz      (plain TFTP)
+// The marker on the serial console alone proves nothing about MTFTP: iPXE falls back to
+// plain TFTP on port 69 when nothing answers on 1759 and prints the same
+// "mtftp://...vmlinuz... ok". So the case also proves which way the kernel came:
+//   - bootlab logged "mtftp round start" for vmlinuz with the VM as master and
+//     "mtftp round done" with ok true, and no "tftp read start" for vmlinuz;
+//   - a capture on the bridge shows the VM's RRQ to port 1759 and DATA from port 1759 to
+//     239.255.1.1:3001 up to the file's last block, and no RRQ for vmlinuz to port 69.
+//
+// What Debian 12's iPXE (ipxe-qemu 1.0.0+git-20190125.36a4c85-5.1) does with mtftp://
+// (checked here with captures, against atftpd and against nothing; iPXE src/net/udp/tftp.c):
+//   - mtftp:// is built in. The RRQ goes out at once (no listening first), to port 1759
+//     (a port in the URL overrides it), without options: 512-byte blocks, no tsize.
+//   - It receives on 239.255.1.1:3001 (fixed for mtftp:// URIs, whatever DHCP says) and
+//     sends no IGMP join, so a switch that snoops IGMP would not forward the group to it;
+//     the lab bridge runs with snooping off, like a plain switch.
+//   - It takes its peer from the first reply (any source port), ACKs only after a unicast
+//     DATA (then it is the master), and ACKs every DATA it gets: DATA 1 arrives unicast and
+//     multicast, so ACK 1 comes twice (a server answering both sends every block twice).
+//   - With nothing on 1759 it falls back to TFTP on port 69 within a second or so and
+//     says nothing about it on the console.
+//   - Without tsize it grows the image buffer block by block: a 14 MB kernel takes about
+//     200 s under TCG on an idle machine (plain TFTP: ~1 s). Hence the long timeouts.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { NetLab, requireRoot, type LabProcess } from '../helpers/netlab.js';
+import {
+  markerLine, markerTftpRoot, newNonce, prepareMarkerPayload, repoRoot, startRaResponder, startVm, type MarkerPayload,
+} from '../helpers/vm.js';
+
+const SERVER_IP = '192.0.2.1';
+const MAC = '52:54:00:00:00:31';
+const GROUP = '239.255.1.1';
+const CLIENT_PORT = 3001;
+const SERVER_PORT = 1759;
+/** A 14 MB kernel over 512-byte lock-step MTFTP under TCG: ~200 s idle, far more on busy cores. */
+const BOOT_TIMEOUT_MS = 1_200_000;
+
+// The runner's per-file timeout (.taprc) is shorter than one slow MTFTP boot.
+t.setTimeout(BOOT_TIMEOUT_MS + 300_000);
+
+interface LogLine {
+  msg: string;
+  [key: string]: unknown;
+}
+
+let payload: MarkerPayload | undefined;
+
+t.test('a BIOS VM loads its kernel from bootlab over PXE MTFTP (mtftp://), not over the TFTP fallback', { timeout: BOOT_TIMEOUT_MS + 240_000 }, async (t) => {
+  if (!requireRoot(t, 'the MTFTP VM test')) return;
+  payload ??= prepareMarkerPayload();
+  const work = mkdtempSync(join(tmpdir(), 'bl-mtftpvm-'));
+  const lab = new NetLab('mv');
+  let bootlab: LabProcess | undefined;
+  t.teardown(async () => {
+    if (!t.passing() && bootlab) {
+      t.comment(`bootlab stdout (tail):\n${tailLines(bootlab.stdout(), 60)}\nbootlab stderr (tail):\n${tailLines(bootlab.stderr(), 20)}`);
+    }
+    await lab.destroy();
+    if (t.passing()) rmSync(work, { recursive: true, force: true });
+    else t.comment(`kept ${work} (serial log, capture, config)`);
+  });
+
+  const nonce = newNonce();
+  const root = markerTftpRoot(work, payload);
+  const kernelBlocks = Math.floor(statSync(join(root, 'vmlinuz')).size / 512) + 1;
+  writeFileSync(join(root, 'mtftp.ipxe'), [
+    '#!ipxe',
+    `kernel mtftp://\${next-server}/vmlinuz console=ttyS0 quiet bootlab.marker=${nonce} || goto failed`,
+    'initrd tftp://${next-server}/initrd.gz || goto failed',
+    'boot || goto failed',
+    ':failed',
+    'echo BOOTLAB-MTFTP-FAILED errno ${errno}',
+    '',
+  ].join('\n'));
+  writeFileSync(join(work, 'hosts.yaml'), `${JSON.stringify({
+    defaults: { action: 'menu' },
+    images: { mtftp: { script: 'mtftp.ipxe' } },
+    hosts: { [MAC]: { hostname: 'mvm1', image: 'mtftp' } },
+  }, null, 2)}\n`);
+  // YAML is a superset of JSON: written as JSON, keys as in docs/decisions/0005-multicast.md.
+  writeFileSync(join(work, 'appliance.yaml'), `${JSON.stringify({
+    log: { level: 'debug', pretty: 'never' },
+    stateDir: join(work, 'state'),
+    hosts: join(work, 'hosts.yaml'),
+    tftp: { enabled: true, root, address: '0.0.0.0', port: 69 },
+    dhcp: { mode: 'full', interfaces: ['eth0'], pool: { start: '192.0.2.100', end: '192.0.2.150' }, leaseTime: 600 },
+    multicast: { interface: 'eth0', ttl: 1 },
+    mtftp: {
+      enabled: true, serverPort: SERVER_PORT, openTimeout: 2, reopenDelay: 2,
+      files: [{ file: 'vmlinuz', group: GROUP, clientPort: CLIENT_PORT }],
+    },
+  }, null, 2)}\n`);
+
+  lab.bridge('br0');
+  // iPXE joins no group by IGMP: a snooping bridge that had heard a querier would stop
+  // forwarding the group to it. Snooping off: the bridge floods multicast like a plain switch.
+  lab.exec(lab.lan, 'ip', ['link', 'set', 'br0', 'type', 'bridge', 'mcast_snooping', '0']);
+  const srv = lab.attach('srv', { cidr: `${SERVER_IP}/24` });
+  lab.tap('tap0');
+  startRaResponder(lab, { workDir: work });
+
+  // Headers only (-s 128): the kernel's ~28000 blocks, each sent and ACKed.
+  const pcap = join(work, 'br0.pcap');
+  const capture = lab.spawn(lab.lan, 'tcpdump', [
+    '-i', 'br0', '-nn', '--immediate-mode', '-U', '-s', '128', '-w', pcap,
+    `udp and (port 69 or port ${SERVER_PORT} or dst host ${GROUP})`,
+  ]);
+  await waitForText(() => capture.stderr(), /listening on/, 10_000, capture, 'tcpdump');
+
+  bootlab = lab.spawn(srv, process.execPath, [join(repoRoot(), 'dist', 'services', 'cli.js'), 'serve', '--config', join(work, 'appliance.yaml')]);
+  const bl = bootlab;
+  await waitForText(() => bl.stdout(), /bootlab running/, 30_000, bl, 'bootlab');
+  t.ok(logLines(bl).some((l) => l.msg === 'mtftp listening' && l.port === SERVER_PORT), `bootlab's mtftp service listens on ${SERVER_PORT}`);
+
+  const vm = startVm({ lab, tap: 'tap0', mac: MAC, firmware: 'bios', workDir: work });
+  const marker = markerLine(nonce);
+  const ms = await vm.waitFor(new RegExp(`${marker}|BOOTLAB-MTFTP-FAILED`), BOOT_TIMEOUT_MS);
+  if (!vm.log().includes(marker)) {
+    t.fail(`iPXE's script failed before the marker (after ${(ms / 1000).toFixed(1)} s)`, { serial: vm.tail(30) });
+    return;
+  }
+  t.pass(`the VM printed the marker after ${(ms / 1000).toFixed(1)} s`);
+
+  // Which address the VM had, from bootlab's own DHCP ACK.
+  const ack = logLines(bl).find((l) => l.msg === 'dhcp reply' && l.type === 'ACK' && sameMac(l.mac, MAC));
+  const vmIp = typeof ack?.yiaddr === 'string' ? ack.yiaddr : undefined;
+  if (!t.ok(vmIp, 'bootlab leased the VM an address', { ack })) return;
+
+  // bootlab's side: one MTFTP round for vmlinuz, mastered by the VM, completed.
+  const logs = logLines(bl);
+  const starts = logs.filter((l) => l.msg === 'mtftp round start' && l.file === 'vmlinuz');
+  const dones = logs.filter((l) => l.msg === 'mtftp round done' && l.file === 'vmlinuz');
+  t.ok(starts.some((l) => l.master === vmIp && l.group === `${GROUP}:${CLIENT_PORT}` && l.protocol === 'pxe'),
+    `bootlab opened a PXE MTFTP round for vmlinuz on ${GROUP}:${CLIENT_PORT} with the VM (${vmIp}) as master`, { starts });
+  const done = dones.find((l) => l.master === vmIp && l.ok === true);
+  t.ok(done, 'bootlab logged the round done, ok, with the VM as master', { dones });
+  if (done) {
+    t.equal(done.blocks, kernelBlocks, `the round was the whole kernel: ${kernelBlocks} blocks of 512 bytes`);
+    t.comment(`MTFTP round: ${String(done.seconds)} s, ${String(done.blocksSent)} DATA packets sent, ${String(done.retransmits)} retransmits, ${String(done.receivers)} receiver(s)`);
+  }
+  const tftpReads = logs.filter((l) => l.msg === 'tftp read start');
+  t.notOk(tftpReads.some((l) => isKernel(l.file)), 'no plain TFTP read of vmlinuz (iPXE did not fall back)',
+    { tftpReads: tftpReads.map((l) => l.file) });
+  t.ok(tftpReads.some((l) => l.file === 'initrd.gz'), 'the initrd came over plain TFTP, as the script says');
+
+  // The wire's side.
+  await capture.stop(2000);
+  const read = (filter: string): string[] => {
+    const out = execFileSync('tcpdump', ['-r', pcap, '-nn', filter], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20 });
+    return out.split('\n').filter((l) => l.trim() !== '');
+  };
+  // udp[8:2] is the TFTP opcode (1 RRQ, 3 DATA), udp[10:2] a DATA packet's block number.
+  const rrqs = read(`src host ${vmIp} and dst host ${SERVER_IP} and dst port ${SERVER_PORT} and udp[8:2] = 1`);
+  t.ok(rrqs.length >= 1, `the VM sent its RRQ to ${SERVER_IP}:${SERVER_PORT}`, { rrqs: rrqs.slice(0, 5) });
+  const firstUnicast = read(`src host ${SERVER_IP} and src port ${SERVER_PORT} and dst host ${vmIp} and udp[8:2] = 3 and udp[10:2] = 1`);
+  t.ok(firstUnicast.length >= 1, `DATA 1 went to the VM itself from port ${SERVER_PORT}`);
+  const groupData = read(`src host ${SERVER_IP} and src port ${SERVER_PORT} and dst host ${GROUP} and dst port ${CLIENT_PORT} and udp[8:2] = 3`);
+  t.ok(groupData.length >= kernelBlocks, `DATA to ${GROUP}:${CLIENT_PORT} from port ${SERVER_PORT}: ${groupData.length} packets for ${kernelBlocks} blocks`,
+    { first: groupData.slice(0, 3) });
+  const lastBlock = read(`src port ${SERVER_PORT} and dst host ${GROUP} and dst port ${CLIENT_PORT} and udp[8:2] = 3 and udp[10:2] = ${kernelBlocks}`);
+  t.ok(lastBlock.length >= 1, `the kernel's last block (${kernelBlocks}) went to the group`);
+  const port69 = read('dst port 69 and udp[8:2] = 1');
+  t.notOk(port69.some((l) => l.includes('"vmlinuz"') || l.includes('"/vmlinuz"')), 'no RRQ for vmlinuz to port 69 on the wire', { port69 });
+});
+
+function isKernel(file: unknown): boolean {
+  return file === 'vmlinuz' || file === '/vmlinuz';
+}
+
+function sameMac(a: unknown, b: string): boolean {
+  return typeof a === 'string' && a.toLowerCase().replace(/[^0-9a-f]/g, '') === b.toLowerCase().replace(/[^0-9a-f]/g, '');
+}
+
+/** bootlab's pino JSON lines so far. */
+function logLines(proc: LabProcess): LogLine[] {
+  const out: LogLine[] = [];
+  for (const line of proc.stdout().split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const j = JSON.parse(line) as LogLine;
+      if (j && typeof j.msg === 'string') out.push(j);
+    } catch {
+      // a line cut by the buffer trim, or not JSON
+    }
+  }
+  return out;
+}
+
+function tailLines(text: string, n: number): string {
+  return text.split('\n').slice(-n).join('\n');
+}
+
+/** Resolves when `get()` matches; rejects on timeout or when `proc` exits first. */
+function waitForText(get: () => string, re: RegExp, timeoutMs: number, proc: LabProcess, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let gone = false;
+    void proc.exited.then(() => { gone = true; });
+    const deadline = Date.now() + timeoutMs;
+    const tick = (): void => {
+      if (re.test(get())) return resolve();
+      if (gone) return reject(new Error(`${what} exited before printing ${re}: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`));
+      if (Date.now() > deadline) return reject(new Error(`${what} printed no ${re} within ${timeoutMs / 1000} s: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`));
+      setTimeout(tick, 100);
+    };
+    tick();
+  });
+}
