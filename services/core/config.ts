@@ -72,6 +72,8 @@ export const tftpSpec = obj({
     ports: str('1758-1758', PORT_RANGE, 'a range like 1758-1758'),
     /** Blocks sent ahead of the master client's ACK; 1 sends one block per ACK, as RFC 2090 describes. */
     window: int(1, 64, 8),
+    /** Milliseconds a new group waits before its first block, for machines asking at nearly the same moment. */
+    gatherMs: int(0, 10_000, 0),
   }),
 });
 

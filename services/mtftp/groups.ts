@@ -16,6 +16,7 @@ export interface MulticastSettings {
   addresses: string;
   ports: string;
   window: number;
+  gatherMs: number;
 }
 
 export interface JoinRequest {
@@ -60,7 +61,7 @@ export class MulticastGroups {
     private readonly settings: MulticastSettings,
     private readonly iface: InterfaceInfo,
     private readonly ttl: number,
-    private readonly params: Omit<GroupParams, 'blockSize' | 'window'>,
+    private readonly params: Omit<GroupParams, 'blockSize' | 'window' | 'gatherMs'>,
     private readonly log: Logger,
     private readonly events: EventBus,
     private readonly clock: Clock = realClock,
@@ -130,7 +131,7 @@ export class MulticastGroups {
     const round = (this.rounds.get(req.key) ?? 0) + 1;
     this.rounds.set(req.key, round);
     this.totals.groupRounds++;
-    const params: GroupParams = { ...this.params, blockSize: req.blockSize, window: this.settings.window };
+    const params: GroupParams = { ...this.params, blockSize: req.blockSize, window: this.settings.window, gatherMs: this.settings.gatherMs };
     const blocks = Math.floor(data.length / req.blockSize) + 1;
     const report = new RoundReport(this.events, this.log, 'rfc2090', `${where.address}:${where.port}`, req.file, round, blocks, data.length);
     let master = client.address;

@@ -28,6 +28,9 @@ export interface GroupParams {
   maxRetries: number;
   firstReplyRetries: number;
   progressIntervalMs: number;
+  /** Milliseconds the first block waits after the group opened, so machines asking at
+   *  nearly the same moment all hear the file from its start. */
+  gatherMs: number;
 }
 
 export interface GroupHooks {
@@ -81,6 +84,9 @@ export class Rfc2090Group {
   private readonly resent: Uint8Array;
   private ended = false;
   private lastProgress = 0;
+  private readonly openedAt: number;
+  /** The first send waits for the gathering time to pass. */
+  private gathering: { cancel(): void } | null = null;
 
   constructor(
     private readonly params: GroupParams,
@@ -94,6 +100,7 @@ export class Rfc2090Group {
     this.resent = new Uint8Array(this.lastBlock + 1);
     this.rto = this.newTimer();
     this.deadline = new Deadline(hooks.clock, () => this.onTimeout());
+    this.openedAt = hooks.clock.now();
   }
 
   get size(): number { return this.data.length; }
@@ -178,12 +185,22 @@ export class Rfc2090Group {
   private onMasterAck(n: number): void {
     if (n > this.lastBlock) return;
     const now = this.hooks.clock.now();
+    if (this.gathering) return; // a repeat of the first ACK while the group gathers
     if (this.awaitingAck) {
       // A new master tells where its first hole is; nothing it lacks is in flight yet.
       this.awaitingAck = false;
       this.base = n + 1;
       this.highestSent = n;
       this.heard();
+      const wait = this.params.gatherMs - (now - this.openedAt);
+      if (n === 0 && wait > 0) {
+        this.deadline.cancel();
+        this.gathering = this.hooks.clock.setTimer(() => {
+          this.gathering = null;
+          if (!this.ended) this.fill();
+        }, wait);
+        return;
+      }
     } else if (n + 1 > this.base) {
       if (this.resent[n] === 0 && this.sentAt[n] >= 0 && n <= this.highestSent) this.rto.sample(now - this.sentAt[n]);
       this.base = n + 1;
@@ -299,6 +316,8 @@ export class Rfc2090Group {
   private next(): void {
     this.master = null;
     this.deadline.cancel();
+    this.gathering?.cancel();
+    this.gathering = null;
     const m = this.members[0];
     if (m) this.promote(m);
     else this.end(this.counters.lost === 0, this.counters.lost === 0 ? '' : `${this.counters.lost} client(s) given up`);
@@ -308,6 +327,8 @@ export class Rfc2090Group {
     if (this.ended) return;
     this.ended = true;
     this.deadline.cancel();
+    this.gathering?.cancel();
+    this.gathering = null;
     this.hooks.onEnd({ ok, reason });
   }
 }

@@ -355,7 +355,7 @@ t.test('multicast, mtftp and tftp.multicast: defaults, and errors naming key and
   t.same(cfg.multicast, { interface: null, ttl: 1 }, 'TTL 1 by default: nothing leaves the lab subnet');
   t.equal(cfg.mtftp.enabled, false);
   t.equal(cfg.mtftp.serverPort, 1759, 'iPXE\'s mtftp:// port');
-  t.same(cfg.tftp.multicast, { enabled: false, addresses: '239.255.2.1-239.255.2.254', ports: '1758-1758', window: 8 });
+  t.same(cfg.tftp.multicast, { enabled: false, addresses: '239.255.2.1-239.255.2.254', ports: '1758-1758', window: 8, gatherMs: 0 });
   const on = (...lines: string[]) => y('multicast: { interface: eth0 }', 'mtftp:', '  enabled: true', ...lines);
   t.same(errorsOf(on('  files: []')), [`${FILE}:4 mtftp.files: names no file: list the files to multicast (or set mtftp.atftpdFile)`]);
   t.same(errorsOf(on('  files:', '    - { file: a.bin, group: 192.0.2.5 }')),

@@ -9,7 +9,7 @@ const A: Peer = { address: '192.0.2.11', port: 40001 };
 const B: Peer = { address: '192.0.2.12', port: 40002 };
 const C: Peer = { address: '192.0.2.13', port: 40003 };
 
-const PARAMS: GroupParams = { blockSize: 512, window: 1, timeoutMs: 5000, minRetransmitMs: 20, maxRetries: 3, firstReplyRetries: 2, progressIntervalMs: 250 };
+const PARAMS: GroupParams = { blockSize: 512, window: 1, timeoutMs: 5000, minRetransmitMs: 20, maxRetries: 3, firstReplyRetries: 2, progressIntervalMs: 250, gatherMs: 0 };
 
 function pattern(n: number): Buffer {
   const b = Buffer.alloc(n);
@@ -191,4 +191,26 @@ t.test('an ERROR from a listener removes it; from the master, the next leads; ab
   t.same(g.fresh(), ['C ERROR 0']);
   t.same(g.ends, [{ ok: false, reason: 'shutdown' }]);
   t.equal(g.clock.pending, 0);
+});
+
+t.test('gatherMs: the first block waits, so machines asking at nearly the same moment hear the file from its start', async (t) => {
+  const g = setup(pattern(512 * 4), { window: 2, gatherMs: 300 });
+  g.join(A);
+  g.clock.advance(100);
+  g.ack(A, 0);
+  t.same(g.fresh(), ['A OACK mc=1'], 'nothing sent yet: 200 ms of gathering left');
+  g.join(B);
+  g.ack(A, 0); // A's repeat of its first ACK changes nothing
+  t.same(g.fresh(), ['B OACK mc=0']);
+  g.clock.advance(199);
+  t.same(g.fresh(), []);
+  g.clock.advance(1);
+  t.same(g.fresh(), ['group DATA 1', 'group DATA 2'], 'at 300 ms after the group opened, the window goes out');
+  g.ack(A, 2);
+  g.ack(A, 4);
+  g.ack(A, 5);
+  t.same(g.events, ['master A', 'done A master-ack', 'master B']);
+  g.ack(B, 5);
+  t.same(g.ends, [{ ok: true, reason: '' }], 'B heard every block: nothing sent again');
+  t.equal(g.group.counters.dataPackets, 5);
 });
