@@ -15,8 +15,7 @@
 //   The timer resends the hole only. Block numbers never roll over in multicast (atftp
 //   reads them as 16 bits), so files over 65535 blocks are served by unicast instead.
 import { dataHeader, encode, Opcode } from '../tftp/packet.js';
-import { CEILING_WAITS, Deadline, type Clock, type Send } from '../tftp/transfer.js';
-import { RetransmitTimer } from '../tftp/rto.js';
+import { Deadline, RetryBudget, type Clock, type Send } from '../tftp/transfer.js';
 
 export interface Peer { address: string; port: number }
 
@@ -70,10 +69,8 @@ export class Rfc2090Group {
   private master: Member | null = null;
   /** The master has not ACKed since its OACK mc=1. */
   private awaitingAck = false;
-  private answered = false;
-  private retries = 0;
-  private ceilingWaits = 0;
-  private rto: RetransmitTimer;
+  /** The master's round trips and retries: a fresh budget per master. */
+  private budget: RetryBudget;
   private readonly deadline: Deadline;
   /** The master's first hole, as far as its ACKs tell. */
   private base = 1;
@@ -98,7 +95,7 @@ export class Rfc2090Group {
     this.lastBlock = Math.floor(data.length / params.blockSize) + 1;
     this.sentAt = new Float64Array(this.lastBlock + 1).fill(-1);
     this.resent = new Uint8Array(this.lastBlock + 1);
-    this.rto = this.newTimer();
+    this.budget = new RetryBudget(params);
     this.deadline = new Deadline(hooks.clock, () => this.onTimeout());
     this.openedAt = hooks.clock.now();
   }
@@ -110,7 +107,7 @@ export class Rfc2090Group {
   /** Blocks the current master holds, by its ACKs. */
   get acked(): number { return this.base - 1; }
   /** The current retransmission wait, ms. */
-  get retransmitMs(): number { return this.rto.current(); }
+  get retransmitMs(): number { return this.budget.rto.current(); }
 
   has(peer: Peer): boolean {
     return this.members.some((m) => m.key === keyOf(peer));
@@ -160,10 +157,6 @@ export class Rfc2090Group {
     this.end(false, reason);
   }
 
-  private newTimer(): RetransmitTimer {
-    return new RetransmitTimer(this.params.minRetransmitMs, this.params.timeoutMs);
-  }
-
   private oack(m: Member, master: boolean): Buffer {
     const value = `${this.address},${this.port},${master ? 1 : 0}`;
     return encode({ op: 'OACK', options: new Map(m.options.map(([k, v]) => [k, k === 'multicast' ? value : v])) });
@@ -172,10 +165,7 @@ export class Rfc2090Group {
   private promote(m: Member): void {
     this.master = m;
     this.awaitingAck = true;
-    this.answered = false;
-    this.retries = 0;
-    this.ceilingWaits = 0;
-    this.rto = this.newTimer(); // round trips differ from client to client
+    this.budget = new RetryBudget(this.params); // round trips differ from client to client
     this.recoveryPoint = 0;
     this.hooks.onMaster?.(m.peer);
     this.hooks.sendTo(m.peer, this.oack(m, true));
@@ -202,7 +192,7 @@ export class Rfc2090Group {
         return;
       }
     } else if (n + 1 > this.base) {
-      if (this.resent[n] === 0 && this.sentAt[n] >= 0 && n <= this.highestSent) this.rto.sample(now - this.sentAt[n]);
+      if (this.resent[n] === 0 && this.sentAt[n] >= 0 && n <= this.highestSent) this.budget.rto.sample(now - this.sentAt[n]);
       this.base = n + 1;
       this.heard();
       // A partial ACK while recovering: the next hole was sent a round trip ago too.
@@ -210,7 +200,7 @@ export class Rfc2090Group {
     } else if (n + 1 === this.base) {
       // A duplicate: the master got a later block but not this one. Not when the hole
       // was (re)sent within half a round trip: that is a copy of an ACK already answered.
-      const srtt = this.rto.smoothed;
+      const srtt = this.budget.rto.smoothed;
       const recent = srtt >= 0 ? srtt / 2 : this.params.minRetransmitMs / 2;
       if (this.base <= this.highestSent && now - this.sentAt[this.base] >= recent) {
         this.recoveryPoint = this.highestSent;
@@ -252,28 +242,19 @@ export class Rfc2090Group {
   }
 
   private heard(): void {
-    this.answered = true;
-    this.retries = 0;
-    this.ceilingWaits = 0;
-    this.rto.progress();
+    this.budget.heard();
   }
 
   private arm(): void {
-    this.deadline.arm(this.rto.current());
+    this.deadline.arm(this.budget.rto.current());
   }
 
   private onTimeout(): void {
     if (this.ended || !this.master) return;
-    this.retries++;
-    if (this.rto.atCeiling) this.ceilingWaits++;
-    const exhausted = this.answered
-      ? this.retries > this.params.maxRetries && this.ceilingWaits >= CEILING_WAITS
-      : this.retries > this.params.firstReplyRetries;
-    if (exhausted) {
-      this.drop(this.master, `no ACK after ${this.retries - 1} retransmissions`, true);
+    if (!this.budget.timedOut()) {
+      this.drop(this.master, `no ACK after ${this.budget.spent} retransmissions`, true);
       return;
     }
-    this.rto.backOff();
     this.counters.retransmits++;
     if (this.awaitingAck) this.hooks.sendTo(this.master.peer, this.oack(this.master, true));
     else {

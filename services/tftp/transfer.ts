@@ -117,23 +117,63 @@ export class Deadline {
 /** Timeouts at the ceiling an answered transfer sits through before it gives up. */
 export const CEILING_WAITS = 2;
 
-export abstract class Transfer {
-  readonly counters: TransferCounters = { bytes: 0, dataPackets: 0, dataBytes: 0, acksReceived: 0, retransmits: 0 };
-  protected readonly rto: RetransmitTimer;
-  protected readonly deadline: Deadline;
-  protected retries = 0;
+/**
+ * The retransmission timer and the retry budget of one peer, shared by the unicast
+ * transfers and the multicast groups (one per master). Before the peer ever answered, a
+ * strict count caps what a spoofed request costs. Once it has, give up only after the
+ * retries and also CEILING_WAITS silences of a full timeout: a client that re-ACKs only
+ * after its own timeout of silence (Debian's atftp) must get that silence first.
+ */
+export class RetryBudget {
+  readonly rto: RetransmitTimer;
+  private retries = 0;
   private ceilingWaits = 0;
   /** True once the peer answered our first reply: from then maxRetries applies. */
-  protected answered = false;
+  private answered = false;
+
+  constructor(private readonly params: Pick<TransferParams, 'minRetransmitMs' | 'timeoutMs' | 'maxRetries' | 'firstReplyRetries'>) {
+    this.rto = new RetransmitTimer(params.minRetransmitMs, params.timeoutMs);
+  }
+
+  /** The peer answered: the budget starts over. */
+  heard(): void {
+    this.answered = true;
+    this.retries = 0;
+    this.ceilingWaits = 0;
+    this.rto.progress();
+  }
+
+  /** A timeout: true (and the wait backed off) to retransmit, false when the budget is spent. */
+  timedOut(): boolean {
+    this.retries++;
+    if (this.rto.atCeiling) this.ceilingWaits++;
+    const exhausted = this.answered
+      ? this.retries > this.params.maxRetries && this.ceilingWaits >= CEILING_WAITS
+      : this.retries > this.params.firstReplyRetries;
+    if (exhausted) return false;
+    this.rto.backOff();
+    return true;
+  }
+
+  /** Retransmissions made before the budget was spent (for messages). */
+  get spent(): number { return this.retries - 1; }
+}
+
+export abstract class Transfer {
+  readonly counters: TransferCounters = { bytes: 0, dataPackets: 0, dataBytes: 0, acksReceived: 0, retransmits: 0 };
+  protected readonly budget: RetryBudget;
+  protected readonly deadline: Deadline;
   protected ended = false;
   private lastProgress = 0;
   readonly startedAt: number;
 
   constructor(protected readonly params: TransferParams, protected readonly hooks: TransferHooks) {
-    this.rto = new RetransmitTimer(params.minRetransmitMs, params.timeoutMs);
+    this.budget = new RetryBudget(params);
     this.deadline = new Deadline(hooks.clock, () => this.onTimeout());
     this.startedAt = hooks.clock.now();
   }
+
+  protected get rto(): RetransmitTimer { return this.budget.rto; }
 
   get done(): boolean { return this.ended; }
 
@@ -147,10 +187,7 @@ export abstract class Transfer {
 
   /** The peer answered: the retry budget starts over. */
   protected heard(): void {
-    this.answered = true;
-    this.retries = 0;
-    this.ceilingWaits = 0;
-    this.rto.progress();
+    this.budget.heard();
   }
 
   protected arm(): void {
@@ -159,20 +196,10 @@ export abstract class Transfer {
 
   private onTimeout(): void {
     if (this.ended) return;
-    this.retries++;
-    if (this.rto.atCeiling) this.ceilingWaits++;
-    // Before the peer ever answered, a strict count caps what a spoofed request costs.
-    // Once it has, give up only after the retries and also CEILING_WAITS silences of a
-    // full timeout: a client that re-ACKs only after its own timeout of silence (Debian's
-    // atftp) must get that silence before the transfer is abandoned.
-    const exhausted = this.answered
-      ? this.retries > this.params.maxRetries && this.ceilingWaits >= CEILING_WAITS
-      : this.retries > this.params.firstReplyRetries;
-    if (exhausted) {
-      this.fail(`timed out after ${this.retries - 1} retransmissions`, false, { code: 0, message: 'timeout' });
+    if (!this.budget.timedOut()) {
+      this.fail(`timed out after ${this.budget.spent} retransmissions`, false, { code: 0, message: 'timeout' });
       return;
     }
-    this.rto.backOff();
     this.counters.retransmits++;
     this.retransmit();
   }
