@@ -53,7 +53,8 @@ export interface DhcpServerDef {
   prepare(work: string): Launch;
 }
 
-function debVersion(pkg: string): string {
+/** A Debian package's installed version ('unknown' when it is not installed). */
+export function debVersion(pkg: string): string {
   const r = spawnSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8', timeout: 10_000 });
   return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : 'unknown';
 }

@@ -21,7 +21,7 @@
 // It never fails on slow numbers. It exits non-zero when the harness breaks (not root, a
 // tool missing, the lab cannot be built) or a peer (Kea, dnsmasq) fails a run; bootlab
 // failing to start is a result: its rows say "not available: <reason>".
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,9 @@ import {
 } from './dhcp-lab.js';
 import { HarnessError, Proc, cpuSeconds, installCleanup, killAllSync, removeAtExit, run, sleep } from './lab.js';
 import { REPO } from './peers.js';
+import {
+  cpuModel, fmtNum, loadavg, machineBetween, median, procStat, sh, summariseLog, writeMarkedBlock, type MachineSample,
+} from './report.js';
 
 // ---------------------------------------------------------------------------------------
 // Settings
@@ -108,8 +111,6 @@ const WARMUP_MAC = '02:cc:00:00:00:00';
 // ---------------------------------------------------------------------------------------
 // Results
 
-interface MachineSample { load1: number; busyPct: number | null; stealPct: number | null }
-
 interface RunResult {
   server: DhcpServerName;
   rate: number;
@@ -141,29 +142,6 @@ interface RunResult {
 const runs: RunResult[] = [];
 const notes: string[] = [];
 const unavailable = new Map<DhcpServerName, string>();
-
-// ---------------------------------------------------------------------------------------
-// Machine
-
-function procStat(): number[] {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
-  return line.trim().split(/\s+/).slice(1).map(Number);
-}
-
-function machineBetween(a: number[], b: number[], load1: number): MachineSample {
-  const d = b.map((v, i) => v - (a[i] ?? 0));
-  const total = d.slice(0, 8).reduce((x, y) => x + y, 0);
-  if (total <= 0) return { load1, busyPct: null, stealPct: null };
-  const idle = (d[3] ?? 0) + (d[4] ?? 0);
-  return { load1, busyPct: (100 * (total - idle)) / total, stealPct: (100 * (d[7] ?? 0)) / total };
-}
-
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-
-function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-  return (r.stdout?.trim() || r.stderr?.trim() || 'unknown');
-}
 
 // ---------------------------------------------------------------------------------------
 // One run
@@ -229,21 +207,6 @@ async function stopCapture(p: Proc): Promise<{ captured: number | null; dropped:
   await p.wait(10_000);
   const num = (re: RegExp) => { const m = re.exec(p.stderr); return m ? Number(m[1]) : null; };
   return { captured: num(/(\d+) packets? captured/), dropped: num(/(\d+) packets? dropped by kernel/) };
-}
-
-/** What bootlab logged (warn and above), counted by message. */
-function summariseLog(text: string): string[] {
-  const counts = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    let key = line.slice(0, 160);
-    try {
-      const j = JSON.parse(line) as { msg?: string; reason?: string; err?: { message?: string } };
-      key = [j.msg, j.reason ?? j.err?.message].filter(Boolean).join(': ');
-    } catch { /* not JSON */ }
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return [...counts].sort((x, y) => y[1] - x[1]).slice(0, 5).map(([k, n]) => `${n} × ${k}`);
 }
 
 async function oneRun(ctx: Ctx, def: DhcpServerDef, rate: number, rep: number): Promise<RunResult> {
@@ -341,26 +304,12 @@ function describeRun(r: RunResult): string {
   if (!r.ok) return `FAILED ${r.failure}`;
   const d = r.capture!.all;
   return `${r.achievedPerS!.toFixed(0)}/s done (sent ${r.sentPerS!.toFixed(0)}/s), incomplete ${r.incomplete} (${r.incompletePct!.toFixed(2)} %), `
-    + `delay avg ${fmtMs(d.avgMs)} p99 ${fmtMs(d.p99Ms)} max ${fmtMs(d.maxMs)} ms (${d.n} replies), server CPU ${r.serverCpuS?.toFixed(1) ?? '?'} s in ${r.windowS?.toFixed(1) ?? '?'} s, `
+    + `delay avg ${fmtNum(d.avgMs)} p99 ${fmtNum(d.p99Ms)} max ${fmtNum(d.maxMs)} ms (${d.n} replies), server CPU ${r.serverCpuS?.toFixed(1) ?? '?'} s in ${r.windowS?.toFixed(1) ?? '?'} s, `
     + `leases ${(r.leaseFile!.bytes / 1e6).toFixed(2)} MB/${r.leaseFile!.lines} lines, load ${r.machine!.load1}`;
 }
 
 // ---------------------------------------------------------------------------------------
 // Report
-
-function median(v: number[]): number | null {
-  if (v.length === 0) return null;
-  const s = [...v].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function fmtMs(v: number | null | undefined): string {
-  if (v === null || v === undefined) return '-';
-  if (v >= 100) return v.toFixed(0);
-  if (v >= 10) return v.toFixed(1);
-  return v.toFixed(2);
-}
 
 function fmtRate(v: number | null): string {
   return v === null ? '-' : v.toFixed(0);
@@ -429,7 +378,7 @@ function table(s: Settings): string {
       const failed = x.failed.length ? ` (${x.failed.length} run${x.failed.length > 1 ? 's' : ''} failed)` : '';
       const lease = x.leaseBytes === null ? '-' : `${(x.leaseBytes / 1e6).toFixed(2)} MB, ${x.leaseLines} lines`;
       lines.push(`| ${rate} | ${server} | ${fmtRate(x.achieved)}${short}${failed} | ${fmtRate(x.incomplete)} (${pct(x.incompletePct ?? 0)}) | `
-        + `${fmtMs(x.avg)} | ${fmtMs(x.p99)} | ${fmtMs(x.max)} | ${x.cpuPct === null ? '-' : `${x.cpuPct.toFixed(0)} %`} | ${lease} |`);
+        + `${fmtNum(x.avg)} | ${fmtNum(x.p99)} | ${fmtNum(x.max)} | ${x.cpuPct === null ? '-' : `${x.cpuPct.toFixed(0)} %`} | ${lease} |`);
     }
   }
   return lines.join('\n');
@@ -445,7 +394,7 @@ function goals(s: Settings): string[] {
     if (b2.n === 0) out.push('- 2000/s, no drops and p99 < 5 ms: not measured (bootlab not available)');
     else {
       const ok = b2.incompleteTotal === 0 && b2.p99 !== null && b2.p99 < 5;
-      out.push(`- 2000/s, no drops and p99 < 5 ms: ${b2.incompleteTotal} exchanges not completed over ${b2.n} run(s), p99 ${fmtMs(b2.p99)} ms (median) → ${ok ? 'met' : 'missed'}`);
+      out.push(`- 2000/s, no drops and p99 < 5 ms: ${b2.incompleteTotal} exchanges not completed over ${b2.n} run(s), p99 ${fmtNum(b2.p99)} ms (median) → ${ok ? 'met' : 'missed'}`);
     }
   }
   if (b5 && k5) {
@@ -472,11 +421,11 @@ function runList(s: Settings): string {
         let line = `- ${rate}/s ${server} #${r.rep + 1}: ${describeRun(r)}`;
         if (r.ok && r.perfdhcp) {
           const c = r.capture!;
-          line += `; p99 DO ${fmtMs(c.byType.DO.p99Ms)} RA ${fmtMs(c.byType.RA.p99Ms)} ms; perfdhcp's own avg DO ${fmtMs(r.perfdhcp.DO.avgMs)} RA ${fmtMs(r.perfdhcp.RA.avgMs)}, `
-            + `max ${fmtMs(Math.max(r.perfdhcp.DO.maxMs ?? 0, r.perfdhcp.RA.maxMs ?? 0))} ms`;
+          line += `; p99 DO ${fmtNum(c.byType.DO.p99Ms)} RA ${fmtNum(c.byType.RA.p99Ms)} ms; perfdhcp's own avg DO ${fmtNum(r.perfdhcp.DO.avgMs)} RA ${fmtNum(r.perfdhcp.RA.avgMs)}, `
+            + `max ${fmtNum(Math.max(r.perfdhcp.DO.maxMs ?? 0, r.perfdhcp.RA.maxMs ?? 0))} ms`;
           const pr = r.perfdhcp.DO.received + r.perfdhcp.RA.received;
           if (c.all.n !== pr) line += `; perfdhcp counted ${r.perfdhcp.DO.received} OFFERs + ${r.perfdhcp.RA.received} ACKs, the capture paired ${c.byType.DO.n} + ${c.byType.RA.n}`;
-          if (r.warmup) line += `; warm-up: ${r.warmup.incomplete} not completed, max ${fmtMs(r.warmup.maxMs)} ms`;
+          if (r.warmup) line += `; warm-up: ${r.warmup.incomplete} not completed, max ${fmtNum(r.warmup.maxMs)} ms`;
           if (c.late || c.unmatched || c.kernelDropped) line += `; capture: ${c.late} late, ${c.unmatched} unmatched, ${c.kernelDropped ?? 0} dropped by the kernel`;
         }
         out.push(line);
@@ -487,7 +436,7 @@ function runList(s: Settings): string {
 }
 
 function machineLines(s: Settings, defs: DhcpServerDef[], loadAtStart: string, elapsedS: number): string[] {
-  const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+  const cpu = cpuModel();
   const tools = toolVersions();
   const busy = runs.filter((r) => r.machine?.busyPct != null).map((r) => r.machine!.busyPct!);
   const steal = runs.filter((r) => r.machine?.stealPct != null).map((r) => r.machine!.stealPct!);
@@ -529,15 +478,7 @@ const BEGIN = '<!-- bench:dhcp:begin (written by npm run bench:dhcp; edit outsid
 const END = '<!-- bench:dhcp:end -->';
 
 function writeDoc(body: string): string {
-  const file = join(REPO, 'docs/benchmarks.md');
-  const block = `${BEGIN}\n${body}\n${END}`;
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const a = text.indexOf(BEGIN.slice(0, 24));
-  const b = text.indexOf(END);
-  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + END.length);
-  else text = `${text.trimEnd()}\n\n## DHCP (issue 3)\n\n### Latest results\n\n${block}\n`;
-  writeFileSync(file, text);
-  return file;
+  return writeMarkedBlock(join(REPO, 'docs/benchmarks.md'), BEGIN, END, body, '## DHCP (issue 3)\n\n### Latest results');
 }
 
 // ---------------------------------------------------------------------------------------
@@ -604,7 +545,7 @@ async function main(): Promise<number> {
   }
   const warm = s.servers.map((n) => {
     const w = runs.filter((r) => r.server === n && r.warmup).map((r) => r.warmup!);
-    return w.length ? `${n} max ${fmtMs(median(w.map((x) => x.maxMs ?? 0)))} ms (median), ${w.reduce((a, x) => a + x.incomplete, 0)} not completed (all runs together)` : null;
+    return w.length ? `${n} max ${fmtNum(median(w.map((x) => x.maxMs ?? 0)))} ms (median), ${w.reduce((a, x) => a + x.incomplete, 0)} not completed (all runs together)` : null;
   }).filter(Boolean);
   if (warm.length) notes.push(`Warm-up (the first ${s.warmup} s of each fresh server, other clients, not in the table; perfdhcp's own timing): ${warm.join('; ')}.`);
   const mismatch = runs.filter((r) => r.ok && r.capture && r.perfdhcp

@@ -7,7 +7,8 @@
 // and namespace made here is removed at exit, also when the harness fails or is interrupted.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, createReadStream, existsSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { decode, encode, isDecodeError } from '../../services/tftp/packet.js';
 
 export class HarnessError extends Error {
@@ -151,6 +152,39 @@ export function resetPeakRss(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Served files and their copies: random bytes, compared by SHA-256.
+
+/** Writes `size` random bytes to `file` (world-readable: atftpd serves as "nobody") and returns their SHA-256. */
+export function writeRandomFile(file: string, size: number): string {
+  const h = createHash('sha256');
+  const fd = openSync(file, 'w', 0o644);
+  for (let left = size; left > 0;) {
+    const chunk = randomBytes(Math.min(left, 4 * 1024 * 1024));
+    writeSync(fd, chunk);
+    h.update(chunk);
+    left -= chunk.length;
+  }
+  closeSync(fd);
+  chmodSync(file, 0o644);
+  return h.digest('hex');
+}
+
+export function sha256File(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+  });
+}
+
+/** Compares a client's copy with the served file's SHA-256 and deletes it: null when equal, else why not. */
+export async function checkOutput(file: string, want: string): Promise<string | null> {
+  if (!existsSync(file)) return 'no output file';
+  const got = await sha256File(file);
+  rmSync(file, { force: true });
+  return got === want ? null : 'received file differs from the served file';
 }
 
 // ---------------------------------------------------------------------------------------

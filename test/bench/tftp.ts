@@ -19,16 +19,14 @@
 // It never fails on slow numbers. It exits non-zero only when the harness breaks: it
 // cannot set up, a peer (the reference) fails, or it is interrupted. A bootlab failure is
 // a result ("failed: <reason>" in the table).
-import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import {
   HarnessError, NetnsPair, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
-  cpuSeconds, probe, procStatusKb, removeAtExit, resetPeakRss, run, sleep, type ProbeResult,
+  checkOutput, cpuSeconds, probe, procStatusKb, removeAtExit, resetPeakRss, run, sleep, writeRandomFile, type ProbeResult,
 } from './lab.js';
 import { REPO, fetchPeers, serverDefs, type ServerDef, type ServerName } from './peers.js';
 
@@ -130,33 +128,9 @@ function makeFiles(): Files {
   chmodSync(root, 0o755);
   const sha: Record<string, string> = {};
   for (const [name, size] of [['f64', BIG], ['f16', SMALL], ['probe', 1]] as const) {
-    const h = createHash('sha256');
-    const fd = openSync(join(root, name), 'w', 0o644);
-    for (let left = size; left > 0;) {
-      const chunk = randomBytes(Math.min(left, 4 * MiB));
-      writeSync(fd, chunk);
-      h.update(chunk);
-      left -= chunk.length;
-    }
-    closeSync(fd);
-    chmodSync(join(root, name), 0o644);
-    sha[name] = h.digest('hex');
+    sha[name] = writeRandomFile(join(root, name), size);
   }
   return { base, root, out, sha };
-}
-
-function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(file).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
-  });
-}
-
-async function checkOutput(file: string, want: string): Promise<string | null> {
-  if (!existsSync(file)) return 'no output file';
-  const got = await sha256File(file);
-  rmSync(file, { force: true });
-  return got === want ? null : 'received file differs from the served file';
 }
 
 // ---------------------------------------------------------------------------------------
