@@ -20,7 +20,8 @@
 // Flags: --quick (N = 3, 2 MiB, 1 repetition; never writes the doc), --reps N (3),
 // --clients 10,30, --size MiB (16), --servers bootlab,atftpd,tftpd-hpa,
 // --methods pxe,rfc2090,unicast, --listen-delay S (3), --timeout S (180 per run),
-// --no-doc, --json FILE (default /tmp/bootlab-bench-mtftp-<time>.json).
+// --no-doc, --json FILE (default /tmp/bootlab-bench-mtftp-<time>.json), --logs DIR (keep
+// each run's server output there).
 //
 // It never fails on slow numbers. It exits non-zero when the harness breaks (not root, a
 // tool missing, the lab cannot be built) or a peer fails a run; bootlab failing is a
@@ -60,12 +61,14 @@ interface Settings {
   timeoutS: number;
   doc: boolean;
   json: string;
+  /** A folder to keep each run's server output in (for looking into a run), or ''. */
+  logs: string;
 }
 
 function parseArgs(argv: string[]): Settings {
   const s: Settings = {
     quick: false, reps: 3, clients: [10, 30], sizeMiB: 16, servers: [...ALL_SERVERS], methods: [...ALL_METHODS],
-    listenDelay: 3, timeoutS: 180, doc: true, json: '',
+    listenDelay: 3, timeoutS: 180, doc: true, json: '', logs: '',
   };
   let reps: number | null = null;
   let clients: number[] | null = null;
@@ -95,6 +98,7 @@ function parseArgs(argv: string[]): Settings {
       case '--timeout': s.timeoutS = int(a, argv[++i], 10); break;
       case '--no-doc': s.doc = false; break;
       case '--json': s.json = argv[++i] ?? ''; break;
+      case '--logs': s.logs = argv[++i] ?? ''; break;
       case '-h': case '--help': {
         const src = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
         const head = src.slice(0, src.findIndex((l) => !l.startsWith('//')));
@@ -384,6 +388,10 @@ async function oneRun(ctx: Ctx, def: McastServerDef, method: Method, n: number, 
     } else {
       res.firstDataAfterS = null;
       res.fromFirstDataS = null;
+    }
+    if (s.logs) {
+      mkdirSync(s.logs, { recursive: true });
+      writeFileSync(join(s.logs, `${def.name}-${method}-${n}-${rep + 1}.log`), `${server.stdout}${server.stderr}`);
     }
     if (def.name === 'bootlab') {
       const b = readBootlabLog(server.stdout);
