@@ -24,10 +24,18 @@ export class PxeRound extends Transfer {
   private lastAcked = 0;
   private sentAt = 0;
   private resent = false;
+  /** When the master last moved the round on (or the round started). */
+  private heardAt: number;
 
   constructor(params: TransferParams, private readonly roundHooks: RoundHooks, private readonly data: Buffer) {
     super({ ...params, blockSize: MTFTP_BLOCK_SIZE, windowSize: 1 }, roundHooks);
     this.lastBlock = Math.floor(data.length / MTFTP_BLOCK_SIZE) + 1;
+    this.heardAt = roundHooks.clock.now();
+  }
+
+  /** Milliseconds since the master last moved the round on. */
+  silentMs(): number {
+    return this.hooks.clock.now() - this.heardAt;
   }
 
   /** Blocks the master holds, by its ACKs. */
@@ -52,6 +60,7 @@ export class PxeRound extends Transfer {
     // Karn: no round-trip sample from a block sent twice, nor from a jump ahead.
     if (n === this.current && !this.resent) this.rto.sample(this.hooks.clock.now() - this.sentAt);
     this.heard();
+    this.heardAt = this.hooks.clock.now();
     this.lastAcked = n;
     this.counters.bytes = Math.min(this.data.length, n * MTFTP_BLOCK_SIZE);
     if (n === this.lastBlock) {

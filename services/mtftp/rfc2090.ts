@@ -194,6 +194,9 @@ export class Rfc2090Group {
     } else if (n + 1 > this.base) {
       if (this.resent[n] === 0 && this.sentAt[n] >= 0 && n <= this.highestSent) this.budget.rto.sample(now - this.sentAt[n]);
       this.base = n + 1;
+      // A master that heard blocks as a listener ACKs past what was sent in its turn:
+      // those it holds are not sent again (listeners that lack them ask in their turn).
+      if (n > this.highestSent) this.highestSent = n;
       this.heard();
       // A partial ACK while recovering: the next hole was sent a round trip ago too.
       if (this.base <= this.recoveryPoint && this.base <= this.highestSent) this.resend(this.base);

@@ -58,6 +58,12 @@ export class MtftpServer implements Service {
   private lastError: string | null = null;
   private readonly files: FileLayer;
   private readonly params: TransferParams;
+  /**
+   * A round whose master has been silent this long is handed to the next client that
+   * asks: half the shortest wait the clients were told (option 43), so a re-opening
+   * listener always finds it given up, while a master merely recovering a loss (ms) keeps it.
+   */
+  private readonly takeoverMs: number;
 
   constructor(private readonly config: AppConfig, private readonly iface: InterfaceInfo, private readonly log: Logger, private readonly events: EventBus) {
     const t = config.tftp;
@@ -66,6 +72,7 @@ export class MtftpServer implements Service {
       blockSize: 512, windowSize: 1, timeoutMs: t.timeout * 1000, minRetransmitMs: t.minRetransmitMs, maxRetries: t.maxRetries,
       firstReplyRetries: t.firstReplyRetries, rollover: 0, progressIntervalMs: t.progressIntervalMs,
     };
+    this.takeoverMs = Math.min(config.mtftp.openTimeout, config.mtftp.reopenDelay) * 500;
     for (const file of config.mtftp.files) {
       this.channels.set(this.nameKey(file.file), { file, group: `${file.group}:${file.clientPort}`, round: null, report: null, masterKey: null, opening: false, rounds: 0 });
     }
@@ -180,6 +187,13 @@ export class MtftpServer implements Service {
       this.log.info({ client: rinfo.address, file: packet.filename }, 'mtftp: request for a file not in mtftp.files refused');
       sendTo(this.socket!, errorPacket(ErrorCode.FileNotFound, 'file not offered by MTFTP'), rinfo.port, rinfo.address);
       return;
+    }
+    if (channel.round && channel.round.silentMs() > this.takeoverMs) {
+      // The master went away mid-round (switched off): listeners took the silence for the
+      // end of the round and ask again. Waiting out its retries would stall the whole
+      // room, so the round ends and the one asking leads a new one.
+      this.log.warn({ client: rinfo.address, file: channel.file.file, silentMs: Math.round(channel.round.silentMs()) }, 'mtftp: the master went silent; a new client takes the file over');
+      channel.round.fail(`master silent for ${Math.round(channel.round.silentMs())} ms; ${rinfo.address} took over`, false);
     }
     if (channel.round || channel.opening) {
       // PXE 2.1: a transfer of this file is running; the client listens to it.

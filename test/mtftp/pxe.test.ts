@@ -147,3 +147,15 @@ t.test('progress reports the master\'s bytes, at most every progressIntervalMs',
   r.ack(3);
   t.same(r.progress, [512, 1536], 'one report per interval, with the bytes acknowledged');
 });
+
+t.test('silentMs: how long the master has not moved the round on (the server hands a silent round over)', async (t) => {
+  const r = setup(pattern(512 * 4));
+  r.round.start();
+  r.clock.advance(15);
+  t.equal(r.round.silentMs(), 15);
+  r.ack(1);
+  t.equal(r.round.silentMs(), 0, 'an ACK that moves the round on');
+  r.clock.advance(700);
+  r.ack(1);
+  t.equal(r.round.silentMs(), 700, 'a duplicate ACK does not count: the master is not moving the round on');
+});

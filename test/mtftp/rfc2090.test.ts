@@ -214,3 +214,38 @@ t.test('gatherMs: the first block waits, so machines asking at nearly the same m
   t.same(g.ends, [{ ok: true, reason: '' }], 'B heard every block: nothing sent again');
   t.equal(g.group.counters.dataPackets, 5);
 });
+
+t.test('a new master\'s ACK that jumps past what was sent in its turn: the blocks it holds are not sent again', async (t) => {
+  const g = setup(pattern(512 * 10), { window: 3 }); // 11 blocks, the last empty
+  g.join(A);
+  g.ack(A, 0);
+  for (let n = 1; n <= 11; n++) g.ack(A, n);
+  t.same(g.events, ['master A', 'done A master-ack'], 'A done; the group ends with nobody left');
+  const h = setup(pattern(512 * 10), { window: 3 });
+  h.join(A);
+  h.ack(A, 0);
+  h.ack(A, 1);
+  h.ack(A, 2);
+  h.join(B); // hears 4.. from now on
+  for (let n = 3; n <= 11; n++) h.ack(A, n);
+  h.fresh();
+  h.ack(B, 0); // B lacks 1-3
+  t.same(h.fresh(), ['group DATA 1', 'group DATA 2', 'group DATA 3'], 'its first window');
+  h.ack(B, 1);
+  h.ack(B, 2);
+  t.same(h.fresh(), ['group DATA 4', 'group DATA 5'], 'the window slides over blocks it may hold: it has not said yet');
+  h.ack(B, 11); // block 3 filled its only gap
+  t.same(h.fresh(), [], 'nothing more: it has the file');
+  t.same(h.events.at(-1), 'done B master-ack');
+  const i = setup(pattern(512 * 20), { window: 2 });
+  i.join(A);
+  i.ack(A, 0);
+  i.ack(A, 1);
+  i.join(B);
+  for (let n = 2; n <= 21; n++) i.ack(A, n);
+  i.fresh();
+  i.ack(B, 0);
+  t.same(i.fresh(), ['group DATA 1', 'group DATA 2']);
+  i.ack(B, 15); // B also missed 16 as a listener
+  t.same(i.fresh(), ['group DATA 16', 'group DATA 17'], 'from the jump on, only from its next hole: 3-15 are not sent again');
+});
