@@ -556,6 +556,25 @@ export function addLoss(lab: NetLab, member: string, percent: number): Loss {
   };
 }
 
+/**
+ * Each namespace's UDP RcvbufErrors (/proc/net/snmp is per namespace): datagrams a client's
+ * socket dropped because the client did not read fast enough (a busy CPU). Blocks a client
+ * drops this way it must get again, so they explain extra copies that are not the server's.
+ */
+export function rcvbufErrors(lab: NetLab, members: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of members) {
+    const [head, vals] = lab.exec(m, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:')).map((l) => l.trim().split(/\s+/));
+    out[m] = Number(vals?.[head?.indexOf('RcvbufErrors') ?? -1] ?? NaN);
+  }
+  return out;
+}
+
+/** `after - before` per member. */
+export function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+}
+
 /** A token bucket on `member`'s `ifname`: `rate` like "8mbit"; the queue never drops a window. */
 export function shape(lab: NetLab, member: string, ifname: string, rate: string): void {
   lab.exec(member, 'tc', ['qdisc', 'replace', 'dev', ifname, 'root', 'tbf', 'rate', rate, 'burst', '16kb', 'latency', '2s']);
