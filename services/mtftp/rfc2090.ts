@@ -10,9 +10,8 @@
 // - `window` blocks may be in flight ahead of the master's ACK (window 1 is RFC 2090's
 //   one block per ACK). Receivers keep blocks in any order, by number, so sending ahead
 //   costs nothing and hides the round trip. Loss recovery is selective: a duplicate ACK
-//   (a later block arrived, the hole did not) resends the hole, once per round trip, and
-//   while recovering every partial ACK resends the next hole at once (as TCP NewReno).
-//   The timer resends the hole only. Block numbers never roll over in multicast (atftp
+//   (a later block arrived, the hole did not) resends the hole, at most once per round
+//   trip; the timer resends the hole only. Block numbers never roll over in multicast (atftp
 //   reads them as 16 bits), so files over 65535 blocks are served by unicast instead.
 import { dataHeader, encode, Opcode } from '../tftp/packet.js';
 import { Deadline, RetryBudget, type Clock, type Send } from '../tftp/transfer.js';
@@ -75,8 +74,6 @@ export class Rfc2090Group {
   /** The master's first hole, as far as its ACKs tell. */
   private base = 1;
   private highestSent = 0;
-  /** While recovering, holes up to here were sent at least a round trip ago. */
-  private recoveryPoint = 0;
   private readonly sentAt: Float64Array;
   private readonly resent: Uint8Array;
   private ended = false;
@@ -166,7 +163,6 @@ export class Rfc2090Group {
     this.master = m;
     this.awaitingAck = true;
     this.budget = new RetryBudget(this.params); // round trips differ from client to client
-    this.recoveryPoint = 0;
     this.hooks.onMaster?.(m.peer);
     this.hooks.sendTo(m.peer, this.oack(m, true));
     this.arm();
@@ -198,17 +194,15 @@ export class Rfc2090Group {
       // those it holds are not sent again (listeners that lack them ask in their turn).
       if (n > this.highestSent) this.highestSent = n;
       this.heard();
-      // A partial ACK while recovering: the next hole was sent a round trip ago too.
-      if (this.base <= this.recoveryPoint && this.base <= this.highestSent) this.resend(this.base);
+      // No NewReno "partial ACK" resend here: receivers ACK every block they take, so a
+      // run of rising ACKs after a stall is the master catching up, not a new hole.
     } else if (n + 1 === this.base) {
-      // A duplicate: the master got a later block but not this one. Not when the hole
-      // was (re)sent within half a round trip: that is a copy of an ACK already answered.
+      // A duplicate: the master took a later block but not this one. Not when the hole
+      // was sent within half a round trip (a copy of an ACK already answered), nor a
+      // resent hole within a round trip (its answer is on the way).
       const srtt = this.budget.rto.smoothed;
-      const recent = srtt >= 0 ? srtt / 2 : this.params.minRetransmitMs / 2;
-      if (this.base <= this.highestSent && now - this.sentAt[this.base] >= recent) {
-        this.recoveryPoint = this.highestSent;
-        this.resend(this.base);
-      }
+      const recent = srtt < 0 ? this.params.minRetransmitMs / 2 : this.resent[this.base] ? srtt * 1.25 : srtt / 2;
+      if (this.base <= this.highestSent && now - this.sentAt[this.base] >= recent) this.resend(this.base);
       return;
     } else {
       return; // stale
@@ -261,7 +255,6 @@ export class Rfc2090Group {
     this.counters.retransmits++;
     if (this.awaitingAck) this.hooks.sendTo(this.master.peer, this.oack(this.master, true));
     else {
-      this.recoveryPoint = this.highestSent;
       this.resent[this.base] = 1;
       this.sendBlock(Math.min(this.base, this.lastBlock));
     }

@@ -124,26 +124,41 @@ t.test('window: blocks in flight ahead of the master\'s ACK; each ACK slides it 
   t.same(g.fresh(), ['group DATA 6', 'group DATA 7']);
 });
 
-t.test('loss: a duplicate ACK resends the hole once; partial ACKs resend the next holes at once', async (t) => {
+t.test('loss: a duplicate ACK resends the hole, at most once per round trip; rising ACKs after a stall resend nothing', async (t) => {
   const g = setup(pattern(512 * 30), { window: 6 });
   g.join(A);
   g.ack(A, 0); // sends 1..6 at t=0
   g.fresh();
   g.clock.advance(10);
-  // Blocks 2 and 4 were lost: A holds 1, 3, 5, 6.
-  g.ack(A, 1); // after block 1
+  // Blocks 2 and 4 were lost: A holds 1, 3, 5, 6 and ACKs after each.
+  g.ack(A, 1); // after block 1: srtt 10 ms
   t.same(g.fresh(), ['group DATA 7'], 'the window slides');
   g.ack(A, 1); // after block 3: a duplicate, block 2 was sent 10 ms ago
   t.same(g.fresh(), ['group DATA 2'], 'the hole is resent');
   g.ack(A, 1); // after block 5
   g.ack(A, 1); // after block 6
-  t.same(g.fresh(), [], 'further duplicates in the same round trip resend nothing');
-  g.clock.advance(10);
-  g.ack(A, 3); // block 2 arrived: A now holds 1..3, its next hole is 4 (sent 20 ms ago)
-  t.same(g.fresh(), ['group DATA 4', 'group DATA 8', 'group DATA 9'], 'a partial ACK while recovering resends the next hole at once, then fills the window');
-  g.ack(A, 7);
-  t.same(g.fresh(), ['group DATA 10', 'group DATA 11', 'group DATA 12', 'group DATA 13'], 'recovery over: the window slides on');
+  g.clock.advance(5);
+  g.ack(A, 1); // after block 7, 5 ms after the resend: its answer is on the way
+  t.same(g.fresh(), [], 'further duplicates within a round trip of the resend: nothing');
+  g.clock.advance(5);
+  g.ack(A, 3); // block 2 arrived: A holds 1..3; its next hole is 4
+  t.same(g.fresh(), ['group DATA 8', 'group DATA 9'], 'a rising ACK only slides the window');
+  g.ack(A, 3); // block 8 arrived: 4 is missing, sent 20 ms ago
+  t.same(g.fresh(), ['group DATA 4'], 'the next hole is resent on its own duplicate');
+  g.ack(A, 9);
+  t.same(g.fresh(), ['group DATA 10', 'group DATA 11', 'group DATA 12', 'group DATA 13', 'group DATA 14', 'group DATA 15']);
   t.equal(g.group.counters.retransmits, 2);
+
+  const s = setup(pattern(512 * 30), { window: 4 });
+  s.join(A);
+  s.ack(A, 0); // 1..4
+  s.clock.advance(1);
+  s.ack(A, 1); // 5
+  s.fresh();
+  s.clock.advance(s.group.retransmitMs); // the master stalls (SIGSTOP): the timer resends the hole
+  t.same(s.fresh(), ['group DATA 2']);
+  for (const n of [2, 3, 4, 5]) s.ack(A, n); // it wakes and ACKs what it holds, one by one
+  t.same(s.fresh(), ['group DATA 6', 'group DATA 7', 'group DATA 8', 'group DATA 9'], 'catching up after a stall: new blocks only, nothing it holds');
 });
 
 t.test('a duplicate ACK right after the hole was sent is a copy of one already answered: ignored (Sorcerer\'s Apprentice)', async (t) => {
