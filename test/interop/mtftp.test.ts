@@ -166,7 +166,8 @@ t.test('RFC 2090: six clients at once with the multicast option, byte-exact, abo
 // come in a burst. That must cost a few blocks per stall, not the rest of the file again
 // (a resend of a block the master holds draws a duplicate ACK, which must not draw
 // another resend). Found with six clients on two busy cores: see the diagnostics.
-t.test('RFC 2090: a master that stalls for 30 ms, eight times, costs a few blocks, not another copy', async (tt) => {
+const STALL_MS = 30;
+t.test(`RFC 2090: a master that stalls for ${STALL_MS} ms, eight times, costs a few blocks, not another copy`, async (tt) => {
   const lan = lanFor(tt, 'ms', 3);
   if (!lan) return;
   const { lab } = lan;
@@ -185,7 +186,7 @@ t.test('RFC 2090: a master that stalls for 30 ms, eight times, costs a few block
   for (; stalls < 8 && !master.exitedYet(); stalls++) {
     try {
       process.kill(master.proc.pid, 'SIGSTOP');
-      await sleep(30);
+      await sleep(STALL_MS);
     } finally {
       if (!master.exitedYet()) process.kill(master.proc.pid, 'SIGCONT');
     }
@@ -193,7 +194,7 @@ t.test('RFC 2090: a master that stalls for 30 ms, eight times, costs a few block
   }
   tt.equal(stalls, 8, 'the master stalled eight times before it finished');
   checkCopies(tt, await all([master, ...others]), big, 'atftp --option multicast', srv);
-  checkCopiesOnWire(tt, count, big, 1.2, 'three RFC 2090 clients, the master stalled 8 x 30 ms', { clientRcvbufErrors: delta(rcvbufErrors(lab, lan.clients), drops0), rounds: roundsOf(srv, big.name) });
+  checkCopiesOnWire(tt, count, big, 1.2, `three RFC 2090 clients, the master stalled 8 x ${STALL_MS} ms`, { clientRcvbufErrors: delta(rcvbufErrors(lab, lan.clients), drops0), rounds: roundsOf(srv, big.name) });
 });
 
 t.test('PXE MTFTP late joiner: it listens to the running round, then re-opens as master of a second round', async (tt) => {
