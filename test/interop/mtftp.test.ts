@@ -295,7 +295,9 @@ t.test('10 % loss on one client\'s link: PXE MTFTP (as a listener) and RFC 2090 
   const gate2 = new StartGate(lan.dir);
   const mc = lan.clients.map((c) => atftpMulticastGet(lab, c, { file: small.name, out: outOf(lan, c, `mc-${small.name}`), blksize: 1468, trace: c === 'c1', gate: gate2, killAfterMs: 150_000 }));
   await gate2.release();
-  checkCopies(tt, await all(mc), small, 'atftp --option multicast (c1 behind 10 % loss)', srv);
+  const mcRes = await all(mc);
+  checkCopies(tt, mcRes, small, 'atftp --option multicast (c1 behind 10 % loss)', srv);
+  tt.comment(`durations: PXE ${[l, ...h].map((r) => `${r.member} ${r.ms} ms`).join(', ')}; RFC 2090 ${mcRes.map((r) => `${r.member} ${r.ms} ms`).join(', ')}`);
   tt.ok(loss.drops() > 0, `the loss really happened during the RFC 2090 transfer: ${loss.drops()} datagrams dropped`);
   tt.ok(srv.alive(), 'the server is still running', { server: srv.tail() });
 });
