@@ -61,6 +61,9 @@ export interface GroupCounters {
 
 const keyOf = (p: Peer) => `${p.address}|${p.port}`;
 
+/** Unanswered retransmissions after which a master gives way to a waiting member. */
+const DEMOTE_AFTER = 3;
+
 export class Rfc2090Group {
   readonly counters: GroupCounters = { dataPackets: 0, dataBytes: 0, retransmits: 0, acksReceived: 0, completed: 0, lost: 0 };
   readonly lastBlock: number;
@@ -252,6 +255,10 @@ export class Rfc2090Group {
       this.drop(this.master, `no ACK after ${this.budget.spent} retransmissions`, true);
       return;
     }
+    if (this.budget.unanswered >= DEMOTE_AFTER && this.members.length > 1) {
+      this.demote(this.master);
+      return;
+    }
     this.counters.retransmits++;
     if (this.awaitingAck) this.hooks.sendTo(this.master.peer, this.oack(this.master, true));
     else {
@@ -267,6 +274,18 @@ export class Rfc2090Group {
     if (now - this.lastProgress < this.params.progressIntervalMs) return;
     this.lastProgress = now;
     this.hooks.onProgress();
+  }
+
+  /**
+   * A silent master while others wait: the next one leads. It may have left after its
+   * final ACK was lost (atftp sends that once and exits), or be stalled; either way the
+   * others must not wait out its retries. It keeps a place at the back, and if it is still
+   * there it leads again in its turn (an OACK mc=1); until then its ACKs get mc=0.
+   */
+  private demote(m: Member): void {
+    this.remove(m);
+    this.members.push(m);
+    this.next();
   }
 
   private complete(m: Member, via: 'master-ack' | 'final-ack'): void {

@@ -157,6 +157,9 @@ export class RetryBudget {
 
   /** Retransmissions made before the budget was spent (for messages). */
   get spent(): number { return this.retries - 1; }
+
+  /** Timeouts since the peer last answered. */
+  get unanswered(): number { return this.retries; }
 }
 
 export abstract class Transfer {

@@ -264,3 +264,22 @@ t.test('a new master\'s ACK that jumps past what was sent in its turn: the block
   i.ack(B, 15); // B also missed 16 as a listener
   t.same(i.fresh(), ['group DATA 16', 'group DATA 17'], 'from the jump on, only from its next hole: 3-15 are not sent again');
 });
+
+t.test('a master silent for three retransmissions while others wait gives way, keeps a place at the back, and is not given up', async (t) => {
+  const g = setup(pattern(512 * 3), { window: 4, maxRetries: 8 }); // 4 blocks
+  g.join(A);
+  g.join(B);
+  g.ack(A, 0); // 1..4 go out; A's final ACK is lost (atftp sends it once and exits)
+  g.fresh();
+  for (let i = 0; i < 3; i++) g.clock.advance(g.group.retransmitMs);
+  t.same(g.fresh(), ['group DATA 1', 'group DATA 1', 'B OACK mc=1'], 'two resends of the hole, then at the third timeout B leads');
+  t.same(g.events, ['master A', 'master B'], 'A is not given up');
+  g.ack(A, 2); // A was only stalled: it is a listener now
+  t.same(g.fresh(), ['A OACK mc=0']);
+  g.ack(B, 4);
+  t.same(g.events, ['master A', 'master B', 'done B master-ack', 'master A']);
+  t.same(g.fresh(), ['A OACK mc=1'], 'A leads again in its turn');
+  g.ack(A, 4);
+  t.same(g.ends, [{ ok: true, reason: '' }]);
+  t.equal(g.group.counters.lost, 0);
+});
