@@ -42,7 +42,7 @@ import t from 'tap';
 import { NetLab, requireRoot, type LabProcess } from '../helpers/netlab.js';
 import type { TapTest as Tap } from '../helpers/dhcp-clients.js';
 import {
-  markerLine, markerTftpRoot, newNonce, prepareMarkerPayload, repoRoot, startRaResponder, startVm, type MarkerPayload, type Vm,
+  markerLine, markerTftpRoot, newNonce, prepareMarkerPayload, repoRoot, startRaResponder, startVm, tailLines, waitForText, type MarkerPayload, type Vm,
 } from '../helpers/vm.js';
 
 const SERVER_IP = '192.0.2.1';
@@ -251,23 +251,4 @@ function logLines(proc: LabProcess): LogLine[] {
   return out;
 }
 
-function tailLines(text: string, n: number): string {
-  return text.split('\n').slice(-n).join('\n');
-}
-
-/** Resolves when `get()` matches; rejects on timeout or when `proc` exits first. */
-function waitForText(get: () => string, re: RegExp, timeoutMs: number, proc: LabProcess, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let gone = false;
-    void proc.exited.then(() => { gone = true; });
-    const deadline = Date.now() + timeoutMs;
-    const tick = (): void => {
-      if (re.test(get())) return resolve();
-      if (gone) return reject(new Error(`${what} exited before printing ${re}: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`));
-      if (Date.now() > deadline) return reject(new Error(`${what} printed no ${re} within ${timeoutMs / 1000} s: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`));
-      setTimeout(tick, 100);
-    };
-    tick();
-  });
-}
 

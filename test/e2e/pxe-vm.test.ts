@@ -19,7 +19,7 @@ import t from 'tap';
 import { NetLab, requireRoot, type LabProcess } from '../helpers/netlab.js';
 import {
   markerTftpRoot, DEFAULT_BOOT_TIMEOUT_MS, markerLine, newNonce, prepareMarkerPayload, repoRoot,
-  startRaResponder, startVm, type Firmware, type MarkerPayload,
+  startRaResponder, startVm, tailLines, waitForText, type Firmware, type MarkerPayload,
 } from '../helpers/vm.js';
 
 const MAC = '52:54:00:00:00:01';
@@ -110,22 +110,3 @@ for (const c of cases) {
   });
 }
 
-function tailLines(text: string, n: number): string {
-  return text.split('\n').slice(-n).join('\n');
-}
-
-/** Resolves when `get()` matches; rejects on timeout or when `proc` exits first. */
-function waitForText(get: () => string, re: RegExp, timeoutMs: number, proc: LabProcess, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let gone = false;
-    void proc.exited.then(() => { gone = true; });
-    const deadline = Date.now() + timeoutMs;
-    const tick = (): void => {
-      if (re.test(get())) return resolve();
-      if (gone) return reject(new Error(`${what} exited before printing ${re}: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`));
-      if (Date.now() > deadline) return reject(new Error(`${what} printed no ${re} within ${timeoutMs / 1000} s: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`));
-      setTimeout(tick, 100);
-    };
-    tick();
-  });
-}

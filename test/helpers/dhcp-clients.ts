@@ -170,6 +170,30 @@ export interface Bootlab {
 
 let configs = 0;
 
+/** Parses a process's pino JSON lines from its stdout, incrementally: call it to read what came so far. */
+export function jsonLog(proc: LabProcess): () => LogLine[] {
+  let parsed: LogLine[] = [];
+  let consumed = 0;
+  return () => {
+    const out = proc.stdout();
+    if (out.length < consumed) { parsed = []; consumed = 0; } // NetLab trimmed a huge buffer
+    const end = out.lastIndexOf('\n') + 1;
+    if (end > consumed) {
+      for (const line of out.slice(consumed, end).split('\n')) {
+        if (!line.trim()) continue;
+        try {
+          const j = JSON.parse(line) as LogLine;
+          if (j && typeof j === 'object') parsed.push(j);
+        } catch {
+          parsed.push({ level: 0, msg: `(not JSON) ${line}` });
+        }
+      }
+      consumed = end;
+    }
+    return parsed;
+  };
+}
+
 /** Writes appliance.yaml + hosts.yaml under `dir` and runs `bootlab serve` in `member`. */
 export async function startBootlab(lab: NetLab, member: string, dir: string, opts: BootlabOptions): Promise<Bootlab> {
   const home = opts.home ?? join(dir, `bootlab-${++configs}`);
@@ -189,26 +213,7 @@ export async function startBootlab(lab: NetLab, member: string, dir: string, opt
   writeFileSync(join(home, 'hosts.yaml'), `${JSON.stringify(hosts, null, 2)}\n`);
 
   const proc = lab.spawn(member, process.execPath, [CLI, 'serve', '--config', cfgFile]);
-  let parsed: LogLine[] = [];
-  let consumed = 0;
-  const logs = (): LogLine[] => {
-    const out = proc.stdout();
-    if (out.length < consumed) { parsed = []; consumed = 0; } // the helper trimmed a huge buffer
-    const end = out.lastIndexOf('\n') + 1;
-    if (end > consumed) {
-      for (const line of out.slice(consumed, end).split('\n')) {
-        if (!line.trim()) continue;
-        try {
-          const j = JSON.parse(line) as LogLine;
-          if (j && typeof j === 'object') parsed.push(j);
-        } catch {
-          parsed.push({ level: 0, msg: `(not JSON) ${line}` });
-        }
-      }
-      consumed = end;
-    }
-    return parsed;
-  };
+  const logs = jsonLog(proc);
   const tail = (n = 25): string => {
     const lines = proc.stdout().trimEnd().split('\n').slice(-n).join('\n');
     const err = proc.stderr().trim();

@@ -41,7 +41,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, sleep, waitFor, type LogLine } from './dhcp-clients.js';
+import { CLI, jsonLog, sleep, waitFor, type LogLine } from './dhcp-clients.js';
 import { sh, type LabProcess, type NetLab } from './netlab.js';
 import { prng } from './prng.js';
 
@@ -214,30 +214,6 @@ export async function startMulticastBootlab(lan: McLan, member: string, opts: Mc
     throw new Error(`bootlab did not log "bootlab running" (${exited ? 'it exited' : 'timed out'}); config ${configFile}:\n${JSON.stringify(appliance)}\n${server.tail()}`);
   }
   return server;
-}
-
-/** Parses pino JSON lines from stdout, incrementally. */
-function jsonLog(proc: LabProcess): () => LogLine[] {
-  let parsed: LogLine[] = [];
-  let consumed = 0;
-  return () => {
-    const out = proc.stdout();
-    if (out.length < consumed) { parsed = []; consumed = 0; } // NetLab trimmed a huge buffer
-    const end = out.lastIndexOf('\n') + 1;
-    if (end > consumed) {
-      for (const line of out.slice(consumed, end).split('\n')) {
-        if (!line.trim()) continue;
-        try {
-          const j = JSON.parse(line) as LogLine;
-          if (j && typeof j === 'object') parsed.push(j);
-        } catch {
-          parsed.push({ level: 0, msg: `(not JSON) ${line}` });
-        }
-      }
-      consumed = end;
-    }
-    return parsed;
-  };
 }
 
 function serverOf(kind: McServer['kind'], proc: LabProcess, configFile: string, logs: () => LogLine[]): McServer {

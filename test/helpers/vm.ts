@@ -230,3 +230,24 @@ export function markerTftpRoot(work: string, p: MarkerPayload): string {
   for (const f of ['undionly.kpxe', 'snponly.efi', 'ipxe.efi']) copyFileSync(join(IPXE_DIR, f), join(root, f));
   return root;
 }
+
+/** The last `n` lines of a process's output, for diagnostics. */
+export function tailLines(text: string, n: number): string {
+  return text.split('\n').slice(-n).join('\n');
+}
+
+/** Resolves when `get()` matches; rejects on timeout or when `proc` exits first. */
+export function waitForText(get: () => string, re: RegExp, timeoutMs: number, proc: LabProcess, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let gone = false;
+    void proc.exited.then(() => { gone = true; });
+    const deadline = Date.now() + timeoutMs;
+    const tick = (): void => {
+      if (re.test(get())) return resolve();
+      if (gone) return reject(new Error(`${what} exited before printing ${re}: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`));
+      if (Date.now() > deadline) return reject(new Error(`${what} printed no ${re} within ${timeoutMs / 1000} s: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`));
+      setTimeout(tick, 100);
+    };
+    tick();
+  });
+}
