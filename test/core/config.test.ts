@@ -366,7 +366,7 @@ t.test('multicast, mtftp and tftp.multicast: defaults, and errors naming key and
     [`${FILE}:1 multicast.interface: is required for multicast (or name one in dhcp.interfaces): the lab interface groups are sent on`]);
   const viaDhcp = parseConfig(y('dhcp: { interfaces: [eth1] }', 'tftp: { root: /nonexistent-bootlab }', 'mtftp:', '  enabled: true', '  files: [{ file: a.bin, group: 239.255.1.1 }]'), FILE);
   t.equal(viaDhcp.multicast.interface, null, 'a DHCP interface stands in for multicast.interface');
-  t.match(errorsOf(y('tftp:', '  multicast:', '    enabled: true', '    addresses: 10.0.0.1-10.0.0.9', 'multicast: { interface: eth0 }'))![0],
+  t.match(errorsOf(y('tftp:', '  multicast:', '    enabled: true', '    addresses: 198.51.100.1-198.51.100.9', 'multicast: { interface: eth0 }'))![0],
     /:4 tftp\.multicast\.addresses: both ends must be an IPv4 multicast address/);
   t.match(errorsOf(y('tftp:', '  multicast:', '    enabled: true', '    addresses: 239.255.2.9-239.255.2.1', 'multicast: { interface: eth0 }'))![0], /:4 tftp\.multicast\.addresses: must be a range low-high/);
   t.match(errorsOf(y('tftp:', '  multicast:', '    enabled: true', '    ports: 1760-1758', 'multicast: { interface: eth0 }'))![0], /:4 tftp\.multicast\.ports: must be a range/);
@@ -379,7 +379,7 @@ t.test('mtftp files: the 65535-block limit, duplicates, and atftpd --mtftp files
       'ok.bin': Buffer.alloc(65534 * 512 + 511),
       'big.bin': Buffer.alloc(65535 * 512),
     },
-    'atftpd.conf': '# atftpd --mtftp file\npxelinux.0 239.255.1.2 1760\n\nbad-line 239.255.1.3\nx.bin 10.1.1.1 1761\ny.bin 239.255.1.4 70000\n',
+    'atftpd.conf': '# atftpd --mtftp file\npxelinux.0 239.255.1.2 1760\n\nbad-line 239.255.1.3\nx.bin 198.51.100.7 1761\ny.bin 239.255.1.4 70000\n',
     'good.conf': 'pxelinux.0  239.255.1.2  1760   # trailing comment\n/other.bin 239.255.1.5 1761\n',
   });
   const cfgFile = join(dir, 'appliance.yaml');
@@ -394,7 +394,7 @@ t.test('mtftp files: the 65535-block limit, duplicates, and atftpd --mtftp files
     [`${cfgFile}:7 mtftp.files.1.file: uses group 239.255.1.1:3001 again (already at mtftp.files.0.file): each file needs its own group and port`]);
   t.same(errs('  atftpdFile: atftpd.conf'), [
     `${join(dir, 'atftpd.conf')}:4: expected "filename multicast-group client-port", found 2 word(s)`,
-    `${join(dir, 'atftpd.conf')}:5: group 10.1.1.1 must be an IPv4 multicast address (224.0.0.0-239.255.255.255), like 239.255.1.1`,
+    `${join(dir, 'atftpd.conf')}:5: group 198.51.100.7 must be an IPv4 multicast address (224.0.0.0-239.255.255.255), like 239.255.1.1`,
     `${join(dir, 'atftpd.conf')}:6: client port 70000 must be an integer 1-65535`,
   ], 'each bad line of the atftpd file named by file and line');
   t.match(errs('  atftpdFile: missing.conf')![0], new RegExp(`^${cfgFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:5 mtftp\\.atftpdFile: cannot read .*missing\\.conf: ENOENT`));
