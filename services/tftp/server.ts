@@ -267,6 +267,8 @@ export class TftpServer implements TftpService {
    */
   private async joinGroup(req: Request, client: Client, target: Exclude<Awaited<ReturnType<FileLayer['openRead']>>, { code: number }>, neg: Negotiated): Promise<boolean> {
     if (!this.groups || target.kind !== 'file' || req.mode !== 'octet') return false;
+    // Groups are IPv4; an IPv6 client is served by unicast.
+    if (plainAddress(client.address).includes(':')) return false;
     const { size, path } = target;
     if (size > MAX_MULTICAST_FILE || Math.floor(size / neg.blockSize) + 1 > MAX_MULTICAST_BLOCKS) {
       this.log.info({ client: plainAddress(client.address), file: req.filename, size, blksize: neg.blockSize }, 'multicast refused: the file needs more than 65535 blocks at this block size; serving by unicast');
