@@ -9,6 +9,7 @@
 // their own PID (process group).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DataCounter, udpStats, type UdpStats } from '../helpers/mtftp-lab.js';
 import { NetLab } from '../helpers/netlab.js';
 import { HarnessError, NetnsPair, Proc, run, sleep } from './lab.js';
 import { REPO, bootlabVersion, type fetchPeers } from './peers.js';
@@ -39,6 +40,7 @@ export class McastLab {
   private readonly lab: NetLab;
   readonly server: string;
   readonly clients: string[] = [];
+  private sent!: DataCounter;
 
   constructor(clients: number) {
     if (clients > 254) throw new HarnessError('at most 254 clients (198.18.1.1-254)');
@@ -54,7 +56,7 @@ export class McastLab {
         this.route(ns);
         this.clients.push(ns);
       }
-      this.installCounters();
+      this.sent = DataCounter.install(this.lab, this.server);
     } catch (e) {
       this.lab.destroySync();
       throw new HarnessError(`cannot build the namespace lab: ${(e as Error).message.split('\n')[0]}`);
@@ -72,45 +74,18 @@ export class McastLab {
   }
 
   // -------------------------------------------------------------------------------------
-  // What the server sends: three named counters on the server namespace's output hook.
-  // DATA is opcode 3 in the first two bytes of the UDP payload (@th,64,16). The counters
-  // count whole IP packets, so the payload is bytes - packets x 32 (IP 20 + UDP 8 + TFTP 4).
-
-  private installCounters(): void {
-    const data = 'oifname "eth0" meta l4proto udp @th,64,16 3';
-    this.lab.exec(this.server, 'nft', ['-f', '-'], [
-      'table inet blbench {',
-      '  counter data_mc { }',
-      '  counter data_uc { }',
-      '  counter out_all { }',
-      '  chain out {',
-      '    type filter hook output priority 0; policy accept;',
-      `    ${data} ip daddr 224.0.0.0/4 counter name "data_mc"`,
-      `    ${data} ip daddr != 224.0.0.0/4 counter name "data_uc"`,
-      '    oifname "eth0" counter name "out_all"',
-      '  }',
-      '}',
-    ].join('\n'));
-  }
+  // What the server sends: the interop tests' DATA counter (nftables, server namespace).
 
   resetCounters(): void {
-    this.lab.exec(this.server, 'nft', ['reset', 'counters', 'table', 'inet', 'blbench']);
+    this.sent.reset();
   }
 
   counters(): SentCounters {
-    const out = this.lab.exec(this.server, 'nft', ['-j', 'list', 'counters', 'table', 'inet', 'blbench']);
-    const list = (JSON.parse(out) as { nftables: { counter?: { name: string; packets: number; bytes: number } }[] }).nftables;
-    const get = (name: string) => {
-      const c = list.find((x) => x.counter?.name === name)?.counter;
-      if (!c) throw new HarnessError(`nft counter ${name} missing`);
-      return { packets: c.packets, bytes: c.bytes };
-    };
-    const mc = get('data_mc');
-    const uc = get('data_uc');
+    const c = this.sent.read();
     return {
-      dataMc: { packets: mc.packets, payload: mc.bytes - 32 * mc.packets },
-      dataUc: { packets: uc.packets, payload: uc.bytes - 32 * uc.packets },
-      all: get('out_all'),
+      dataMc: { packets: c.mcastPackets, payload: c.mcastPayload },
+      dataUc: { packets: c.unicastPackets, payload: c.unicastPayload },
+      all: { packets: c.allPackets },
     };
   }
 
@@ -137,18 +112,9 @@ export class McastLab {
     return m ? Number(m[1]) * 1000 + Number(`0.${m[2]}`) * 1000 : null;
   }
 
-  /**
-   * UDP counters of a namespace (/proc/net/snmp is per namespace): datagrams its sockets
-   * dropped because their receive buffer was full (RcvbufErrors), all receive errors, and
-   * sends refused for a full send buffer.
-   */
+  /** UDP counters of a namespace (RcvbufErrors, InErrors, SndbufErrors). */
   udpStats(ns: string): UdpStats {
-    const text = this.lab.exec(ns, 'cat', ['/proc/net/snmp']);
-    const [head, vals] = text.split('\n').filter((l) => l.startsWith('Udp:'));
-    const names = head.split(/\s+/).slice(1);
-    const v = vals.split(/\s+/).slice(1).map(Number);
-    const get = (k: string) => v[names.indexOf(k)] ?? 0;
-    return { rcvbufErrors: get('RcvbufErrors'), inErrors: get('InErrors'), sndbufErrors: get('SndbufErrors') };
+    return udpStats(this.lab, ns);
   }
 
   /** The first `n` clients' UDP counters, summed. */
@@ -175,8 +141,6 @@ export class McastLab {
   }
 }
 
-export interface UdpStats { rcvbufErrors: number; inErrors: number; sndbufErrors: number }
-
 /**
  * Packets the kernel dropped because a CPU's input backlog was full (/proc/net/softnet_stat,
  * second column, all CPUs). Machine-wide: a veth delivers into that backlog, so a burst to
@@ -192,8 +156,8 @@ export interface SentCounters {
   dataMc: { packets: number; payload: number };
   /** DATA sent to a unicast address. */
   dataUc: { packets: number; payload: number };
-  /** Everything the server namespace sent on eth0 (IP bytes). */
-  all: { packets: number; bytes: number };
+  /** Every IP packet the server namespace sent. */
+  all: { packets: number };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -447,6 +447,8 @@ export interface DataCount {
   unicastPayload: number;
   /** Both. */
   payload: number;
+  /** Every IP packet the server namespace sent, DATA or not (context for the counts above). */
+  allPackets: number;
 }
 
 /**
@@ -457,7 +459,7 @@ export interface DataCount {
  */
 export class DataCounter {
   /** What the counters said at the last reset(): rule counters cannot be reset in place. */
-  private base: DataCount = { mcastPackets: 0, mcastPayload: 0, unicastPackets: 0, unicastPayload: 0, payload: 0 };
+  private base: DataCount = { mcastPackets: 0, mcastPayload: 0, unicastPackets: 0, unicastPayload: 0, payload: 0, allPackets: 0 };
 
   private constructor(private readonly lab: NetLab, private readonly member: string) {}
 
@@ -468,6 +470,7 @@ export class DataCounter {
     type filter hook output priority 0; policy accept;
     meta l4proto udp ip daddr 224.0.0.0/4 @th,64,16 3 counter comment "mcast-data"
     meta l4proto udp ${uni} @th,64,16 3 counter comment "unicast-data"
+    counter comment "all-out"
   }
 }
 `);
@@ -478,9 +481,10 @@ export class DataCounter {
     const cs = nftCounters(this.lab, this.member, 'inet', 'mtftp_count');
     const m = cs.find((c) => c.comment === 'mcast-data') ?? { packets: 0, bytes: 0 };
     const u = cs.find((c) => c.comment === 'unicast-data') ?? { packets: 0, bytes: 0 };
+    const all = cs.find((c) => c.comment === 'all-out') ?? { packets: 0, bytes: 0 };
     const mp = m.bytes - 32 * m.packets;
     const up = u.bytes - 32 * u.packets;
-    return { mcastPackets: m.packets, mcastPayload: mp, unicastPackets: u.packets, unicastPayload: up, payload: mp + up };
+    return { mcastPackets: m.packets, mcastPayload: mp, unicastPackets: u.packets, unicastPayload: up, payload: mp + up, allPackets: all.packets };
   }
 
   /** DATA counted since install() or the last reset(). */
@@ -490,7 +494,7 @@ export class DataCounter {
     return {
       mcastPackets: t.mcastPackets - b.mcastPackets, mcastPayload: t.mcastPayload - b.mcastPayload,
       unicastPackets: t.unicastPackets - b.unicastPackets, unicastPayload: t.unicastPayload - b.unicastPayload,
-      payload: t.payload - b.payload,
+      payload: t.payload - b.payload, allPackets: t.allPackets - b.allPackets,
     };
   }
 
@@ -532,18 +536,25 @@ export function addLoss(lab: NetLab, member: string, percent: number): Loss {
   };
 }
 
+export interface UdpStats { rcvbufErrors: number; inErrors: number; sndbufErrors: number }
+
 /**
- * Each namespace's UDP RcvbufErrors (/proc/net/snmp is per namespace): datagrams a client's
- * socket dropped because the client did not read fast enough (a busy CPU). Blocks a client
- * drops this way it must get again, so they explain extra copies that are not the server's.
+ * A namespace's UDP counters (/proc/net/snmp is per namespace): datagrams its sockets
+ * dropped because their receive buffer was full (RcvbufErrors: the reader was too slow, a
+ * busy CPU), all receive errors, and sends refused for a full send buffer.
+ */
+export function udpStats(lab: NetLab, member: string): UdpStats {
+  const [head, vals] = lab.exec(member, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:')).map((l) => l.trim().split(/\s+/));
+  const get = (k: string) => Number(vals?.[head?.indexOf(k) ?? -1] ?? NaN);
+  return { rcvbufErrors: get('RcvbufErrors'), inErrors: get('InErrors'), sndbufErrors: get('SndbufErrors') };
+}
+
+/**
+ * Each namespace's UDP RcvbufErrors. Blocks a client drops this way it must get again, so
+ * they explain extra copies that are not the server's.
  */
 export function rcvbufErrors(lab: NetLab, members: string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const m of members) {
-    const [head, vals] = lab.exec(m, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:')).map((l) => l.trim().split(/\s+/));
-    out[m] = Number(vals?.[head?.indexOf('RcvbufErrors') ?? -1] ?? NaN);
-  }
-  return out;
+  return Object.fromEntries(members.map((m) => [m, udpStats(lab, m).rcvbufErrors]));
 }
 
 /** `after - before` per member. */
