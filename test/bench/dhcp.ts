@@ -21,7 +21,6 @@
 // It never fails on slow numbers. It exits non-zero when the harness breaks (not root, a
 // tool missing, the lab cannot be built) or a peer (Kea, dnsmasq) fails a run; bootlab
 // failing to start is a result: its rows say "not available: <reason>".
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,10 +29,10 @@ import {
   ALL_SERVERS, BOOTLAB_CLI, CLIENT_IP, DhcpLab, POOL, SERVER_IP, PREFIX_LEN, leaseFileInfo, parsePerfdhcp,
   serverDefs, toolVersions, type DhcpServerDef, type DhcpServerName, type PerfdhcpReport,
 } from './dhcp-lab.js';
-import { HarnessError, Proc, cpuSeconds, installCleanup, killAllSync, removeAtExit, run, sleep } from './lab.js';
+import { HarnessError, Proc, cpuSeconds, requireRootAndTools, installCleanup, killAllSync, removeAtExit, run, sleep } from './lab.js';
 import { REPO } from './peers.js';
 import {
-  cpuModel, fmtNum, loadavg, machineBetween, median, procStat, sh, summariseLog, writeMarkedBlock, type MachineSample,
+  cpuModel, fmtNum, loadavg, log, machineBetween, median, procStat, sh, summariseLog, writeMarkedBlock, type MachineSample,
 } from './report.js';
 
 // ---------------------------------------------------------------------------------------
@@ -146,11 +145,6 @@ const unavailable = new Map<DhcpServerName, string>();
 // ---------------------------------------------------------------------------------------
 // One run
 
-const started = Date.now();
-function log(msg: string): void {
-  const s = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
-  process.stdout.write(`[${s}s] ${msg}\n`);
-}
 
 interface Ctx { settings: Settings; lab: DhcpLab; work: string; pcaps: string; serverCpu: string | null; clientCpu: string | null }
 
@@ -484,12 +478,7 @@ function writeDoc(body: string): string {
 // ---------------------------------------------------------------------------------------
 
 function requireTools(): void {
-  if (process.getuid?.() !== 0) throw new HarnessError('needs root (ip netns, raw sockets for Kea, tcpdump): run it as root, as CI does');
-  for (const tool of ['ip', 'taskset', 'perfdhcp', 'tcpdump', 'kea-dhcp4', 'dnsmasq', 'dpkg-query']) {
-    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch {
-      throw new HarnessError(`${tool} not found (Debian packages: iproute2, util-linux, kea-admin, tcpdump, kea-dhcp4-server, dnsmasq-base)`);
-    }
-  }
+  requireRootAndTools('ip netns, raw sockets for Kea, tcpdump', ['ip', 'taskset', 'perfdhcp', 'tcpdump', 'kea-dhcp4', 'dnsmasq', 'dpkg-query'], 'iproute2, util-linux, kea-admin, tcpdump, kea-dhcp4-server, dnsmasq-base');
 }
 
 async function main(): Promise<number> {

@@ -342,3 +342,13 @@ export function installCleanup(): void {
     });
   }
 }
+
+/** Stops a benchmark at once, saying what to do, unless it runs as root with every tool on PATH. */
+export function requireRootAndTools(why: string, tools: string[], packages: string): void {
+  if (process.getuid?.() !== 0) throw new HarnessError(`needs root (${why}): run it as root, as CI does`);
+  for (const tool of tools) {
+    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch {
+      throw new HarnessError(`${tool} not found (Debian packages: ${packages})`);
+    }
+  }
+}

@@ -26,7 +26,6 @@
 // It never fails on slow numbers. It exits non-zero when the harness breaks (not root, a
 // tool missing, the lab cannot be built) or a peer fails a run; bootlab failing is a
 // result: its cells say "failed: <reason>".
-import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,10 +33,10 @@ import {
   ALL_SERVERS, BOOTLAB_CLI, IMAGE, MTFTP, McastLab, PROBE, SERVER_IP, WARM, backlogDrops, clientIp, serverDefs,
   type McastServerDef, type McastServerName, type Method, type SentCounters,
 } from './mtftp-lab.js';
-import { HarnessError, Proc, checkOutput, cpuSeconds, installCleanup, killAllSync, removeAtExit, run, sleep, writeRandomFile } from './lab.js';
+import { HarnessError, Proc, checkOutput, requireRootAndTools, cpuSeconds, installCleanup, killAllSync, removeAtExit, run, sleep, writeRandomFile } from './lab.js';
 import { REPO, fetchPeers } from './peers.js';
 import {
-  cpuModel, fmtNum, loadavg, machineBetween, median, procStat, sh, summariseLog, writeMarkedBlock, type MachineSample,
+  cpuModel, fmtNum, loadavg, log, machineBetween, median, procStat, sh, summariseLog, writeMarkedBlock, type MachineSample,
 } from './report.js';
 
 // ---------------------------------------------------------------------------------------
@@ -173,11 +172,6 @@ const runs: RunResult[] = [];
 const notes: string[] = [];
 const unavailable = new Map<McastServerName, string>();
 
-const started = Date.now();
-function log(msg: string): void {
-  const s = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
-  process.stdout.write(`[${s}s] ${msg}\n`);
-}
 
 // ---------------------------------------------------------------------------------------
 // One run
@@ -644,12 +638,7 @@ function writeDoc(body: string): string {
 // ---------------------------------------------------------------------------------------
 
 function requireTools(): void {
-  if (process.getuid?.() !== 0) throw new HarnessError('needs root (ip netns, nftables, tcpdump): run it as root, as CI does');
-  for (const tool of ['ip', 'nft', 'tcpdump', 'atftp']) {
-    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch {
-      throw new HarnessError(`${tool} not found (Debian packages: iproute2, nftables, tcpdump, atftp)`);
-    }
-  }
+  requireRootAndTools('ip netns, nftables, tcpdump', ['ip', 'nft', 'tcpdump', 'atftp'], 'iproute2, nftables, tcpdump, atftp');
 }
 
 async function main(): Promise<number> {

@@ -86,3 +86,10 @@ export function writeMarkedBlock(file: string, begin: string, end: string, body:
   writeFileSync(file, text);
   return file;
 }
+
+const started = Date.now();
+/** A progress line on stdout, with the seconds since the benchmark started. */
+export function log(msg: string): void {
+  const secs = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
+  process.stdout.write(`[${secs}s] ${msg}\n`);
+}

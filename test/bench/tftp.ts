@@ -20,15 +20,16 @@
 // cannot set up, a peer (the reference) fails, or it is interrupted. A bootlab failure is
 // a result ("failed: <reason>" in the table).
 import { createSocket } from 'node:dgram';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   HarnessError, NetnsPair, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
   checkOutput, cpuSeconds, probe, procStatusKb, removeAtExit, resetPeakRss, run, sleep, writeRandomFile, type ProbeResult,
 } from './lab.js';
 import { REPO, fetchPeers, serverDefs, type ServerDef, type ServerName } from './peers.js';
+import { cpuModel, loadavg, log, sh, writeMarkedBlock } from './report.js';
 
 // ---------------------------------------------------------------------------------------
 // Settings
@@ -247,11 +248,6 @@ function alive(servers: Running[], rows: RowId[]): Running[] {
 // ---------------------------------------------------------------------------------------
 // Cases
 
-const started = Date.now();
-function log(msg: string): void {
-  const s = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
-  process.stdout.write(`[${s}s] ${msg}\n`);
-}
 
 function clientFailure(p: Proc, exit: unknown, timeoutMs: number): string {
   if (exit === null) return `client timed out after ${timeoutMs / 1000} s`;
@@ -541,17 +537,10 @@ function runDetails(order: ServerName[]): string {
   return out.join('\n');
 }
 
-/** A command's output (stdout, else stderr: atftp prints its version there). */
-function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-  return (r.stdout?.trim() || r.stderr?.trim() || 'unknown');
-}
-
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const loadAtStart = loadavg();
 
 function machine(defs: ServerDef[]): string[] {
-  const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+  const cpu = cpuModel();
   const v = (n: ServerName) => defs.find((d) => d.name === n)?.version ?? '-';
   return [
     `- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
@@ -591,15 +580,7 @@ const BEGIN = '<!-- bench:tftp:begin (written by npm run bench:tftp; edit outsid
 const END = '<!-- bench:tftp:end -->';
 
 function writeDoc(body: string): string {
-  const file = join(REPO, 'docs/benchmarks.md');
-  const block = `${BEGIN}\n${body}\n${END}`;
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n## TFTP: latest results\n\n';
-  const a = text.indexOf(BEGIN.slice(0, 25));
-  const b = text.indexOf(END);
-  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + END.length);
-  else text = `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(file, text);
-  return file;
+  return writeMarkedBlock(join(REPO, 'docs/benchmarks.md'), BEGIN, END, body, '## TFTP: latest results');
 }
 
 // ---------------------------------------------------------------------------------------
