@@ -130,7 +130,11 @@ export class Rfc2090Group {
 
   /** A datagram from a peer on the group's socket; false when it is not a member. */
   onPacket(peer: Peer, buf: Buffer): boolean {
-    const member = this.members.find((m) => m.key === keyOf(peer));
+    // Nearly every datagram is the master's ACK: matched without building a key.
+    const m0 = this.master;
+    const member = m0 && m0.peer.port === peer.port && m0.peer.address === peer.address
+      ? m0
+      : this.members.find((m) => m.key === keyOf(peer));
     if (!member) return false;
     if (this.ended || buf.length < 4 || buf[0] !== 0) return true;
     if (buf[1] === Opcode.ERROR) {
