@@ -133,7 +133,7 @@ export class Engine {
     } else {
       // The server checked this real path lies inside the root; O_NOFOLLOW refuses a
       // symlink swapped in since.
-      const handle = await fsp.open(job.source.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const handle = await fsp.open(job.source.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       source = new FileSource(handle, job.source.size, blockSize);
     }
     const oack = job.oack ? new Map(job.oack) : null;

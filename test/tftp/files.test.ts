@@ -1,6 +1,7 @@
 // The file layer against a real folder: names map inside tftp.root, escapes are refused,
 // generated content comes first, uploads only go to the writable folders.
 import t from 'tap';
+import { execFileSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RemapRule } from '../../services/core/config.js';
@@ -150,6 +151,16 @@ t.test('symlinks: inside the root allowed, out of the root refused', async (t) =
   t.equal(code(out), 2, 'a symlink to a file outside: error 2');
   t.match((out as FileRefusal).reason, /symlink leaves the root/);
   t.equal(code(await read(fl, 'dir-out/secret')), 2, 'a file under a symlinked folder outside: error 2');
+});
+
+t.test('a FIFO under the root is refused at once, not waited on (an open() of a FIFO blocks until a writer comes)', async (t) => {
+  const { root } = tree(t);
+  execFileSync('mkfifo', [join(root, 'pipe')]);
+  const fl = layer(root);
+  const r = await Promise.race([read(fl, 'pipe'), new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 2000).unref())]);
+  t.not(r, 'hung', 'openRead answered');
+  t.equal(code(r as Read), 1, 'file not found');
+  t.match((r as FileRefusal).reason, /pipe is not a regular file/);
 });
 
 t.test('a root that is itself a symlink works', async (t) => {
