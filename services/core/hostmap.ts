@@ -104,17 +104,7 @@ export class HostMap extends EventEmitter {
   setHost(mac: string, fields: HostFields): Promise<Host> {
     const key = normalizeMac(mac);
     if (!key) return Promise.reject(new HostMapError([`${mac}: not a MAC address`]));
-    return this.edit((doc) => {
-      const existing = findHostKey(doc, key);
-      const path = ['hosts', existing ?? key];
-      if (!doc.hasIn(['hosts'])) doc.setIn(['hosts'], doc.createNode({}));
-      if (existing === null) doc.setIn(path, doc.createNode({}));
-      for (const [field, value] of Object.entries(fields)) {
-        if (value === undefined) continue;
-        if (value === null) doc.deleteIn([...path, field]);
-        else doc.setIn([...path, field], doc.createNode(value));
-      }
-    }).then(() => this.data.hosts.get(key)!);
+    return this.edit((doc) => { setHostIn(doc, key, fields); }).then(() => this.data.hosts.get(key)!);
   }
 
   /** Removes one host. Resolves false when it was not in the map. */
@@ -162,8 +152,29 @@ export class HostMap extends EventEmitter {
   }
 }
 
+/**
+ * Sets fields of one host inside a Document (for edit(): many hosts in one write); null
+ * removes a field. Returns true when the host was added. `mac` is in normal form.
+ */
+export function setHostIn(doc: Document, mac: string, fields: HostFields): boolean {
+  const hosts = doc.get('hosts', true);
+  if (!isMap(hosts)) doc.setIn(['hosts'], doc.createNode({}));
+  // The shipped file says `hosts: {}`: entries added to that flow map would stay in flow
+  // style, one long `{ ... }` line nobody wants to hand-edit. An empty one becomes a block.
+  else if (hosts.flow && hosts.items.length === 0) hosts.flow = false;
+  const existing = findHostKey(doc, mac);
+  const path = ['hosts', existing ?? mac];
+  if (existing === null) doc.setIn(path, doc.createNode({}));
+  for (const [field, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    if (value === null) doc.deleteIn([...path, field]);
+    else doc.setIn([...path, field], doc.createNode(value));
+  }
+  return existing === null;
+}
+
 /** The key under `hosts` that names this MAC, in whatever notation the file uses. */
-function findHostKey(doc: Document, mac: string): string | null {
+export function findHostKey(doc: Document, mac: string): string | null {
   const hosts = doc.get('hosts', true);
   if (!isMap(hosts)) return null;
   for (const pair of hosts.items) {

@@ -131,6 +131,16 @@ t.test('writes keep comments and key order, and use the notation already in the 
   t.equal(map.lookup('52:54:00:00:00:03'), undefined);
 });
 
+t.test('the first host added to an empty `hosts: {}` is written in block style, for hand edits', async (t) => {
+  const dir = t.testdir({ 'hosts.yaml': '# the room\nhosts: {}\n' });
+  const file = join(dir, 'hosts.yaml');
+  const map = await HostMap.open(file, silentLogger());
+  await map.setHost('52-54-00-00-00-01', { hostname: 'pc01', image: null });
+  await map.setHost('52:54:00:00:00:02', { hostname: 'pc02' });
+  t.equal(readFileSync(file, 'utf8'), '# the room\nhosts:\n  52:54:00:00:00:01:\n    hostname: pc01\n  52:54:00:00:00:02:\n    hostname: pc02\n');
+  map.close();
+});
+
 t.test('an invalid write is refused and the file stays as it was', async (t) => {
   const dir = t.testdir({ 'hosts.yaml': SAMPLE });
   const file = join(dir, 'hosts.yaml');
