@@ -6,17 +6,17 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type AppConfig } from './core/config.js';
-import { EventBus } from './core/events.js';
 import { createLogger, silentLogger } from './core/log.js';
 import { HostMap, HostMapError } from './core/hostmap.js';
-import { BindError, StartError, type Service } from './core/service.js';
+import { BindError, StartError } from './core/service.js';
 import { multicastInterfaceName } from './core/net.js';
-import { start as startMtftp } from './mtftp/server.js';
-import { ipxeProvider } from './boot/ipxe.js';
-import { DhcpStartError, start as startDhcp } from './dhcp/server.js';
+import type { AdminApp } from './admin/app.js';
+import { readsProtected, TOKEN_ENV, TOKEN_FILE, TokenError } from './admin/auth.js';
+import { createRuntime, listenAdmin, type Runtime } from './admin/server.js';
+import { installCrashHandlers } from './admin/supervisor.js';
+import { DhcpStartError } from './dhcp/server.js';
 import { normalizeName, isRefusal } from './tftp/files.js';
 import { Remapper } from './tftp/remap.js';
-import { start as startTftp } from './tftp/server.js';
 
 const DEFAULT_CONFIG = 'config/appliance.yaml';
 
@@ -63,51 +63,72 @@ async function serve(file: string): Promise<void> {
   const config = load(file);
   prepareFolders(config, file);
   const log = createLogger(config.log);
-  const events = new EventBus();
-  let hosts: HostMap;
+  let runtime: Runtime;
   try {
-    hosts = await HostMap.open(config.hosts, log.child({ service: 'hostmap' }));
+    runtime = await createRuntime(file, { log });
   } catch (e) {
-    if (e instanceof HostMapError) die(e.lines.join('\n'));
+    if (e instanceof HostMapError || e instanceof ConfigError) die(e.lines.join('\n'));
     throw e;
   }
-  hosts.watch();
-  const services: Service[] = [];
+  if (config.dhcp.mode !== 'off' && config.dhcp.interfaces.length === 0) {
+    log.warn(`dhcp.mode is ${config.dhcp.mode} but dhcp.interfaces is empty: DHCP answers nothing until you name the lab interface in ${file}`);
+  }
+  const { supervisor } = runtime;
   try {
-    if (config.tftp.enabled) {
-      const tftp = await startTftp({ config, log, events });
-      tftp.files.addProvider(ipxeProvider(hosts));
-      services.push(tftp);
-    }
-    if (config.dhcp.mode !== 'off') {
-      if (config.dhcp.interfaces.length === 0) {
-        log.warn(`dhcp.mode is ${config.dhcp.mode} but dhcp.interfaces is empty: DHCP answers nothing until you name the lab interface in ${file}`);
-      } else {
-        services.push(await startDhcp({ config, log, events }, hosts));
-      }
-    }
-    if (config.mtftp.enabled) services.push(await startMtftp({ config, log, events }));
+    await supervisor.startAll();
   } catch (e) {
     if (e instanceof BindError || e instanceof DhcpStartError || e instanceof StartError) {
-      await Promise.allSettled(services.map((s) => s.close()));
+      await runtime.close();
       die(e.message, 1);
     }
     throw e;
   }
-  if (services.length === 0) log.warn('every service is disabled in the configuration; nothing to do');
-  log.info({ config: file, services: services.map((s) => s.name) }, 'bootlab running');
+  installCrashHandlers(supervisor, log);
+  let admin: { app: AdminApp; url: string } | null = null;
+  if (config.admin.enabled) {
+    try {
+      admin = await listenAdmin(runtime);
+    } catch (e) {
+      await runtime.close();
+      const code = (e as NodeJS.ErrnoException).code;
+      if (e instanceof TokenError) die(`${file} admin.token: ${e.message}`);
+      die(code ? BindError.explain('admin.port', config.admin.address, config.admin.port, code) : (e as Error).message, 1);
+    }
+    announceToken(runtime);
+  }
+  const running = supervisor.list().filter((s) => s.state === 'running').map((s) => s.name);
+  if (running.length === 0) log.warn('every service is disabled in the configuration; nothing to do');
+  // Tools and tests wait for exactly this message.
+  log.info({ config: file, services: running, admin: admin?.url ?? null }, 'bootlab running');
+  if (admin) log.info({ url: `${admin.url}/` }, `dashboard at ${admin.url}/`);
+  process.on('SIGHUP', () => {
+    runtime.reload().catch((e: Error) => {
+      const lines = e instanceof ConfigError || e instanceof HostMapError ? e.lines : [e.message];
+      log.error({ errors: lines }, 'SIGHUP: the new configuration was refused; the running one stays');
+    });
+  });
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    await Promise.allSettled(services.map((s) => s.close()));
-    hosts.close();
+    // TFTP ends each transfer with an ERROR to its client; DHCP writes its leases out.
+    await admin?.app.close();
+    await runtime.close();
     log.flush?.();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** A generated token is shown once, on the terminal that started bootlab. */
+function announceToken(runtime: Runtime): void {
+  const t = runtime.tokenSource;
+  if (t.source === 'generated') {
+    process.stderr.write(`bootlab: admin token (shown once; kept in ${t.file}, readable by its owner only):\n  ${t.token}\n`);
+  }
+  runtime.log.info({ tokenSource: t.source, tokenFile: t.file ?? null }, 'admin token in use');
 }
 
 async function checkConfig(file: string): Promise<void> {
@@ -130,6 +151,9 @@ async function checkConfig(file: string): Promise<void> {
   const via = multicastInterfaceName(config) ?? '(no interface)';
   if (t.enabled && t.multicast.enabled) process.stdout.write(`  tftp multicast (RFC 2090): groups ${t.multicast.addresses} ports ${t.multicast.ports} on ${via}, ttl ${config.multicast.ttl}\n`);
   process.stdout.write(`  mtftp: ${m.enabled ? `port ${m.serverPort} on ${via}, ttl ${config.multicast.ttl}: ${m.files.map((f) => `${f.file} -> ${f.group}:${f.clientPort}`).join(', ')}` : 'off'}\n`);
+  const a = config.admin;
+  const token = a.token !== null ? 'from the config' : process.env[TOKEN_ENV] ? `from ${TOKEN_ENV}` : `in ${join(config.stateDir, TOKEN_FILE)} (generated at the first start)`;
+  process.stdout.write(`  admin: ${a.enabled ? `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/, token ${token}, reads ${readsProtected(a) ? 'need the token' : 'open'}` : 'off'}\n`);
 }
 
 async function remapTest(file: string, ip: string, put: boolean): Promise<void> {

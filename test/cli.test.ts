@@ -3,7 +3,7 @@
 // remap-test, and `npm start` with the shipped configuration.
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { curl, describe, requireClients } from './helpers/clients.js';
@@ -22,17 +22,19 @@ function bootlab(args: string[], input?: string) {
 }
 
 /** Starts a long-running command in its own process group; resolves when `ready` shows on stdout. */
-function startUntil(cmd: string, args: string[], ready: RegExp, opts: { cwd?: string } = {}): Promise<{ child: ChildProcess; out: () => string }> {
+function startUntil(cmd: string, args: string[], ready: RegExp, opts: { cwd?: string } = {}): Promise<{ child: ChildProcess; out: () => string; stdout: () => string }> {
   const child = spawn(cmd, args, { cwd: opts.cwd ?? project, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child);
   let out = '';
+  let stdout = '';
+  child.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready in 60 s: ${out}`)), 60_000);
     const onData = (b: Buffer) => {
       out += b.toString();
       if (ready.test(out)) {
         clearTimeout(timer);
-        resolve({ child, out: () => out });
+        resolve({ child, out: () => out, stdout: () => stdout });
       }
     };
     child.stdout!.on('data', onData);
@@ -86,18 +88,25 @@ t.test('port 69 without privilege: one line that says what to do', { skip: proce
 t.test('serve answers a real client, logs JSON lines, stops cleanly on SIGTERM', async (t) => {
   const dir = t.testdir({ boot: { 'hello.txt': 'hello from bootlab\n' } });
   const cfg = join(dir, 'c.yaml');
-  writeFileSync(cfg, 'log:\n  level: info\ntftp:\n  address: 127.0.0.1\n  port: 47169\n  root: ./boot\n');
-  const { child, out } = await startUntil(process.execPath, [cli, 'serve', '--config', cfg], /"msg":"bootlab running"/);
+  writeFileSync(cfg, 'log:\n  level: info\nstateDir: ./state\ntftp:\n  address: 127.0.0.1\n  port: 47169\n  root: ./boot\nadmin:\n  address: 127.0.0.1\n  port: 0\n');
+  const { child, stdout, out } = await startUntil(process.execPath, [cli, 'serve', '--config', cfg], /"msg":"bootlab running"/);
   const local = join(dir, 'got.txt');
   const r = await curl('get', { port: 47169, remote: 'hello.txt', local });
   t.ok(r.ok, describe(r));
   t.equal(readFileSync(local, 'utf8'), 'hello from bootlab\n');
   process.kill(child.pid!, 'SIGTERM');
   t.equal(await exited(child), 0, 'exit 0 on SIGTERM');
-  const lines = out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = stdout().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.ok(lines.some((l) => l.msg === 'tftp read done' && l.file === 'hello.txt' && l.service === 'tftp' && typeof l.transfer === 'number'),
     'a per-transfer child logger line at the end of the transfer');
   t.ok(lines.some((l) => l.msg === 'tftp stopped'), 'the service says it stopped');
+  // No admin.token: one was generated, stored for its owner only, and shown once on stderr.
+  const token = readFileSync(join(dir, 'state', 'admin-token'), 'utf8').trim();
+  t.equal(statSync(join(dir, 'state', 'admin-token')).mode & 0o777, 0o600);
+  const shown = out().split('\n').filter((l) => l.includes(token));
+  t.same(shown, [`  ${token}`], 'the token appears once in the output, and in no log line');
+  const running = lines.find((l) => l.msg === 'bootlab running');
+  t.match(running?.admin, /^http:\/\/127\.0\.0\.1:\d+$/, 'the admin URL is logged');
 });
 
 t.test('remap-test prints what each name on stdin maps to', async (t) => {
@@ -125,6 +134,11 @@ t.test('npm start: builds if needed and serves the shipped config on port 69', {
   const r = await curl('get', { port: 69, remote: 'README.md', local });
   t.ok(r.ok, describe(r));
   t.equal(readFileSync(local, 'utf8'), readFileSync(join(project, 'tftpboot/README.md'), 'utf8'), 'tftpboot/README.md served');
+  const health = await fetch('http://127.0.0.1:8080/healthz');
+  t.same(await health.json(), { status: 'ok' }, 'the admin server answers on port 8080');
+  const page = await fetch('http://127.0.0.1:8080/');
+  t.equal(page.status, 200, 'the dashboard is served at /');
+  t.match(await page.text(), /bootlab/i);
   process.kill(-child.pid!, 'SIGTERM');
   await exited(child);
 });

@@ -155,6 +155,30 @@ export const mtftpSpec = obj({
   atftpdFile: optStr(/^[^\0]+$/, 'a path'),
 });
 
+/** The admin API and dashboard (services/admin). */
+export const adminSpec = obj({
+  enabled: bool(true),
+  /** :: listens on every address, IPv4 included; 127.0.0.1 keeps the API on this machine. */
+  address: str('::', IP_ADDRESS, 'an IPv4 or IPv6 address'),
+  port: int(0, 65535, 8080),
+  /** The bearer token for writes; null: $BOOTLAB_ADMIN_TOKEN, else generated into stateDir/admin-token. */
+  token: optStr(/^[\x21-\x7e]{16,256}$/, 'at least 16 printable characters without spaces'),
+  /** Whether reads need the token too: auto protects them unless the address is loopback. */
+  protectReads: oneOf(['auto', 'always', 'never'] as const, 'auto'),
+  /** Origins allowed to call the API from a browser page of theirs; empty: CORS off. */
+  cors: list(str('', /^https?:\/\/[^\s/]+$/, 'an origin like http://192.0.2.10:8080')),
+  /** Largest request body, bytes (a classroom CSV is a few kilobytes). */
+  bodyLimit: int(1024, 64 * 1024 * 1024, 1024 * 1024),
+  /** Milliseconds between two live updates to a dashboard. */
+  sseIntervalMs: int(50, 10_000, 250),
+  /** Seconds a finished or silent machine stays in the list. */
+  clientTtl: int(10, 30 * 24 * 3600, 3600),
+  /** Failed token attempts from one address per minute before it gets 429. */
+  maxAuthFailures: int(1, 1000, 10),
+  /** The dashboard's folder. */
+  web: path('../web'),
+});
+
 export const appSpec = obj({
   log: obj({
     level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
@@ -167,6 +191,7 @@ export const appSpec = obj({
   dhcp: dhcpSpec,
   multicast: multicastSpec,
   mtftp: mtftpSpec,
+  admin: adminSpec,
 });
 
 export type AppConfig = Infer<typeof appSpec>;
@@ -176,6 +201,7 @@ export type DhcpConfig = Infer<typeof dhcpSpec>;
 export type MtftpConfig = Infer<typeof mtftpSpec>;
 export type MtftpFile = Infer<typeof mtftpFileSpec>;
 export type MulticastConfig = Infer<typeof multicastSpec>;
+export type AdminConfig = Infer<typeof adminSpec>;
 
 export class ConfigError extends Error {
   constructor(readonly lines: string[]) {
@@ -313,6 +339,7 @@ export function parseConfig(text: string, file: string): AppConfig {
   config.stateDir = abs(config.stateDir);
   config.tftp.root = abs(config.tftp.root);
   config.hosts = abs(config.hosts);
+  config.admin.web = abs(config.admin.web);
   if (config.mtftp.atftpdFile !== null) config.mtftp.atftpdFile = abs(config.mtftp.atftpdFile);
   if (config.mtftp.enabled) {
     const lines = resolveMtftpFiles(config, (found) => issueLines(doc, lineCounter, file, found));

@@ -8,6 +8,16 @@ export interface ServiceContext {
   config: AppConfig;
   log: Logger;
   events: EventBus;
+  /**
+   * Reports that the service cannot go on (its socket broke). Under the admin supervisor
+   * it is closed and restarted; run alone (tests, tools), the failure is only logged.
+   */
+  fail?: (error: Error) => void;
+}
+
+/** A socket error that ends the socket's usefulness, not one send that failed (EPERM, ENETUNREACH...). */
+export function isFatalSocketError(e: NodeJS.ErrnoException & { syscall?: string }): boolean {
+  return e.syscall !== 'send';
 }
 
 export interface BoundAddress { protocol: 'udp' | 'tcp'; address: string; port: number }

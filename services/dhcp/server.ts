@@ -11,7 +11,7 @@ import type { DhcpMessage, DhcpMessageKind } from '../core/events.js';
 import { type HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
 import { bindToInterface, growReceiveBuffer, interfaceInfo, systemNameServers, type InterfaceInfo } from '../core/net.js';
-import { BindError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
+import { BindError, isFatalSocketError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
 import { LeaseStore } from './leases.js';
 import { BOOTREQUEST, MESSAGE_NAMES, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
 import { classify, mtftpSubOptions } from './pxe.js';
@@ -130,7 +130,11 @@ export class DhcpServer implements Service {
           return;
         }
         sock.removeAllListeners('error');
-        sock.on('error', (e) => { this.lastError = `socket on ${info.name}:${port}: ${e.message}`; this.log.error({ err: e, iface: info.name, port }, 'dhcp socket error'); });
+        sock.on('error', (e) => {
+          this.lastError = `socket on ${info.name}:${port}: ${e.message}`;
+          this.log.error({ err: e, iface: info.name, port }, 'dhcp socket error');
+          if (isFatalSocketError(e)) this.ctx.fail?.(e);
+        });
         sock.on('message', (buf, rinfo) => this.onMessage(buf, rinfo, link, bootServer));
         resolve(sock);
       });

@@ -11,7 +11,7 @@ import type { AppConfig, MtftpFile } from '../core/config.js';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { bindToInterface, interfaceInfo, multicastInterfaceName, multicastSender, type InterfaceInfo } from '../core/net.js';
-import { BindError, StartError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
+import { BindError, isFatalSocketError, StartError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
 import { FileLayer, isRefusal } from '../tftp/files.js';
 import { decode, ErrorCode, errorPacket, isDecodeError } from '../tftp/packet.js';
 import { Remapper } from '../tftp/remap.js';
@@ -65,6 +65,9 @@ export class MtftpServer implements Service {
    */
   private readonly takeoverMs: number;
 
+  /** Called when the server socket breaks (ServiceContext.fail). */
+  fail: ((e: Error) => void) | undefined;
+
   constructor(private readonly config: AppConfig, private readonly iface: InterfaceInfo, private readonly log: Logger, private readonly events: EventBus) {
     const t = config.tftp;
     this.files = new FileLayer({ root: t.root, maxFilenameLength: t.maxFilenameLength, caseInsensitive: t.caseInsensitive, remapper: new Remapper([]), writeDirs: [] });
@@ -110,7 +113,11 @@ export class MtftpServer implements Service {
     multicastSender(socket, this.iface, this.config.multicast.ttl);
     try { socket.setSendBufferSize(1 << 20); } catch { /* capped by net.core.wmem_max */ }
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    socket.on('error', (e) => { this.lastError = e.message; this.log.error({ err: e }, 'mtftp socket error'); });
+    socket.on('error', (e) => {
+      this.lastError = e.message;
+      this.log.error({ err: e }, 'mtftp socket error');
+      if (isFatalSocketError(e)) this.fail?.(e);
+    });
     this.socket = socket;
     await this.watchGroups();
     for (const c of this.channels.values()) {
@@ -283,6 +290,7 @@ export async function start(ctx: ServiceContext): Promise<MtftpServer> {
   const iface = name === null ? 'no interface named (set multicast.interface)' : interfaceInfo(name);
   if (typeof iface === 'string') throw new StartError(`multicast.interface: ${iface}`);
   const server = new MtftpServer(ctx.config, iface, ctx.log.child({ service: 'mtftp' }), ctx.events);
+  server.fail = ctx.fail;
   await server.listen();
   return server;
 }

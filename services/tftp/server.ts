@@ -9,7 +9,7 @@ import type { TftpConfig } from '../core/config.js';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { interfaceInfo, multicastInterfaceName, type InterfaceInfo } from '../core/net.js';
-import { BindError, StartError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
+import { BindError, isFatalSocketError, StartError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
 import { MulticastGroups, type GroupStats } from '../mtftp/groups.js';
 import type { Job, ReadJob, Report } from './engine.js';
 import { FileLayer, isRefusal, type Client } from './files.js';
@@ -95,6 +95,9 @@ export class TftpServer implements TftpService {
   private readonly policy: NegotiationPolicy;
   private readonly groups: MulticastGroups | null;
 
+  /** Called when the listening socket breaks (ServiceContext.fail). */
+  fail: ((e: Error) => void) | undefined;
+
   constructor(private readonly cfg: TftpConfig, private readonly log: Logger, private readonly events: EventBus, multicast: MulticastLink | null = null) {
     this.files = new FileLayer({
       root: cfg.root,
@@ -125,7 +128,11 @@ export class TftpServer implements TftpService {
       socket.once('error', (e: NodeJS.ErrnoException) => reject(new BindError('tftp.port', this.cfg.address, this.cfg.port, e.code ?? e.message)));
       socket.bind(this.cfg.port, this.cfg.address, () => resolve());
     });
-    socket.on('error', (e) => { this.lastError = e.message; this.log.error({ err: e }, 'tftp socket error'); });
+    socket.on('error', (e) => {
+      this.lastError = e.message;
+      this.log.error({ err: e }, 'tftp socket error');
+      if (isFatalSocketError(e)) this.fail?.(e);
+    });
     socket.on('message', (msg, rinfo) => this.onListenMessage(msg, rinfo));
     try { socket.setRecvBufferSize(4 * 1024 * 1024); } catch { /* capped by net.core.rmem_max */ }
     this.socket = socket;
@@ -275,7 +282,7 @@ export class TftpServer implements TftpService {
       return false;
     }
     const load = async () => {
-      const h = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const h = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       try { return await h.readFile(); } finally { await h.close(); }
     };
     // The group reports the client (mtftp.receiver events), not a unicast transfer.
@@ -403,6 +410,7 @@ export async function start(ctx: ServiceContext): Promise<TftpService> {
     multicast = { iface, ttl: ctx.config.multicast.ttl };
   }
   const server = new TftpServer(ctx.config.tftp, ctx.log.child({ service: 'tftp' }), ctx.events, multicast);
+  server.fail = ctx.fail;
   await server.listen();
   return server;
 }

@@ -214,7 +214,7 @@ t.test('YAML syntax errors: FILE:LINE, one line per error', async (t) => {
 t.test('defaults fill missing keys', async (t) => {
   const d = defaults(appSpec);
   const base = dirname(FILE);
-  const expected: AppConfig = { ...d, stateDir: resolve(base, d.stateDir), hosts: resolve(base, d.hosts), tftp: { ...d.tftp, root: resolve(base, d.tftp.root) } };
+  const expected: AppConfig = { ...d, stateDir: resolve(base, d.stateDir), hosts: resolve(base, d.hosts), tftp: { ...d.tftp, root: resolve(base, d.tftp.root) }, admin: { ...d.admin, web: resolve(base, d.admin.web) } };
   t.same(parseConfig('', FILE), expected, 'an empty file is all defaults');
   t.same(parseConfig('# only a comment\n', FILE), expected, 'a file of comments too');
   const partial = parseConfig(y('tftp:', '  port: 1069', '  options:', '    tsize: false', '  write:', '    enabled: true'), FILE);
@@ -247,6 +247,7 @@ t.test('relative paths resolve against the config file\'s folder', async (t) => 
   const d = parseConfig('', '/opt/bootlab/config/appliance.yaml');
   t.equal(d.tftp.root, '/opt/bootlab/tftpboot', 'the default ../tftpboot too');
   t.equal(d.stateDir, '/opt/bootlab/state');
+  t.equal(d.admin.web, '/opt/bootlab/web', 'the dashboard folder too');
   const abs = parseConfig(y('stateDir: /var/lib/bootlab', 'tftp:', '  root: /srv/tftp'), '/opt/bootlab/config/appliance.yaml');
   t.equal(abs.stateDir, '/var/lib/bootlab', 'absolute paths are kept');
   t.equal(abs.tftp.root, '/srv/tftp');

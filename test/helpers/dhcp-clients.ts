@@ -153,6 +153,12 @@ export interface BootlabOptions {
   readyTimeoutMs?: number;
   /** Run again in the folder of an earlier instance (same config, same state/). */
   home?: string;
+  /** The tftp: section (default: off); its root is tftpboot/ under the instance's folder. */
+  tftp?: Record<string, unknown>;
+  /** The admin: section (default: off). */
+  admin?: Record<string, unknown>;
+  /** Extra environment for the bootlab process. */
+  env?: Record<string, string>;
 }
 
 export interface Bootlab {
@@ -204,15 +210,16 @@ export async function startBootlab(lab: NetLab, member: string, dir: string, opt
     log: { level: 'debug', pretty: 'never' },
     stateDir: 'state',
     hosts: 'hosts.yaml',
-    tftp: { enabled: false, root: 'tftpboot' },
+    tftp: { enabled: false, root: 'tftpboot', ...opts.tftp },
     dhcp: opts.dhcp,
+    admin: { enabled: false, ...opts.admin },
   };
   const hosts = { defaults: { action: 'menu' }, images: {}, hosts: opts.hosts ?? {} };
   const cfgFile = join(home, 'appliance.yaml');
   writeFileSync(cfgFile, `${JSON.stringify(appliance, null, 2)}\n`);
   writeFileSync(join(home, 'hosts.yaml'), `${JSON.stringify(hosts, null, 2)}\n`);
 
-  const proc = lab.spawn(member, process.execPath, [CLI, 'serve', '--config', cfgFile]);
+  const proc = lab.spawn(member, process.execPath, [CLI, 'serve', '--config', cfgFile], opts.env ? { env: { ...process.env, ...opts.env } } : {});
   const logs = jsonLog(proc);
   const tail = (n = 25): string => {
     const lines = proc.stdout().trimEnd().split('\n').slice(-n).join('\n');

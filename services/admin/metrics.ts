@@ -1,0 +1,82 @@
+// /metrics: Prometheus counters and gauges fed by the event bus and the supervisor.
+// A registry per app (not prom-client's global one), so tests can build many apps.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BootEvent, EventBus } from '../core/events.js';
+import type { Supervisor } from './supervisor.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly unsubscribe: () => void;
+  private readonly dhcpPackets: Counter<'type' | 'direction'>;
+  private readonly tftpTransfers: Counter<'direction' | 'result'>;
+  private readonly tftpBytes: Counter<'direction'>;
+  private readonly tftpRetransmits: Counter;
+  private readonly tftpRefused: Counter;
+  private readonly mtftpRounds: Counter<'protocol' | 'result'>;
+  private readonly mtftpBytes: Counter<'protocol'>;
+  private readonly tftpActive = new Set<number>();
+  private readonly mtftpActive = new Set<string>();
+
+  constructor(events: EventBus, supervisor: Supervisor, withProcessMetrics = true) {
+    const registers = [this.registry];
+    if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'bootlab_' });
+    this.dhcpPackets = new Counter({ name: 'bootlab_dhcp_packets_total', help: 'DHCP messages by type: received (discover, request, ...) and sent (offer, ack, nak)', labelNames: ['type', 'direction'], registers });
+    this.tftpTransfers = new Counter({ name: 'bootlab_tftp_transfers_total', help: 'TFTP transfers ended, by result (completed, failed)', labelNames: ['direction', 'result'], registers });
+    this.tftpBytes = new Counter({ name: 'bootlab_tftp_bytes_total', help: 'File bytes moved by TFTP transfers that ended (read: sent, write: received)', labelNames: ['direction'], registers });
+    this.tftpRetransmits = new Counter({ name: 'bootlab_tftp_retransmits_total', help: 'TFTP DATA packets sent again', registers });
+    this.tftpRefused = new Counter({ name: 'bootlab_tftp_refused_total', help: 'TFTP requests answered with an ERROR (not found, access, busy)', registers });
+    this.mtftpRounds = new Counter({ name: 'bootlab_mtftp_rounds_total', help: 'Multicast rounds ended, by protocol (pxe, rfc2090) and result', labelNames: ['protocol', 'result'], registers });
+    this.mtftpBytes = new Counter({ name: 'bootlab_mtftp_bytes_total', help: 'DATA payload bytes sent to multicast groups, retransmissions included', labelNames: ['protocol'], registers });
+    const active = this.tftpActive;
+    const groups = this.mtftpActive;
+    new Gauge({ name: 'bootlab_tftp_transfers_active', help: 'TFTP transfers running now', registers, collect() { this.set(active.size); } });
+    new Gauge({ name: 'bootlab_mtftp_groups_active', help: 'Multicast groups sending now', registers, collect() { this.set(groups.size); } });
+    new Gauge({
+      name: 'bootlab_service_up', help: 'Whether each service is running (1) or not (0)', labelNames: ['service'], registers,
+      collect() { for (const s of supervisor.list()) this.set({ service: s.name }, s.state === 'running' ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'bootlab_service_restarts', help: 'Restarts of each service since bootlab started', labelNames: ['service'], registers,
+      collect() { for (const s of supervisor.list()) this.set({ service: s.name }, s.restarts); },
+    });
+    this.unsubscribe = events.onAny((e) => this.count(e));
+  }
+
+  private count(e: BootEvent): void {
+    switch (e.kind) {
+      case 'tftp.start': this.tftpActive.add(e.id); return;
+      case 'tftp.done':
+        this.tftpActive.delete(e.id);
+        this.tftpTransfers.inc({ direction: e.direction, result: 'completed' });
+        this.tftpBytes.inc({ direction: e.direction }, e.bytes);
+        this.tftpRetransmits.inc(e.retransmits);
+        return;
+      case 'tftp.failed':
+        this.tftpActive.delete(e.id);
+        this.tftpTransfers.inc({ direction: e.direction, result: 'failed' });
+        this.tftpBytes.inc({ direction: e.direction }, e.bytes);
+        return;
+      case 'tftp.refused': this.tftpRefused.inc(); return;
+      case 'tftp.progress': return;
+      case 'mtftp.round': {
+        const key = `${e.protocol} ${e.group} ${e.round}`;
+        if (e.phase === 'start') { this.mtftpActive.add(key); return; }
+        this.mtftpActive.delete(key);
+        this.mtftpRounds.inc({ protocol: e.protocol, result: e.ok === false ? 'failed' : 'completed' });
+        this.mtftpBytes.inc({ protocol: e.protocol }, e.dataBytes ?? 0);
+        return;
+      }
+      case 'mtftp.receiver': case 'mtftp.progress': case 'mtftp.client-done': return;
+      default: {
+        const type = e.kind.slice('dhcp.'.length);
+        const sent = type === 'offer' || type === 'ack' || type === 'nak';
+        this.dhcpPackets.inc({ type, direction: sent ? 'sent' : 'received' });
+      }
+    }
+  }
+
+  text(): Promise<string> { return this.registry.metrics(); }
+  get contentType(): string { return this.registry.contentType; }
+
+  close(): void { this.unsubscribe(); }
+}

@@ -1,0 +1,116 @@
+// Boot progress per machine (core/progress.ts): GET /api/clients, GET /api/clients/:mac,
+// its history, DELETE /api/clients?which= (clear finished or stale rows), and POST
+// /api/clients/:mac/booted, which the booted OS or the last line of its iPXE script calls.
+import { Type, type TSchema } from 'typebox';
+import { normalizeMac } from '../../core/hostmap.js';
+import type { AdminApp } from '../app.js';
+import type { AdminContext } from '../context.js';
+import { badRequest, errorResponses, notFound } from '../errors.js';
+
+const MAC_FORMS = 'aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff or aabbccddeeff';
+const nullable = <T extends TSchema>(s: T, description?: string) => Type.Union([s, Type.Null()], description ? { description } : {});
+
+export const ClientRowSchema = Type.Object({
+  mac: Type.String({ description: 'normal form: aa:bb:cc:dd:ee:ff' }),
+  ip: nullable(Type.String()),
+  hostname: nullable(Type.String(), 'from the host map'),
+  arch: nullable(Type.Integer(), 'RFC 4578 option 93: 0 BIOS, 7 EFI x64, 11 EFI arm64 ...'),
+  firmware: nullable(Type.Enum(['bios', 'uefi', 'ipxe', 'http', 'other'])),
+  image: nullable(Type.String(), 'the image the host map gives it'),
+  stage: Type.Enum(['dhcp', 'offered', 'bound', 'bootloader', 'script', 'kernel', 'initrd', 'booted', 'failed']),
+  reason: nullable(Type.String(), 'why it failed'),
+  file: nullable(Type.String(), 'the file it downloads (or last downloaded)'),
+  bytes: Type.Number(),
+  total: nullable(Type.Number()),
+  percent: nullable(Type.Number()),
+  rate: Type.Number({ description: 'bytes per second' }),
+  firstSeen: Type.Number({ description: 'ms since the epoch' }),
+  lastSeen: Type.Number({ description: 'ms since the epoch' }),
+  bootedAt: nullable(Type.Number()),
+}, { $id: 'ClientRow', title: 'ClientRow' });
+
+const HistoryItem = Type.Object({
+  at: Type.Number(),
+  kind: Type.String({ description: 'the event kind (dhcp.offer, tftp.done ...) or client.booted, client.new-boot ...' }),
+  text: Type.String(),
+}, { additionalProperties: true, description: 'the event\'s own fields follow' });
+
+const MacParams = Type.Object({ mac: Type.String({ description: `in any usual notation: ${MAC_FORMS}` }) });
+const ClearQuery = Type.Object({
+  which: Type.Enum(['finished', 'stale', 'all'], { description: 'finished: booted or failed; stale: unfinished and silent for 2 minutes; all' }),
+}, { additionalProperties: false });
+const BootedBody = Type.Object({ message: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false });
+
+function macParam(raw: string): string {
+  const mac = normalizeMac(raw);
+  if (!mac) throw badRequest('mac', `"${raw}" is not a MAC address (${MAC_FORMS})`);
+  return mac;
+}
+
+export default function register(app: AdminApp, ctx: AdminContext): void {
+  app.addSchema(ClientRowSchema);
+  const row = Type.Ref('ClientRow');
+  const tags = ['clients'];
+
+  app.get('/api/clients', {
+    config: { access: 'read' },
+    schema: { tags, summary: 'Every machine seen: stage, current download, last seen', response: { 200: Type.Object({ clients: Type.Array(row) }), ...errorResponses(401, 429) } },
+  }, async () => ({ clients: ctx.tracker.clients() }));
+
+  app.delete('/api/clients', {
+    config: { access: 'write' },
+    schema: { tags, summary: 'Clear finished, stale or all machines from the list', querystring: ClearQuery, response: { 200: Type.Object({ removed: Type.Integer() }), ...errorResponses(400, 401, 429) } },
+  }, async (req) => ({ removed: ctx.tracker.clear(req.query.which) }));
+
+  app.get('/api/clients/:mac', {
+    config: { access: 'read' },
+    schema: { tags, summary: 'One machine\'s boot progress', params: MacParams, response: { 200: row, ...errorResponses(400, 401, 404, 429) } },
+  }, async (req) => {
+    const mac = macParam(req.params.mac);
+    const client = ctx.tracker.client(mac);
+    if (!client) throw notFound(`client ${mac}`);
+    return client;
+  });
+
+  app.get('/api/clients/:mac/events', {
+    config: { access: 'read' },
+    schema: {
+      tags, summary: 'One machine\'s history: DHCP, TFTP and multicast events, newest last (the last 200)', params: MacParams,
+      response: { 200: Type.Object({ mac: Type.String(), events: Type.Array(HistoryItem) }), ...errorResponses(400, 401, 404, 429) },
+    },
+  }, async (req) => {
+    const mac = macParam(req.params.mac);
+    const events = ctx.tracker.history(mac);
+    if (!events) throw notFound(`client ${mac}`);
+    return { mac, events };
+  });
+
+  app.post('/api/clients/:mac/booted', {
+    config: { access: 'write' },
+    schema: {
+      tags, summary: 'The machine booted: called by the booted OS or the last line of its iPXE script (creates the row if new; ends a boot-once)',
+      params: MacParams, body: BootedBody, response: { 200: row, ...errorResponses(400, 401, 429) },
+    },
+    // A script's last line may POST with no body at all (curl -X POST, iPXE): that is {}.
+    preValidation: async (req) => { req.body ??= {}; },
+  }, async (req) => {
+    const mac = macParam(req.params.mac);
+    const message = req.body.message;
+    const client = ctx.tracker.markBooted(mac, message);
+    await endBootOnce(ctx, mac);
+    return ctx.tracker.client(mac) ?? client;
+  });
+}
+
+/** A host booted once into its image goes back to the defaults (contract: boot-once). */
+async function endBootOnce(ctx: AdminContext, mac: string): Promise<void> {
+  const host = ctx.hosts.lookup(mac);
+  if (!host?.bootOnce) return;
+  try {
+    await ctx.hosts.setHost(mac, { image: null, bootOnce: null });
+    ctx.tracker.note(mac, 'host.boot-once-ended', `boot-once of image ${host.image ?? '(none)'} done: the host map entry falls back to the defaults`);
+  } catch (e) {
+    ctx.log.warn({ service: 'admin', mac, err: (e as Error).message }, 'boot-once could not be cleared after the machine booted');
+    ctx.tracker.note(mac, 'host.boot-once-kept', `boot-once of image ${host.image ?? '(none)'} could not be cleared: ${(e as Error).message}`, 'warn');
+  }
+}

@@ -1,0 +1,56 @@
+// GET /api/transfers (TFTP transfers and multicast rounds running now, from the progress
+// model) and GET /api/leases (the DHCP service's leases, with the host map's names).
+import { Type, type TSchema } from 'typebox';
+import type { DhcpServer } from '../../dhcp/server.js';
+import type { AdminApp } from '../app.js';
+import type { AdminContext } from '../context.js';
+import { errorResponses } from '../errors.js';
+
+const nullable = <T extends TSchema>(s: T, description?: string) => Type.Union([s, Type.Null()], description ? { description } : {});
+
+export const TransferRowSchema = Type.Object({
+  id: Type.String({ description: 'tftp-<n>, or <protocol>-<group>-<round> for a multicast round' }),
+  protocol: Type.Enum(['tftp', 'pxe-mtftp', 'rfc2090']),
+  direction: Type.Enum(['read', 'write']),
+  file: Type.String(),
+  ip: nullable(Type.String(), 'the client (a multicast round: its master)'),
+  mac: nullable(Type.String()),
+  bytes: Type.Number(),
+  size: nullable(Type.Number()),
+  percent: nullable(Type.Number()),
+  rate: Type.Number({ description: 'bytes per second' }),
+  receivers: nullable(Type.Integer(), 'multicast: clients in the group'),
+  startedAt: Type.Number({ description: 'ms since the epoch' }),
+}, { $id: 'TransferRow', title: 'TransferRow' });
+
+const LeaseRow = Type.Object({
+  mac: Type.String(),
+  ip: Type.String(),
+  state: Type.Enum(['offered', 'bound', 'released']),
+  expires: Type.Number({ description: 'ms since the epoch' }),
+  hostname: nullable(Type.String(), 'from the host map, else what the client sent'),
+});
+
+export default function register(app: AdminApp, ctx: AdminContext): void {
+  app.addSchema(TransferRowSchema);
+
+  app.get('/api/transfers', {
+    config: { access: 'read' },
+    schema: { tags: ['clients'], summary: 'TFTP transfers and multicast rounds running now', response: { 200: Type.Object({ transfers: Type.Array(Type.Ref('TransferRow')) }), ...errorResponses(401, 429) } },
+  }, async () => ({ transfers: ctx.tracker.transfers() }));
+
+  app.get('/api/leases', {
+    config: { access: 'read' },
+    schema: {
+      tags: ['clients'], summary: 'DHCP leases (full mode; proxy mode hands out no addresses)',
+      response: { 200: Type.Object({ mode: Type.Enum(['proxy', 'full', 'off']), leases: Type.Array(LeaseRow) }), ...errorResponses(401, 429) },
+    },
+  }, async () => {
+    // A stopped DHCP service has no lease store in memory: nothing to list until it runs.
+    const leases = ctx.supervisor.instance<DhcpServer>('dhcp')?.leases.all() ?? [];
+    return {
+      mode: ctx.config.dhcp.mode,
+      leases: leases.map((l) => ({ mac: l.mac, ip: l.ip, state: l.state, expires: l.expires, hostname: ctx.hosts.lookup(l.mac)?.hostname ?? l.hostname })),
+    };
+  });
+}

@@ -1,0 +1,109 @@
+// The running appliance: config, host map, event bus, supervised services, the progress
+// model and metrics wired into one runtime (the AdminContext), and the admin server's
+// listen. `bootlab serve` and the tests build the same runtime.
+import { ConfigError, loadConfig, type AppConfig } from '../core/config.js';
+import { EventBus } from '../core/events.js';
+import { HostMap } from '../core/hostmap.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { ClientTracker } from '../core/progress.js';
+import { build, type AdminApp, type BuildOptions } from './app.js';
+import { resolveToken, type TokenSource } from './auth.js';
+import type { AdminContext } from './context.js';
+import { SERVICES } from './definitions.js';
+import { Metrics } from './metrics.js';
+import { Supervisor, type Backoff, type ReloadResult, type ServiceDefinition } from './supervisor.js';
+
+export interface Runtime extends AdminContext {
+  config: AppConfig;
+  readonly file: string;
+  readonly tokenSource: TokenSource;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  log?: Logger;
+  definitions?: ServiceDefinition[];
+  backoff?: Backoff;
+  env?: NodeJS.ProcessEnv;
+  /** Process metrics (CPU, memory, event loop) in /metrics; tests building many apps turn them off. */
+  processMetrics?: boolean;
+}
+
+/** Config keys that a reload cannot apply to a running process. */
+function restartOnly(before: AppConfig, after: AppConfig): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(before.admin) as (keyof AppConfig['admin'])[]) {
+    if (JSON.stringify(before.admin[key]) !== JSON.stringify(after.admin[key])) out.push(`admin.${key}`);
+  }
+  if (before.hosts !== after.hosts) out.push('hosts');
+  if (JSON.stringify(before.log) !== JSON.stringify(after.log)) out.push('log');
+  return out;
+}
+
+/** Loads `file` and builds every part; throws ConfigError or HostMapError for a bad file. */
+export async function createRuntime(file: string, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const config = loadConfig(file);
+  const log = opts.log ?? createLogger(config.log);
+  const events = new EventBus();
+  const hosts = await HostMap.open(config.hosts, log.child({ service: 'hostmap' }));
+  hosts.watch();
+  const supervisor = new Supervisor(config, log, events, hosts, opts.definitions ?? SERVICES, opts.backoff);
+  const tracker = new ClientTracker({ events, hosts, ttlMs: config.admin.clientTtl * 1000, log: log.child({ service: 'progress' }) });
+  const metrics = new Metrics(events, supervisor, opts.processMetrics ?? true);
+  // Resolved at first use (when the admin server is built), so a service's bind error is
+  // reported before a state folder that cannot be written.
+  let tokenSource: TokenSource | null = null;
+  const token = () => (tokenSource ??= resolveToken(config.admin, config.stateDir, opts.env));
+  let reloading: Promise<ReloadResult> | null = null;
+
+  const runtime: Runtime = {
+    config, file, log, events, hosts, supervisor, tracker, metrics,
+    get token() { return token().token; },
+    get tokenSource() { return token(); },
+    reload() {
+      // Two reloads at once (SIGHUP while the API reloads) share one.
+      if (reloading) return reloading;
+      const run = (async (): Promise<ReloadResult> => {
+        const next = loadConfig(file);
+        const needsRestart = restartOnly(runtime.config, next);
+        // The host map first: a service restarted below starts with the new one.
+        const hostsReloaded = await hosts.reload();
+        if (hosts.lastError) throw new ConfigError(hosts.lastError);
+        const restarted = await supervisor.reload(next);
+        // Keys that need a restart keep their running values, so what the API reports stays true.
+        runtime.config = { ...next, admin: runtime.config.admin, hosts: runtime.config.hosts, log: runtime.config.log };
+        log.info({ restarted, hostsReloaded, needsRestart }, 'configuration reloaded');
+        return { ok: true as const, restarted, hostsReloaded, needsRestart };
+      })();
+      // Cleared once settled (a synchronous throw inside must not leave a stale promise here).
+      reloading = run.finally(() => { reloading = null; });
+      return reloading;
+    },
+    async close() {
+      await supervisor.close();
+      tracker.close();
+      metrics.close();
+      hosts.close();
+    },
+  };
+  return runtime;
+}
+
+/** Builds the app and listens on admin.address and admin.port. */
+export async function listenAdmin(runtime: Runtime, opts: BuildOptions = {}): Promise<{ app: AdminApp; url: string }> {
+  const app = await build(runtime, opts);
+  const { address, port } = runtime.config.admin;
+  try {
+    await app.listen({ host: address, port });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // "::" on a machine (or container) without IPv6: every IPv4 address instead.
+    if (address === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) await app.listen({ host: '0.0.0.0', port });
+    else throw e;
+  }
+  const bound = app.server.address();
+  const where = typeof bound === 'object' && bound !== null ? bound : { address, port };
+  const host = where.address === '::' || where.address === '0.0.0.0' ? '127.0.0.1' : where.address;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${where.port}`;
+  return { app, url };
+}

@@ -1,0 +1,48 @@
+// /metrics from events: DHCP messages by type and direction, multicast groups and rounds,
+// failed TFTP transfers (the real TFTP path is counted in services.test.ts).
+import t from 'tap';
+import { Metrics } from '../../services/admin/metrics.js';
+import type { Supervisor } from '../../services/admin/supervisor.js';
+import { EventBus, type EventInput } from '../../services/core/events.js';
+
+const noServices = { list: () => [] } as unknown as Supervisor;
+
+function value(text: string, series: string): number | undefined {
+  const hit = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return hit === undefined ? undefined : Number(hit.slice(series.length + 1));
+}
+
+t.test('DHCP messages are counted by type, received or sent', async (t) => {
+  const events = new EventBus();
+  const m = new Metrics(events, noServices, false);
+  t.teardown(() => m.close());
+  const base = { mac: '52:54:00:00:00:01', xid: 1, iface: 'eth0', arch: 0, vendorClass: 'PXEClient', firmware: 'bios', mode: 'full' as const };
+  for (const kind of ['dhcp.discover', 'dhcp.offer', 'dhcp.discover', 'dhcp.offer', 'dhcp.request', 'dhcp.ack', 'dhcp.request', 'dhcp.nak'] as const) {
+    events.emit({ ...base, kind } as EventInput);
+  }
+  const text = await m.text();
+  t.equal(value(text, 'bootlab_dhcp_packets_total{type="discover",direction="received"}'), 2);
+  t.equal(value(text, 'bootlab_dhcp_packets_total{type="offer",direction="sent"}'), 2);
+  t.equal(value(text, 'bootlab_dhcp_packets_total{type="request",direction="received"}'), 2);
+  t.equal(value(text, 'bootlab_dhcp_packets_total{type="ack",direction="sent"}'), 1);
+  t.equal(value(text, 'bootlab_dhcp_packets_total{type="nak",direction="sent"}'), 1);
+});
+
+t.test('multicast groups are active between the round\'s start and end; failed TFTP transfers count', async (t) => {
+  const events = new EventBus();
+  const m = new Metrics(events, noServices, false);
+  t.teardown(() => m.close());
+  const round = { kind: 'mtftp.round' as const, protocol: 'pxe' as const, group: '239.255.1.1:3001', file: 'undionly.kpxe', round: 1, master: '192.0.2.30', blocks: 10, size: 5000 };
+  events.emit({ ...round, phase: 'start' });
+  events.emit({ ...round, group: '239.255.1.2:3001', phase: 'start' });
+  t.equal(value(await m.text(), 'bootlab_mtftp_groups_active'), 2);
+  events.emit({ ...round, phase: 'end', ok: true, dataBytes: 5000 });
+  events.emit({ kind: 'tftp.start', id: 7, ip: '192.0.2.31', direction: 'read', file: 'k', port: 1000, size: 10, blockSize: 512, windowSize: 1 });
+  events.emit({ kind: 'tftp.failed', id: 7, ip: '192.0.2.31', direction: 'read', file: 'k', bytes: 512, reason: 'timeout', clientAbort: false });
+  const text = await m.text();
+  t.equal(value(text, 'bootlab_mtftp_groups_active'), 1);
+  t.equal(value(text, 'bootlab_mtftp_rounds_total{protocol="pxe",result="completed"}'), 1);
+  t.equal(value(text, 'bootlab_mtftp_bytes_total{protocol="pxe"}'), 5000);
+  t.equal(value(text, 'bootlab_tftp_transfers_total{direction="read",result="failed"}'), 1);
+  t.equal(value(text, 'bootlab_tftp_transfers_active'), 0);
+});
