@@ -7,9 +7,11 @@ set -euo pipefail
 # VM's initrd), dnsmasq-base (the site's DHCP server and a DHCP relay in the labs),
 # tcpdump (captures). VMs: qemu-system-x86 with ipxe-qemu (the NIC boot ROMs), ipxe
 # (undionly.kpxe, snponly.efi), ovmf (UEFI), pxelinux + syslinux-common, cpio.
+# chromium + fonts-liberation: the dashboard's browser test (driven by playwright-core, which never
+# downloads a browser of its own).
 packages=(atftp tftp-hpa curl iproute2 nftables util-linux mount procps
   isc-dhcp-client busybox-static dnsmasq-base tcpdump
-  qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common cpio)
+  qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common cpio chromium fonts-liberation)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

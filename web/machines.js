@@ -1,0 +1,113 @@
+// The room at a glance: one row per machine (from /api/clients and the `clients` events)
+// and one per active TFTP/MTFTP transfer. Rows are rebuilt from state on every flush; at
+// most a few dozen rows, four times a second, this costs less than keeping them in sync.
+import { h, fill, fmtAgo, fmtBytes, fmtRate, fmtTime, isoTime, progressBar } from './dom.js';
+
+// The boot path in order, as the API names the stages, with the words a teacher reads.
+export const STAGES = [
+  ['dhcp', 'asking (DHCP)'],
+  ['offered', 'offered'],
+  ['bound', 'address bound'],
+  ['bootloader', 'boot loader'],
+  ['script', 'boot script'],
+  ['kernel', 'kernel'],
+  ['initrd', 'initrd'],
+  ['booted', 'booted'],
+];
+const STAGE_LABEL = new Map(STAGES);
+
+const FIRMWARE = { bios: 'BIOS', uefi: 'UEFI', ipxe: 'iPXE', http: 'UEFI HTTP', other: 'other' };
+
+/** Machines in a stable, useful order: failed first (they need a person), then by name. */
+function ordered(clients) {
+  const rank = (c) => (c.stage === 'failed' ? 0 : c.stage === 'booted' ? 2 : 1);
+  return [...clients.values()].sort((a, b) =>
+    rank(a) - rank(b) || (a.hostname || a.mac).localeCompare(b.hostname || b.mac));
+}
+
+function stageCell(c) {
+  if (c.stage === 'failed') {
+    return h('td', { class: 'stage' },
+      h('span', { class: 'badge badge-failed', 'data-testid': 'client-stage', text: 'failed' }),
+      c.reason ? h('span', { class: 'reason', text: c.reason }) : null);
+  }
+  const step = STAGES.findIndex(([s]) => s === c.stage) + 1;
+  return h('td', { class: 'stage' },
+    h('span', {
+      class: `badge badge-${c.stage}`,
+      'data-testid': 'client-stage',
+      title: step > 0 ? `step ${step} of ${STAGES.length}` : null,
+      text: STAGE_LABEL.get(c.stage) || c.stage,
+    }));
+}
+
+function progressCell(c) {
+  if (c.stage === 'booted') return h('td', { class: 'progress' }, progressBar(100, `${c.hostname || c.mac}: booted`, 'client-progress'));
+  if (!c.file) return h('td', { class: 'progress muted', text: '–' });
+  return h('td', { class: 'progress' },
+    progressBar(c.percent, `${c.hostname || c.mac}: ${c.file}`, 'client-progress'),
+    h('span', { class: 'file', title: c.file, text: c.file }),
+    h('span', { class: 'bytes', text: `${fmtBytes(c.bytes)} of ${c.total === null ? '?' : fmtBytes(c.total)}` }));
+}
+
+function clientRow(c, now) {
+  const firmware = c.firmware ? FIRMWARE[c.firmware] || c.firmware : '–';
+  return h('tr', { class: `client stage-${c.stage}`, 'data-mac': c.mac, 'data-stage': c.stage },
+    h('th', { scope: 'row' },
+      h('span', { class: 'name', text: c.hostname || c.mac }),
+      c.hostname ? h('span', { class: 'mac', text: c.mac }) : null),
+    h('td', { text: c.ip || '–' }),
+    h('td', { text: c.arch === null ? firmware : `${firmware} (arch ${c.arch})` }),
+    h('td', { text: c.image || '–' }),
+    stageCell(c),
+    progressCell(c),
+    h('td', { class: 'num', text: c.stage === 'booted' || c.stage === 'failed' ? '–' : fmtRate(c.rate) }),
+    h('td', {}, h('time', { datetime: isoTime(c.lastSeen), title: fmtTime(c.lastSeen), text: fmtAgo(c.lastSeen, now) })));
+}
+
+/** Counts by outcome for the section heading: "12 machines: 9 booted, 1 failed, 2 booting". */
+export function summary(clients) {
+  let booted = 0;
+  let failed = 0;
+  for (const c of clients.values()) {
+    if (c.stage === 'booted') booted += 1;
+    else if (c.stage === 'failed') failed += 1;
+  }
+  const total = clients.size;
+  if (total === 0) return '';
+  const busy = total - booted - failed;
+  return `${total} machine${total === 1 ? '' : 's'}: ${booted} booted, ${failed} failed, ${busy} booting`;
+}
+
+export function renderClients(tbody, clients, now = Date.now()) {
+  fill(tbody, ordered(clients).map((c) => clientRow(c, now)));
+}
+
+const PROTOCOL = { tftp: 'TFTP', 'pxe-mtftp': 'PXE MTFTP', rfc2090: 'TFTP multicast' };
+
+/** state: active, done, failed, or ended (left the list; its outcome not known). */
+function transferRow(t, state, now, reason = null) {
+  const who = t.mac ? `${t.ip || '?'} (${t.mac})` : t.ip || '?';
+  const receivers = t.receivers ? ` to ${t.receivers}` : '';
+  return h('tr', { class: `transfer transfer-${state}`, 'data-id': t.id, 'data-file': t.file, 'data-state': state },
+    h('th', { scope: 'row', class: 'file', title: t.file, text: t.file }),
+    h('td', { text: who }),
+    h('td', { text: `${PROTOCOL[t.protocol] || t.protocol}${t.direction === 'write' ? ' upload' : ''}${receivers}` }),
+    h('td', { class: 'progress' },
+      progressBar(t.percent, `${t.file} to ${who}`, 'transfer-progress'),
+      h('span', { class: 'bytes', text: `${fmtBytes(t.bytes)} of ${t.size === null ? '?' : fmtBytes(t.size)}` })),
+    h('td', { class: 'num', title: reason || '', text: state === 'active' ? fmtRate(t.rate) : state === 'failed' ? `failed${reason ? `: ${reason}` : ''}` : state }),
+    h('td', {}, h('time', { datetime: isoTime(t.startedAt), text: fmtAgo(t.startedAt, now) })));
+}
+
+/**
+ * active: the API's current list; ended: transfers that left it lately (kept a short
+ * while so a fast download is seen at all), as { row, endedAt, outcome }.
+ */
+export function renderTransfers(tbody, active, ended, now = Date.now()) {
+  const rows = active.map((t) => transferRow(t, 'active', now));
+  for (const { row, outcome } of ended.values()) {
+    rows.push(transferRow(row, outcome ? (outcome.ok ? 'done' : 'failed') : 'ended', now, outcome?.reason ?? null));
+  }
+  fill(tbody, rows);
+}
