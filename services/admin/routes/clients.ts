@@ -1,14 +1,13 @@
 // Boot progress per machine (core/progress.ts): GET /api/clients, GET /api/clients/:mac,
 // its history, DELETE /api/clients?which= (clear finished or stale rows), and POST
 // /api/clients/:mac/booted, which the booted OS or the last line of its iPXE script calls.
-import { Type, type TSchema } from 'typebox';
+import { Type } from 'typebox';
 import { normalizeMac } from '../../core/hostmap.js';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { badRequest, errorResponses, notFound } from '../errors.js';
+import { nullable, MacParams, macOrBadRequest } from '../schemas.js';
 
-const MAC_FORMS = 'aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff or aabbccddeeff';
-const nullable = <T extends TSchema>(s: T, description?: string) => Type.Union([s, Type.Null()], description ? { description } : {});
 
 export const ClientRowSchema = Type.Object({
   mac: Type.String({ description: 'normal form: aa:bb:cc:dd:ee:ff' }),
@@ -35,17 +34,11 @@ const HistoryItem = Type.Object({
   text: Type.String(),
 }, { additionalProperties: true, description: 'the event\'s own fields follow' });
 
-const MacParams = Type.Object({ mac: Type.String({ description: `in any usual notation: ${MAC_FORMS}` }) });
 const ClearQuery = Type.Object({
   which: Type.Enum(['finished', 'stale', 'all'], { description: 'finished: booted or failed; stale: unfinished and silent for 2 minutes; all' }),
 }, { additionalProperties: false });
 const BootedBody = Type.Object({ message: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false });
 
-function macParam(raw: string): string {
-  const mac = normalizeMac(raw);
-  if (!mac) throw badRequest('mac', `"${raw}" is not a MAC address (${MAC_FORMS})`);
-  return mac;
-}
 
 export default function register(app: AdminApp, ctx: AdminContext): void {
   app.addSchema(ClientRowSchema);
@@ -66,7 +59,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
     config: { access: 'read' },
     schema: { tags, summary: 'One machine\'s boot progress', params: MacParams, response: { 200: row, ...errorResponses(400, 401, 404, 429) } },
   }, async (req) => {
-    const mac = macParam(req.params.mac);
+    const mac = macOrBadRequest(req.params.mac);
     const client = ctx.tracker.client(mac);
     if (!client) throw notFound(`client ${mac}`);
     return client;
@@ -79,7 +72,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
       response: { 200: Type.Object({ mac: Type.String(), events: Type.Array(HistoryItem) }), ...errorResponses(400, 401, 404, 429) },
     },
   }, async (req) => {
-    const mac = macParam(req.params.mac);
+    const mac = macOrBadRequest(req.params.mac);
     const events = ctx.tracker.history(mac);
     if (!events) throw notFound(`client ${mac}`);
     return { mac, events };
@@ -94,7 +87,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
     // A script's last line may POST with no body at all (curl -X POST, iPXE): that is {}.
     preValidation: async (req) => { req.body ??= {}; },
   }, async (req) => {
-    const mac = macParam(req.params.mac);
+    const mac = macOrBadRequest(req.params.mac);
     const message = req.body.message;
     const client = ctx.tracker.markBooted(mac, message);
     await endBootOnce(ctx, mac);

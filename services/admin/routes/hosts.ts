@@ -11,9 +11,8 @@ import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { CsvError, readCsv, type CsvRecord } from '../csv.js';
 import { ApiError, badRequest, errorResponses, notFound, unknownImage } from '../errors.js';
+import { MAC_FORMS, nullable, MacParams, macOrBadRequest } from '../schemas.js';
 
-const MAC_FORMS = 'aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff or aabbccddeeff';
-const nullable = <T extends TSchema>(s: T, description?: string) => Type.Union([s, Type.Null()], description ? { description } : {});
 
 export const HostRowSchema = Type.Object({
   mac: Type.String({ description: 'normal form: aa:bb:cc:dd:ee:ff' }),
@@ -37,7 +36,6 @@ const HostBody = Type.Object(fieldSchemas, { additionalProperties: false });
 const BulkRow = Type.Object({ mac: Type.String(), hostname: fieldSchemas.hostname, image: fieldSchemas.image, ip: fieldSchemas.ip }, { additionalProperties: false });
 const BulkBody = Type.Object({ hosts: Type.Array(BulkRow, { minItems: 1 }) }, { additionalProperties: false });
 const BootOnceBody = Type.Object({ image: Type.String({ minLength: 1 }) }, { additionalProperties: false });
-const MacParams = Type.Object({ mac: Type.String({ description: `in any usual notation: ${MAC_FORMS}` }) });
 const CSV_COLUMNS = ['mac', 'hostname', 'image', 'ip'] as const;
 
 type Body = { hostname?: string | null; image?: string | null; ip?: string | null; bootOnce?: boolean | null; labels?: Record<string, string> | null };
@@ -63,11 +61,6 @@ class Problems {
 
 const toRow = (h: Host) => ({ mac: h.mac, hostname: h.hostname, image: h.image, ip: h.ip, bootOnce: h.bootOnce, labels: { ...h.labels } });
 
-function macParam(raw: string): string {
-  const mac = normalizeMac(raw);
-  if (!mac) throw badRequest('mac', `"${raw}" is not a MAC address (${MAC_FORMS})`);
-  return mac;
-}
 
 function knownImage(ctx: AdminContext, image: string | null | undefined, field = 'image'): ApiError | null {
   if (image === undefined || image === null || ctx.hosts.images.has(image)) return null;
@@ -160,7 +153,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
     config: { access: 'read' },
     schema: { tags, summary: 'One host', params: MacParams, response: { 200: row, ...errorResponses(400, 401, 404, 429) } },
   }, async (req) => {
-    const host = ctx.hosts.lookup(macParam(req.params.mac));
+    const host = ctx.hosts.lookup(macOrBadRequest(req.params.mac));
     if (!host) throw notFound(`host ${normalizeMac(req.params.mac)}`);
     return toRow(host);
   });
@@ -172,7 +165,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
       response: { 200: row, 201: row, ...errorResponses(400, 401, 409, 422, 429) },
     },
   }, async (req, reply) => {
-    const mac = macParam(req.params.mac);
+    const mac = macOrBadRequest(req.params.mac);
     const body = req.body as Body;
     const bad = knownImage(ctx, body.image);
     if (bad) throw bad;
@@ -187,7 +180,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
       response: { 200: row, ...errorResponses(400, 401, 404, 409, 422, 429) },
     },
   }, async (req) => {
-    const mac = macParam(req.params.mac);
+    const mac = macOrBadRequest(req.params.mac);
     const body = req.body as Body;
     const bad = knownImage(ctx, body.image);
     if (bad) throw bad;
@@ -199,7 +192,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
     config: { access: 'write' },
     schema: { tags, summary: 'Remove a host', params: MacParams, response: { 204: Type.Null({ description: 'removed' }), ...errorResponses(400, 401, 404, 409, 429) } },
   }, async (req, reply) => {
-    const mac = macParam(req.params.mac);
+    const mac = macOrBadRequest(req.params.mac);
     let removed: boolean;
     try {
       removed = await ctx.hosts.removeHost(mac);
@@ -218,7 +211,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
       response: { 200: row, 201: row, ...errorResponses(400, 401, 409, 422, 429) },
     },
   }, async (req, reply) => {
-    const mac = macParam(req.params.mac);
+    const mac = macOrBadRequest(req.params.mac);
     const { image } = req.body as { image: string };
     const bad = knownImage(ctx, image);
     if (bad) throw bad;

@@ -1,12 +1,12 @@
 // GET /api/transfers (TFTP transfers and multicast rounds running now, from the progress
 // model) and GET /api/leases (the DHCP service's leases, with the host map's names).
-import { Type, type TSchema } from 'typebox';
+import { Type } from 'typebox';
 import type { DhcpServer } from '../../dhcp/server.js';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { errorResponses } from '../errors.js';
+import { nullable } from '../schemas.js';
 
-const nullable = <T extends TSchema>(s: T, description?: string) => Type.Union([s, Type.Null()], description ? { description } : {});
 
 export const TransferRowSchema = Type.Object({
   id: Type.String({ description: 'tftp-<n>, or <protocol>-<group>-<round> for a multicast round' }),
