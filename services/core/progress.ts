@@ -34,6 +34,8 @@ export interface TrackerOptions {
   staleMs?: number;
   /** History lines kept per machine. Default 200. */
   historySize?: number;
+  /** Machines listed at most (default 2000, ten big classrooms): a flood of made-up MACs cannot grow memory without end. */
+  maxClients?: number;
 }
 
 /**
@@ -293,6 +295,7 @@ export class ClientTracker extends EventEmitter {
       const r = b.row;
       this.emit('activity', { at: when, level, mac: r.mac, ip: r.ip, text: `${r.hostname ?? r.mac}: ${text}` } satisfies ActivityItem);
     }, this.opts.historySize ?? 200);
+    if (this.rows.size >= (this.opts.maxClients ?? 2000)) this.evict();
     this.rows.set(mac, b);
     this.hostFields(b);
     b.record({ at, kind: 'client.seen', text: 'new machine seen' }, 'info');
@@ -318,8 +321,17 @@ export class ClientTracker extends EventEmitter {
   private remove(b: BootRow): void {
     const mac = b.row.mac;
     this.rows.delete(mac);
-    for (const [ip, m] of this.macByIp) if (m === mac) this.macByIp.delete(ip);
+    // learnIp keeps one address per row in the index: its current one.
+    if (b.row.ip !== null && this.macByIp.get(b.row.ip) === mac) this.macByIp.delete(b.row.ip);
     this.emit('removed', mac);
+  }
+
+  /** At the limit: the tenth of the rows seen longest ago go (one sort per many new rows, not a scan per row). */
+  private evict(): void {
+    const oldest = [...this.rows.values()].sort((a, b) => a.row.lastSeen - b.row.lastSeen);
+    const n = Math.max(1, Math.floor(oldest.length / 10));
+    this.log.warn({ listed: this.rows.size, removed: n }, 'progress: too many machines listed (progress maxClients); the longest silent are dropped');
+    for (const b of oldest.slice(0, n)) this.remove(b);
   }
 
   private learnIp(b: BootRow, ip: string): void {

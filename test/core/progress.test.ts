@@ -276,6 +276,20 @@ t.test('aging on the clock: finished rows after ttl from their end, silent ones 
   t.same(tracker.clients(), []);
 });
 
+t.test('a flood of made-up MACs cannot grow the list past maxClients: the longest silent go first', async (t) => {
+  const { tracker, dhcp, removed } = await lab(t, { maxClients: 20 });
+  dhcp('dhcp.discover', PC01);
+  for (let i = 0; i < 100; i++) {
+    dhcp('dhcp.discover', `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+    if (i % 5 === 4) dhcp('dhcp.request', PC01); // a real machine, busy booting meanwhile
+  }
+  t.ok(tracker.clients().length <= 20, `at most 20 listed (${tracker.clients().length})`);
+  t.notOk(removed.includes(PC01), 'the machine that kept talking was never dropped');
+  t.equal(tracker.client(PC01)?.stage, 'dhcp');
+  t.notOk(tracker.client('02:00:00:00:00:00'), 'the one silent longest is gone');
+  t.ok(removed.includes('02:00:00:00:00:00'), 'and the dashboards were told');
+});
+
 t.test('hostname and image follow the host map; the history is a bounded ring', async (t) => {
   const { tracker, hosts, changed, dhcp } = await lab(t, { historySize: 5 });
   dhcp('dhcp.discover', PC01);
