@@ -8,7 +8,7 @@ import type { Socket } from 'node:dgram';
 import { FileSource, MemorySource, type BlockSource } from './blocks.js';
 import { ErrorCode, errorPacket } from './packet.js';
 import { ReadTransfer } from './read.js';
-import { openTransferSocket, sendTo, type ListenInfo } from './sockets.js';
+import { closeWhenSent, openTransferSocket, sendTo, type ListenInfo } from './sockets.js';
 import { realClock, type Clock, type Transfer, type TransferCounters, type TransferParams } from './transfer.js';
 import { UploadSink } from './upload.js';
 import { WriteTransfer } from './write.js';
@@ -51,8 +51,13 @@ export type Report =
 
 interface Session { transfer: Transfer; socket: Socket | null; release: () => Promise<void> }
 
+/** How long a transfer socket stays open after the ERROR that ended the transfer. */
+const ERROR_LINGER_MS = 200;
+
 export class Engine {
   private readonly sessions = new Map<number, Session>();
+  /** Transfer sockets waiting for their last datagrams to leave (closeWhenSent). */
+  private readonly closing = new Set<Promise<void>>();
 
   constructor(
     private readonly report: (r: Report) => void,
@@ -103,7 +108,8 @@ export class Engine {
         this.report({ type: 'ended', id, ok: o.ok, clientAbort: o.ok ? false : o.clientAbort, reason: o.ok ? '' : o.reason, counters, seconds });
         void session.release();
         const dallying = session.transfer instanceof WriteTransfer && session.transfer.dallying;
-        if (!dallying) this.close(id);
+        // Ended by an ERROR of ours: linger so the client's late ACKs don't hide it (sockets.ts).
+        if (!dallying) this.close(id, o.ok || o.clientAbort ? 0 : ERROR_LINGER_MS);
       },
       onDallyEnd: () => this.close(id),
     });
@@ -148,11 +154,15 @@ export class Engine {
     return { make: (hooks: ConstructorParameters<typeof ReadTransfer>[1]) => new WriteTransfer(job.params, hooks, sink, oack, limits), release: async () => undefined };
   }
 
-  private close(id: number): void {
+  private close(id: number, lingerMs = 0): void {
     const session = this.sessions.get(id);
     if (!session) return;
     this.sessions.delete(id);
-    session.socket?.close();
+    if (session.socket) {
+      const closing = closeWhenSent(session.socket, lingerMs);
+      this.closing.add(closing);
+      void closing.then(() => this.closing.delete(closing));
+    }
     this.report({ type: 'closed', id });
   }
 
@@ -168,7 +178,8 @@ export class Engine {
       settling.push(session.release());
       this.close(id);
     }
-    await Promise.allSettled(settling);
+    // The ERRORs just sent leave before the sockets close (and before a worker is terminated).
+    await Promise.allSettled([...settling, ...this.closing]);
   }
 }
 

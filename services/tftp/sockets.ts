@@ -67,3 +67,32 @@ export function sendTo(socket: Socket, packet: Buffer | Buffer[], port: number, 
     // The socket closed under us (the transfer ended): nothing to send any more.
   }
 }
+
+/**
+ * Closes a transfer's socket once libuv has handed its queued datagrams to the kernel, and
+ * `lingerMs` after that.
+ * - A send that meets a full socket buffer waits in libuv's queue, and close() would drop
+ *   it: the ERROR that ends a transfer (a timeout, a shutdown) is exactly such a datagram.
+ * - Linger: a transfer ended with an ERROR usually has ACKs still in flight. Reaching a
+ *   closed port they draw ICMP "port unreachable", and Linux hands that error to the
+ *   client's next recv() before the ERROR datagram already in its queue: atftp then prints
+ *   "unknown error" instead of the server's message. Open a little longer, the socket
+ *   swallows them (the transfer is over; nothing answers).
+ */
+export function closeWhenSent(socket: Socket, lingerMs = 0, waitMs = 250): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  return new Promise((resolve) => {
+    const close = () => { try { socket.close(() => resolve()); } catch { resolve(); } }; // closed meanwhile
+    const attempt = () => {
+      let queued = 0;
+      try { queued = socket.getSendQueueCount(); } catch { resolve(); return; } // already closed
+      if (queued > 0 && Date.now() < deadline) {
+        setTimeout(attempt, 2).unref();
+        return;
+      }
+      if (lingerMs > 0) setTimeout(close, lingerMs).unref();
+      else close();
+    };
+    attempt();
+  });
+}

@@ -131,14 +131,22 @@ t.test('crashes are contained and restarted; reload refuses a bad config; SIGTER
   t.same(ok.body, { ok: true, restarted: ['tftp'], hostsReloaded: false, needsRestart: [] }, 'only tftp, whose section changed');
   t.equal((await service(lab, 'dhcp')).restarts, 1, 'dhcp untouched by the reload');
 
-  // 4. SIGTERM during a download: the client gets an ERROR; the leases are on disk.
-  const last = atftpGet(lab, 'big.bin', join(dir, 'got-3.bin'));
-  for (let i = 0; i < 50 && ((await service(lab, 'tftp')).stats.active ?? 0) < 1; i++) await sleep(100);
-  await sleep(700);
+  // 4. SIGTERM during a download: the client gets an ERROR; the leases are on disk. The
+  // link is unshaped first (a full queue may drop the ERROR, which no one resends: RFC
+  // 1350), and the client is frozen mid-transfer (SIGSTOP) so the transfer is surely open.
+  lab.exec('srv', 'tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
+  const client = lab.spawn('c', 'atftp', ['--get', '-r', 'big.bin', '-l', join(dir, 'got-3.bin'), SRV]);
+  for (let i = 0; i < 100 && ((await service(lab, 'tftp')).stats.active ?? 0) < 1; i++) await sleep(20);
+  process.kill(client.pid!, 'SIGSTOP');
+  await sleep(300);
+  t.equal((await service(lab, 'tftp')).stats.active, 1, 'the download is open when bootlab is stopped');
   process.kill(bootlab.proc.pid!, 'SIGTERM');
+  await sleep(20);
+  process.kill(client.pid!, 'SIGCONT');
   const { code } = await bootlab.proc.exited;
   t.equal(code, 0, 'exit 0 on SIGTERM');
-  const cut = await last;
+  const cut = { code: (await client.exited).code, stderr: client.stderr() };
+
   t.not(cut.code, 0, 'the download did not complete');
   t.match(cut.stderr, /server shutting down/, 'atftp shows the server\'s ERROR message');
   const journal = readFileSync(join(home, 'state', 'dhcp-leases.jsonl'), 'utf8');
