@@ -48,8 +48,11 @@ export async function createRuntime(file: string, opts: RuntimeOptions = {}): Pr
   const hosts = await HostMap.open(config.hosts, log.child({ service: 'hostmap' }));
   hosts.watch();
   const supervisor = new Supervisor(config, log, events, hosts, opts.definitions ?? SERVICES, opts.backoff);
-  const tracker = new ClientTracker({ events, hosts, ttlMs: config.admin.clientTtl * 1000, log: log.child({ service: 'progress' }) });
-  const metrics = new Metrics(events, supervisor, opts.processMetrics ?? true);
+  // The progress model and the metrics only feed the admin API. With it off they listen to
+  // a bus nothing emits on, so the services skip building events (EventBus.wants).
+  const feed = config.admin.enabled ? events : new EventBus();
+  const tracker = new ClientTracker({ events: feed, hosts, ttlMs: config.admin.clientTtl * 1000, log: log.child({ service: 'progress' }) });
+  const metrics = new Metrics(feed, supervisor, opts.processMetrics ?? true);
   // Resolved at first use (when the admin server is built), so a service's bind error is
   // reported before a state folder that cannot be written.
   let tokenSource: TokenSource | null = null;

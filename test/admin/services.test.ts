@@ -97,3 +97,11 @@ t.test('reload: a bad config is refused with its lines; a good one restarts what
   t.match(badHosts.json().lines[0], /hosts\.yaml:2 /);
   t.equal(f.runtime.hosts.lookup('aa:bb:cc:dd:ee:ff')?.hostname, 'pc1', 'the last good host map stays');
 });
+
+t.test('with the admin API off, nothing listens to the services\' events: they skip building them', async (t) => {
+  const on = await adminFixture(t);
+  t.equal(on.runtime.events.wants('dhcp.discover'), true, 'the progress model and the metrics listen when the API is on');
+  const off = await adminFixture(t, { admin: ['enabled: false'] });
+  t.equal(off.runtime.events.wants('dhcp.discover'), false, 'admin.enabled false: no listener');
+  t.equal(off.runtime.events.wants('tftp.progress'), false);
+});
