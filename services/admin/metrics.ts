@@ -4,10 +4,16 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BootEvent, EventBus } from '../core/events.js';
 import type { Supervisor } from './supervisor.js';
 
+/** The DHCP service's counter, and the labels it is published with. */
+const DHCP_COUNTERS: [string, string, 'received' | 'sent'][] = [
+  ['discovers', 'discover', 'received'], ['requests', 'request', 'received'], ['declines', 'decline', 'received'],
+  ['releases', 'release', 'received'], ['informs', 'inform', 'received'],
+  ['offers', 'offer', 'sent'], ['acks', 'ack', 'sent'], ['naks', 'nak', 'sent'],
+];
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly unsubscribe: () => void;
-  private readonly dhcpPackets: Counter<'type' | 'direction'>;
   private readonly tftpTransfers: Counter<'direction' | 'result'>;
   private readonly tftpBytes: Counter<'direction'>;
   private readonly tftpRetransmits: Counter;
@@ -20,7 +26,16 @@ export class Metrics {
   constructor(events: EventBus, supervisor: Supervisor, withProcessMetrics = true) {
     const registers = [this.registry];
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'bootlab_' });
-    this.dhcpPackets = new Counter({ name: 'bootlab_dhcp_packets_total', help: 'DHCP messages by type: received (discover, request, ...) and sent (offer, ack, nak)', labelNames: ['type', 'direction'], registers });
+    // Read from the DHCP service's own counters when scraped: an event per packet would cost
+    // the DHCP path more than all its other work (services/dhcp/server.ts).
+    new Counter({
+      name: 'bootlab_dhcp_packets_total', help: 'DHCP messages by type: received (discover, request, ...) and sent (offer, ack, nak), since the DHCP service started', labelNames: ['type', 'direction'], registers,
+      collect() {
+        this.reset();
+        const stats = supervisor.list().find((s) => s.name === 'dhcp')?.stats ?? {};
+        for (const [key, type, direction] of DHCP_COUNTERS) this.inc({ type, direction }, stats[key] ?? 0);
+      },
+    });
     this.tftpTransfers = new Counter({ name: 'bootlab_tftp_transfers_total', help: 'TFTP transfers ended, by result (completed, failed)', labelNames: ['direction', 'result'], registers });
     this.tftpBytes = new Counter({ name: 'bootlab_tftp_bytes_total', help: 'File bytes moved by TFTP transfers that ended (read: sent, write: received)', labelNames: ['direction'], registers });
     this.tftpRetransmits = new Counter({ name: 'bootlab_tftp_retransmits_total', help: 'TFTP DATA packets sent again', registers });
@@ -66,12 +81,7 @@ export class Metrics {
         this.mtftpBytes.inc({ protocol: e.protocol }, e.dataBytes ?? 0);
         return;
       }
-      case 'mtftp.receiver': case 'mtftp.progress': case 'mtftp.client-done': return;
-      default: {
-        const type = e.kind.slice('dhcp.'.length);
-        const sent = type === 'offer' || type === 'ack' || type === 'nak';
-        this.dhcpPackets.inc({ type, direction: sent ? 'sent' : 'received' });
-      }
+      default: return;
     }
   }
 

@@ -40,6 +40,12 @@ export class HostMapError extends Error {
 
 const HEX12 = /^[0-9a-f]{12}$/;
 
+/** Already aa:bb:cc:dd:ee:ff (a cheap test for the per-packet paths, before normalizeMac). */
+export function isNormalMac(mac: string): boolean {
+  return mac.length === 17 && NORMAL_MAC.test(mac);
+}
+const NORMAL_MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
 /** Any usual notation (aa:bb:.., AA-BB-.., aabb.ccdd.eeff, aabbccddeeff) to aa:bb:cc:dd:ee:ff, or null. */
 export function normalizeMac(input: string): string | null {
   const s = input.trim().toLowerCase();

@@ -12,9 +12,9 @@ import { watch, type FSWatcher, promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isMap, isScalar, type Document } from 'yaml';
 import type { Logger } from './log.js';
-import { HostMapError, normalizeMac, parseHostMap, type Host, type HostMapData, type Image } from './hostmap-parse.js';
+import { HostMapError, isNormalMac, normalizeMac, parseHostMap, type Host, type HostMapData, type Image } from './hostmap-parse.js';
 
-export { HostMapError, normalizeMac, type Host, type HostMapData, type Image };
+export { HostMapError, isNormalMac, normalizeMac, type Host, type HostMapData, type Image };
 
 /** Fields a write may set on a host; null removes the field. */
 export type HostFields = Partial<{ hostname: string | null; image: string | null; ip: string | null; bootOnce: boolean | null; labels: Record<string, string> | null }>;
@@ -49,7 +49,7 @@ export class HostMap extends EventEmitter {
   }
 
   lookup(mac: string): Host | undefined {
-    const key = mac.length === 17 && mac === mac.toLowerCase() ? mac : normalizeMac(mac);
+    const key = isNormalMac(mac) ? mac : normalizeMac(mac);
     return key ? this.data.hosts.get(key) : undefined;
   }
 

@@ -16,7 +16,7 @@ import type {
   BootEvent, DhcpMessage, EventBus, MtftpClientDone, MtftpProgress, MtftpReceiver, MtftpRound,
   TftpDone, TftpFailed, TftpProgress, TftpRefused, TftpStart,
 } from './events.js';
-import { normalizeMac, type HostMap, type Image } from './hostmap.js';
+import { isNormalMac, normalizeMac, type HostMap, type Image } from './hostmap.js';
 import { createLogger, type Logger } from './log.js';
 import { ActiveTransfers, percentOf, roundId, tftpId, type EndedTransfer, type TransferRow } from './transfers.js';
 
@@ -149,7 +149,8 @@ export class ClientTracker extends EventEmitter {
   }
 
   private dhcp(e: DhcpMessage): void {
-    const mac = normalizeMac(e.mac) ?? e.mac;
+    // The DHCP service writes MACs in the normal form already (dhcp/packet.ts macOf).
+    const mac = isNormalMac(e.mac) ? e.mac : normalizeMac(e.mac) ?? e.mac;
     let b = this.rows.get(mac);
     // A laptop asking the full-mode server for an address is not a machine booting.
     if (!b && e.firmware === 'other' && !this.opts.hosts.lookup(mac)) return;

@@ -1,9 +1,9 @@
-// /metrics from events: DHCP messages by type and direction, multicast groups and rounds,
+// /metrics: DHCP messages by type and direction (the service's counters), multicast groups and rounds,
 // failed TFTP transfers (the real TFTP path is counted in services.test.ts).
 import t from 'tap';
 import { Metrics } from '../../services/admin/metrics.js';
 import type { Supervisor } from '../../services/admin/supervisor.js';
-import { EventBus, type EventInput } from '../../services/core/events.js';
+import { EventBus } from '../../services/core/events.js';
 
 const noServices = { list: () => [] } as unknown as Supervisor;
 
@@ -12,20 +12,20 @@ function value(text: string, series: string): number | undefined {
   return hit === undefined ? undefined : Number(hit.slice(series.length + 1));
 }
 
-t.test('DHCP messages are counted by type, received or sent', async (t) => {
-  const events = new EventBus();
-  const m = new Metrics(events, noServices, false);
+t.test('DHCP messages by type, received or sent, come from the DHCP service\'s own counters', async (t) => {
+  const stats: Record<string, number> = { discovers: 2, offers: 2, requests: 2, acks: 1, naks: 1, declines: 0, releases: 0, informs: 0 };
+  const supervisor = { list: () => [{ name: 'dhcp', state: 'running', restarts: 0, stats }] } as unknown as Supervisor;
+  const m = new Metrics(new EventBus(), supervisor, false);
   t.teardown(() => m.close());
-  const base = { mac: '52:54:00:00:00:01', xid: 1, iface: 'eth0', arch: 0, vendorClass: 'PXEClient', firmware: 'bios', mode: 'full' as const };
-  for (const kind of ['dhcp.discover', 'dhcp.offer', 'dhcp.discover', 'dhcp.offer', 'dhcp.request', 'dhcp.ack', 'dhcp.request', 'dhcp.nak'] as const) {
-    events.emit({ ...base, kind } as EventInput);
-  }
-  const text = await m.text();
+  let text = await m.text();
   t.equal(value(text, 'bootlab_dhcp_packets_total{type="discover",direction="received"}'), 2);
   t.equal(value(text, 'bootlab_dhcp_packets_total{type="offer",direction="sent"}'), 2);
   t.equal(value(text, 'bootlab_dhcp_packets_total{type="request",direction="received"}'), 2);
   t.equal(value(text, 'bootlab_dhcp_packets_total{type="ack",direction="sent"}'), 1);
   t.equal(value(text, 'bootlab_dhcp_packets_total{type="nak",direction="sent"}'), 1);
+  stats.discovers = 5;
+  text = await m.text();
+  t.equal(value(text, 'bootlab_dhcp_packets_total{type="discover",direction="received"}'), 5, 'read again at each scrape');
 });
 
 t.test('multicast groups are active between the round\'s start and end; failed TFTP transfers count', async (t) => {

@@ -70,6 +70,17 @@ t.test('the PXE boot server port answers unicast, events and counters follow eve
   const ack = dhcpEvents[1] as EventOf<'dhcp.ack'>;
   t.match(ack, { mac: '52:54:00:12:34:56', xid: 0xabc, iface: 'lo', arch: 7, firmware: 'uefi', bootFile: 'snponly.efi', mode: 'proxy' });
   t.equal(ack.vendorClass, 'PXEClient:Arch:00007:UNDI:003016');
+
+  // A laptop's DISCOVER (no PXE vendor class, not in the host map) is counted by type but
+  // makes no event: the progress model does not follow it, and it costs the hot path nothing.
+  t.equal(await ask(dhcp(1, [], { mac: '02:00:00:00:00:99', xid: 0xdef }), status.bound[0].port), null, 'proxy mode does not answer it');
+  t.equal(server.stats.discovers, 1, 'counted as a DISCOVER received');
+  t.equal(server.stats.requests, 1);
+  t.same(seen.filter((e) => e.kind.startsWith('dhcp.')).length, 2, 'no event for it');
+  // The same from a machine of the host map is followed (its booted OS, say).
+  await ask(dhcp(1, [], { mac: '52:54:00:12:34:56', xid: 0xdee }), status.bound[0].port);
+  t.equal(server.stats.discovers, 2);
+  t.same(seen.filter((e) => e.kind.startsWith('dhcp.')).map((e) => e.kind), ['dhcp.request', 'dhcp.ack', 'dhcp.discover']);
 });
 
 t.test('a hand edit of the host map changes the next answer within a second, without a restart', async (t) => {
