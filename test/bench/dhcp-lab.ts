@@ -112,7 +112,10 @@ export function serverDefs(): DhcpServerDef[] {
         writeFileSync(join(work, 'hosts.yaml'), 'hosts: {}\n');
         const file = join(work, 'appliance.yaml');
         writeFileSync(file, bootlabConfigYaml(work, admin));
-        return { cmd: process.execPath, args: [BOOTLAB_CLI, 'serve', '--config', file], leaseFile: join(work, 'state', 'dhcp-leases.jsonl') };
+        // BENCH_CPU_PROF=<folder>: each bootlab run writes a V8 CPU profile there (node --cpu-prof).
+        const dir = process.env.BENCH_CPU_PROF;
+        const prof = dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
+        return { cmd: process.execPath, args: [...prof, BOOTLAB_CLI, 'serve', '--config', file], leaseFile: join(work, 'state', 'dhcp-leases.jsonl') };
       },
     })),
     {
