@@ -28,18 +28,18 @@ t.test('JSON: one write creates the new hosts and updates the known ones, keepin
   const res = await f.send('POST', '/api/hosts', { hosts: [
     { mac: '52-54-00-00-00-11', hostname: 'pc11', image: 'debian' },
     { mac: 'AABBCCDDEE02', image: 'rescue' },
-    { mac: '5254.0000.0012', ip: '10.0.0.12', hostname: null },
+    { mac: '5254.0000.0012', ip: '192.0.2.12', hostname: null },
     { mac: '52:54:00:00:00:01', labels: undefined, hostname: 'teacher' },
   ] });
   t.equal(res.statusCode, 200);
-  const hosts = [row('52:54:00:00:00:11', { hostname: 'pc11', image: 'debian' }), { ...PC02, image: 'rescue' }, row('52:54:00:00:00:12', { ip: '10.0.0.12' }), TEACHER];
+  const hosts = [row('52:54:00:00:00:11', { hostname: 'pc11', image: 'debian' }), { ...PC02, image: 'rescue' }, row('52:54:00:00:00:12', { ip: '192.0.2.12' }), TEACHER];
   t.same(res.json(), { created: 2, updated: 2, hosts });
   t.same((await f.get('/api/hosts')).json().hosts, [TEACHER, { ...PC02, image: 'rescue' }, hosts[0], hosts[2]]);
   const text = readFileSync(f.hostsFile, 'utf8');
   t.ok(text.startsWith('# Room B12: the host map (this comment must survive every write)\n'), 'the head comment stays');
   t.match(text, /  # the teacher's machine\n  52:54:00:00:00:01:\n/);
   t.match(text, /  AA-BB-CC-DD-EE-02: \{ hostname: pc02, bootOnce: true, image: rescue \} # written by hand, dashes\n/, 'the hand-written line keeps its key, style and comment');
-  t.match(text, /  52:54:00:00:00:11:\n    hostname: pc11\n    image: debian\n  52:54:00:00:00:12:\n    ip: 10.0.0.12\n$/, 'new hosts appended in list order');
+  t.match(text, /  52:54:00:00:00:11:\n    hostname: pc11\n    image: debian\n  52:54:00:00:00:12:\n    ip: 192.0.2.12\n$/, 'new hosts appended in list order');
 });
 
 t.test('JSON: a bad row refuses the whole list, named by its index', async (t) => {
@@ -88,9 +88,9 @@ t.test('CSV: header optional, comments and blank lines skipped, quotes and CRLF 
   t.same(res.json(), { created: 2, updated: 1, hosts });
 
   // No header, an ip column, text/plain (a paste), then a header naming the columns in another order.
-  const plain = await f.send('POST', '/api/hosts', '52:54:00:00:00:34,pc34,debian,10.0.0.34\n52:54:00:00:00:35\n', { 'content-type': 'text/plain; charset=utf-8' });
+  const plain = await f.send('POST', '/api/hosts', '52:54:00:00:00:34,pc34,debian,192.0.2.34\n52:54:00:00:00:35\n', { 'content-type': 'text/plain; charset=utf-8' });
   t.equal(plain.statusCode, 200);
-  t.same(plain.json(), { created: 2, updated: 0, hosts: [row('52:54:00:00:00:34', { hostname: 'pc34', image: 'debian', ip: '10.0.0.34' }), row('52:54:00:00:00:35')] });
+  t.same(plain.json(), { created: 2, updated: 0, hosts: [row('52:54:00:00:00:34', { hostname: 'pc34', image: 'debian', ip: '192.0.2.34' }), row('52:54:00:00:00:35')] });
   const reordered = await f.send('POST', '/api/hosts', 'image,mac\ndebian,52:54:00:00:00:35\n', CSV);
   t.same(reordered.json(), { created: 0, updated: 1, hosts: [row('52:54:00:00:00:35', { image: 'debian' })] });
 
@@ -108,7 +108,7 @@ t.test('CSV: a bad line refuses the list, named by its line number', async (t) =
     ['# list\n52:54:00:00:00:41,pc41\n\n5254.0000.0041,pc41b\n', 400, bad('52:54:00:00:00:41 is listed twice (first at line 2)', 'line 4: mac'), CSV],
     ['52:54:00:00:00:41,pc41,nope\n', 422, bad(`"nope" is not in the host map's images ${IMAGES}`, 'line 1: image', 'unknown_image'), CSV],
     ['52:54:00:00:00:41,pc41\n52:54:00:00:00:42,-pc42\n', 400, bad(HOSTNAME_RULE, 'line 2: hostname'), CSV],
-    ['52:54:00:00:00:41,pc41,debian,10.0.0.1,extra\n', 400, bad('has 5 fields; expected at most 4 (mac,hostname,image,ip)', 'line 1'), CSV],
+    ['52:54:00:00:00:41,pc41,debian,192.0.2.1,extra\n', 400, bad('has 5 fields; expected at most 4 (mac,hostname,image,ip)', 'line 1'), CSV],
     ['mac,colour\n52:54:00:00:00:41,red\n', 400, bad('is not a column bootlab knows (mac, hostname, image, ip)', 'line 1: colour'), CSV],
     ['mac,hostname,mac\n', 400, bad('is a column named twice', 'line 1: mac'), CSV],
     ['52:54:00:00:00:41,"pc41\n52:54:00:00:00:42,pc42\n', 400, bad('a quoted field is not closed', 'line 1'), CSV],

@@ -38,9 +38,9 @@ t.test('GET /api/hosts/:mac takes every usual MAC notation; a bad one is a 400, 
 
 t.test('PUT creates (201) and replaces (200): fields not given are removed; comments and notations stay', async (t) => {
   const f = await adminFixture(t, { hosts: SAMPLE });
-  const created = await f.send('PUT', '/api/hosts/5254.0000.0003', { hostname: 'pc03', image: 'rescue', ip: '10.0.0.3', labels: { seat: '3' } });
+  const created = await f.send('PUT', '/api/hosts/5254.0000.0003', { hostname: 'pc03', image: 'rescue', ip: '192.0.2.3', labels: { seat: '3' } });
   t.equal(created.statusCode, 201);
-  const pc03 = { mac: '52:54:00:00:00:03', hostname: 'pc03', image: 'rescue', ip: '10.0.0.3', bootOnce: false, labels: { seat: '3' } };
+  const pc03 = { mac: '52:54:00:00:00:03', hostname: 'pc03', image: 'rescue', ip: '192.0.2.3', bootOnce: false, labels: { seat: '3' } };
   t.same(created.json(), pc03);
   t.same((await f.get('/api/hosts/52:54:00:00:00:03')).json(), pc03);
 
@@ -61,7 +61,7 @@ t.test('PUT creates (201) and replaces (200): fields not given are removed; comm
   52:54:00:00:00:03:
     hostname: pc03
     image: rescue
-    ip: 10.0.0.3
+    ip: 192.0.2.3
     labels:
       seat: "3"
 `.replace('debian/linux        # the', 'debian/linux # the'));
@@ -109,9 +109,9 @@ t.test('PUT refuses bad data with the field named, and leaves the file byte-iden
 
 t.test('PATCH merges: given fields change, null removes, the rest stays; 404 when missing', async (t) => {
   const f = await adminFixture(t, { hosts: SAMPLE });
-  const res = await f.send('PATCH', '/api/hosts/52:54:00:00:00:01', { image: 'rescue', labels: null, ip: '10.0.0.1' });
+  const res = await f.send('PATCH', '/api/hosts/52:54:00:00:00:01', { image: 'rescue', labels: null, ip: '192.0.2.1' });
   t.equal(res.statusCode, 200);
-  t.same(res.json(), { ...TEACHER, image: 'rescue', labels: {}, ip: '10.0.0.1' });
+  t.same(res.json(), { ...TEACHER, image: 'rescue', labels: {}, ip: '192.0.2.1' });
   const off = await f.send('PATCH', '/api/hosts/aabbccddee02', { bootOnce: false, hostname: null });
   t.equal(off.statusCode, 200);
   t.same(off.json(), { ...PC02, bootOnce: false, hostname: null });
@@ -235,7 +235,7 @@ t.test('a hand edit that broke one host: a write to that host is refused with 40
   writeFileSync(f.hostsFile, broken);
   const line = `${f.hostsFile}:18 hosts.52:54:00:00:00:01.ip: must be an IPv4 address`;
   const conflict = { error: 'conflict', message: `the host map file has an error to fix first (a hand edit?): ${line}`, lines: [line] };
-  for (const [method, body] of [['PATCH', { hostname: 'teacher-2' }], ['PUT', { ip: '10.0.0.1' }], ['PATCH', { ip: null }]] as const) {
+  for (const [method, body] of [['PATCH', { hostname: 'teacher-2' }], ['PUT', { ip: '192.0.2.1' }], ['PATCH', { ip: null }]] as const) {
     const res = await f.send(method, '/api/hosts/52:54:00:00:00:01', body);
     t.equal(res.statusCode, 409, `${method} ${JSON.stringify(body)}`);
     t.same(res.json(), conflict);

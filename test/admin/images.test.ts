@@ -15,9 +15,9 @@ const HOSTS = `images:
   rescue:
     script: rescue.ipxe            # not there
   web:
-    chain: http://10.0.0.1/boot.ipxe
+    chain: http://192.0.2.1/boot.ipxe
   netinst:
-    kernel: http://10.0.0.1/linux  # loaded over HTTP: not a tftp.root file
+    kernel: http://192.0.2.1/linux  # loaded over HTTP: not a tftp.root file
     initrd: netinst/initrd.gz
   raw:
     files:
@@ -39,7 +39,7 @@ t.test('every image with its files: exists and size under tftp.root, never outsi
   t.same(res.json(), { images: [
     { name: 'debian', kind: 'kernel', url: null, files: [file('kernel', 'debian/linux', 1000), file('initrd', '/debian/initrd.gz', 20)], ok: true },
     { name: 'rescue', kind: 'script', url: null, files: [file('script', 'rescue.ipxe', null)], ok: false },
-    { name: 'web', kind: 'chain', url: 'http://10.0.0.1/boot.ipxe', files: [], ok: true },
+    { name: 'web', kind: 'chain', url: 'http://192.0.2.1/boot.ipxe', files: [], ok: true },
     { name: 'netinst', kind: 'kernel', url: null, files: [file('initrd', 'netinst/initrd.gz', 1)], ok: true },
     { name: 'raw', kind: 'files', url: null, files: [
       file('bios', 'pxelinux.0', 7), file('uefi32', 'debian', null), file('uefi64', '../appliance.yaml', null),
