@@ -317,7 +317,7 @@ t.test('files by role: the image\'s paths, scripts, the boot file, then names', 
   const img = { name: 'd', kind: 'kernel', kernel: 'debian/linux', initrd: 'debian/initrd.gz', cmdline: '' } as const;
   const cases: [string, string | null, string | null][] = [
     ['debian/linux', null, 'kernel'], ['/debian/initrd.gz', null, 'initrd'],
-    ['bootlab/52-54-00-00-00-01.ipxe', 'tftp://10.0.0.1/bootlab/52-54-00-00-00-01.ipxe', 'script'],
+    ['bootlab/52-54-00-00-00-01.ipxe', 'tftp://192.0.2.1/bootlab/52-54-00-00-00-01.ipxe', 'script'],
     ['pxelinux.cfg/default', null, 'script'], ['boot/grub/grub.cfg', null, 'script'], ['menu.ipxe', null, 'script'],
     ['vendor/loader.bin', 'vendor/loader.bin', 'bootloader'], ['undionly.kpxe', null, 'bootloader'], ['pxelinux.0', null, 'bootloader'],
     ['EFI/BOOT/grubx64.efi', null, 'bootloader'], ['ldlinux.c32', null, 'bootloader'],
