@@ -121,9 +121,12 @@ function installAuth(app: AdminApp, ctx: AdminContext): void {
     if (!needed || access === 'open') return;
     const wait = check.blockedFor(req.ip);
     if (wait > 0) throw new ApiError('rate_limited', `too many failed token attempts from ${req.ip}; try again in ${wait} s`, { retryAfter: wait });
-    if (check.matches(req.headers.authorization)) return;
-    const failures = check.fail(req.ip);
-    ctx.log.warn({ service: 'admin', ip: req.ip, method: req.method, url: url.split('?')[0], failures }, 'admin API: request without a valid token refused');
+    const given = req.headers.authorization;
+    if (check.matches(given)) return;
+    // Only a token that was given and wrong is a guess; a page that has not asked for the
+    // token yet must not lock its teacher out.
+    const failures = given === undefined ? 0 : check.fail(req.ip);
+    if (failures > 0) ctx.log.warn({ service: 'admin', ip: req.ip, method: req.method, url: url.split('?')[0], failures }, 'admin API: a wrong token refused');
     throw new ApiError('unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)');
   });
 }

@@ -44,6 +44,10 @@ t.test('protectReads auto: reads open on loopback, every write still needs the t
 t.test('failed token attempts are limited per address: 429 with Retry-After, even for the right token', async (t) => {
   const f = await adminFixture(t, { admin: ['maxAuthFailures: 3'] });
   const from = (ip: string, token: string) => f.app.inject({ method: 'POST', url: '/api/config/reload', remoteAddress: ip, headers: { authorization: `Bearer ${token}` } });
+  for (let i = 0; i < 5; i++) {
+    t.equal((await f.app.inject({ method: 'POST', url: '/api/config/reload', remoteAddress: '192.0.2.50' })).statusCode, 401, 'no token at all: refused');
+  }
+  t.equal((await from('192.0.2.50', TOKEN)).statusCode, 200, 'requests with no token are not guesses: they do not count');
   for (let i = 0; i < 3; i++) t.equal((await from('192.0.2.50', 'wrong-token-0123456789')).statusCode, 401);
   const limited = await from('192.0.2.50', TOKEN);
   t.equal(limited.statusCode, 429);
