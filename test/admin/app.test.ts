@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { resolveToken, TOKEN_FILE, TokenError } from '../../services/admin/auth.js';
 import { appSpec } from '../../services/core/config.js';
 import { defaults } from '../../services/core/schema.js';
-import { adminFixture, AUTH, TOKEN } from '../helpers/admin.js';
+import { adminFixture, AUTH, TOKEN, UNAUTHORIZED } from '../helpers/admin.js';
 
-const UNAUTHORIZED = { error: 'unauthorized', message: 'a valid bearer token is required (Authorization: Bearer <token>)' };
 
 t.test('health, OpenAPI and the docs page are open; reads need the token when protectReads is always', async (t) => {
   const f = await adminFixture(t, { admin: ['protectReads: always'] });

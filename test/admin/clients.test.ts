@@ -8,7 +8,7 @@ import { silentLogger } from '../../services/core/log.js';
 import type { ServiceStatus } from '../../services/core/service.js';
 import type { ServiceDefinition } from '../../services/admin/supervisor.js';
 import { LeaseStore } from '../../services/dhcp/leases.js';
-import { adminFixture, type AdminFixture } from '../helpers/admin.js';
+import { adminFixture, UNAUTHORIZED, type AdminFixture } from '../helpers/admin.js';
 
 const HOSTS = `images:
   debian:
@@ -22,7 +22,6 @@ hosts:
 const PC01 = '52:54:00:00:00:01';
 const PC02 = '52:54:00:00:00:02';
 const MAC_FORMS = 'aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff or aabbccddeeff';
-const UNAUTHORIZED = { error: 'unauthorized', message: 'a valid bearer token is required (Authorization: Bearer <token>)' };
 
 const emit = (f: AdminFixture, e: Record<string, unknown>) => f.runtime.events.emit(e as unknown as EventInput);
 const dhcp = (f: AdminFixture, kind: string, mac: string, at: number, more: Record<string, unknown> = {}) =>

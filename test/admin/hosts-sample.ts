@@ -25,7 +25,7 @@ hosts:
 export const TEACHER = { mac: '52:54:00:00:00:01', hostname: 'teacher', image: 'debian', ip: null, bootOnce: false, labels: { room: 'B12', seat: '1' } };
 export const PC02 = { mac: 'aa:bb:cc:dd:ee:02', hostname: 'pc02', image: null, ip: null, bootOnce: true, labels: {} };
 
-export const UNAUTHORIZED = { error: 'unauthorized', message: 'a valid bearer token is required (Authorization: Bearer <token>)' };
+export { UNAUTHORIZED } from '../helpers/admin.js';
 export const MAC_FORMS = 'aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff or aabbccddeeff';
 export const UNKNOWN_NOPE = { error: 'unknown_image', message: 'image: "nope" is not in the host map\'s images (debian, rescue)', field: 'image' };
 export const HOSTNAME_RULE = 'must be a host name (letters, digits, hyphens; dots between labels)';

@@ -12,6 +12,8 @@ import { silentLogger } from '../../services/core/log.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
+/** The body of every 401 (errors.ts). */
+export const UNAUTHORIZED = { error: 'unauthorized', message: 'a valid bearer token is required (Authorization: Bearer <token>)' };
 
 interface Teardown { teardown(fn: () => unknown): void }
 
