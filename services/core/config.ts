@@ -179,6 +179,22 @@ export const adminSpec = obj({
   web: path('../web'),
 });
 
+/** The HTTP boot server (services/http): tftp.root and the generated files over HTTP. */
+export const httpSpec = obj({
+  enabled: bool(true),
+  address: str('0.0.0.0', IP_ADDRESS, 'an IPv4 or IPv6 address'),
+  /** 0: any free port (tests). */
+  port: int(0, 65535, 80),
+  /** The URL prefix clients are told; null: http://<server address>[:port]. */
+  baseUrl: optStr(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, 'a URL like http://192.0.2.1:8069'),
+});
+
+/** The boot flow shared by DHCP, TFTP and HTTP (services/boot). */
+export const bootSpec = obj({
+  /** When a boot-once host goes back to the defaults: when it reports booted, or once its kernel was sent. */
+  bootOnceEnds: oneOf(['booted', 'kernel'] as const, 'booted'),
+});
+
 export const appSpec = obj({
   log: obj({
     level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
@@ -192,6 +208,8 @@ export const appSpec = obj({
   multicast: multicastSpec,
   mtftp: mtftpSpec,
   admin: adminSpec,
+  http: httpSpec,
+  boot: bootSpec,
 });
 
 export type AppConfig = Infer<typeof appSpec>;
@@ -202,6 +220,39 @@ export type MtftpConfig = Infer<typeof mtftpSpec>;
 export type MtftpFile = Infer<typeof mtftpFileSpec>;
 export type MulticastConfig = Infer<typeof multicastSpec>;
 export type AdminConfig = Infer<typeof adminSpec>;
+export type HttpConfig = Infer<typeof httpSpec>;
+export type BootConfig = Infer<typeof bootSpec>;
+
+/**
+ * Environment variables that override the file (compose.yaml's `environment:`, a systemd
+ * unit's Environment=): the variable and the key it sets. BOOTLAB_ADMIN_TOKEN is read
+ * where the token is resolved (admin/auth.ts), so it never sits in the config object.
+ */
+export const ENV_OVERRIDES: { variable: string; path: string[]; parse: (v: string) => unknown }[] = [
+  { variable: 'BOOTLAB_INTERFACE', path: ['dhcp', 'interfaces'], parse: (v) => v.split(/[\s,]+/).filter(Boolean) },
+  { variable: 'BOOTLAB_DHCP_MODE', path: ['dhcp', 'mode'], parse: (v) => v.trim() },
+  { variable: 'BOOTLAB_SERVER_ADDRESS', path: ['dhcp', 'serverAddress'], parse: (v) => v.trim() || null },
+  { variable: 'BOOTLAB_HTTP_PORT', path: ['http', 'port'], parse: (v) => (/^\d+$/.test(v.trim()) ? Number(v) : v) },
+  { variable: 'BOOTLAB_ADMIN_PORT', path: ['admin', 'port'], parse: (v) => (/^\d+$/.test(v.trim()) ? Number(v) : v) },
+  { variable: 'BOOTLAB_LOG_LEVEL', path: ['log', 'level'], parse: (v) => v.trim() },
+];
+
+/** Sets the overridden keys into the parsed file; returns which paths came from where. */
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
+  const from = new Map<string, string>();
+  for (const o of ENV_OVERRIDES) {
+    const v = env[o.variable];
+    if (v === undefined || v === '') continue;
+    let node = raw;
+    for (const k of o.path.slice(0, -1)) {
+      if (typeof node[k] !== 'object' || node[k] === null) node[k] = {};
+      node = node[k] as Record<string, unknown>;
+    }
+    node[o.path[o.path.length - 1]] = o.parse(v);
+    from.set(o.path.join('.'), `${o.variable}=${v}`);
+  }
+  return from;
+}
 
 export class ConfigError extends Error {
   constructor(readonly lines: string[]) {
@@ -324,15 +375,22 @@ function dhcpIssues(d: DhcpConfig): Issue[] {
 export interface LoadedConfig { config: AppConfig; file: string }
 
 /** Parses and validates YAML text. `file` names the source in errors and anchors relative paths. */
-export function parseConfig(text: string, file: string): AppConfig {
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = {}): AppConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) throw new ConfigError(yamlSyntaxLines(doc, lineCounter, file));
-  const raw = doc.contents === null ? {} : doc.toJS();
+  const js = doc.contents === null ? {} : doc.toJS();
+  const raw = typeof js === 'object' && js !== null && !Array.isArray(js) ? js as Record<string, unknown> : js;
+  const fromEnv = raw === js && typeof raw === 'object' && raw !== null ? applyEnv(raw as Record<string, unknown>, env) : new Map<string, string>();
   const issues: Issue[] = [];
   const config = validate(appSpec, raw, [], issues) as AppConfig;
   if (issues.length === 0) issues.push(...semanticIssues(config));
-  if (issues.length > 0) throw new ConfigError(issueLines(doc, lineCounter, file, issues));
+  if (issues.length > 0) {
+    // A key set by the environment is named by its variable, not by a line of the file.
+    const envLines = issues.filter((i) => envOrigin(fromEnv, i.path)).map((i) => `environment ${envOrigin(fromEnv, i.path)}: ${i.path.join('.')}: ${i.message}`);
+    const fileIssues = issues.filter((i) => !envOrigin(fromEnv, i.path));
+    throw new ConfigError([...envLines, ...(fileIssues.length > 0 ? issueLines(doc, lineCounter, file, fileIssues) : [])]);
+  }
   // Relative paths resolve against the config file's folder, not the working directory.
   const base = dirname(resolve(file));
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
@@ -348,12 +406,21 @@ export function parseConfig(text: string, file: string): AppConfig {
   return config;
 }
 
-export function loadConfig(file: string): AppConfig {
+function envOrigin(from: Map<string, string>, path: string[]): string | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const hit = from.get(path.slice(0, n).join('.'));
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+/** Reads and validates the config file; `env` (the process's by default) may override keys (ENV_OVERRIDES). */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): AppConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new ConfigError([`${file}: cannot read the config file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
   }
-  return parseConfig(text, file);
+  return parseConfig(text, file, env);
 }

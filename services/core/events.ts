@@ -153,8 +153,67 @@ export interface MtftpClientDone extends MulticastBase {
   via: 'master-ack' | 'final-ack';
 }
 
+/** An HTTP boot download (services/http): the same life as a TFTP read. */
+export interface HttpStart extends Base {
+  kind: 'http.start';
+  id: number;
+  file: string;
+  /** Bytes this response sends (the range's length for a 206). */
+  size: number;
+  method: 'GET';
+  /** The byte range asked for and granted, inclusive; null: the whole file. */
+  range: [number, number] | null;
+}
+
+export interface HttpProgress extends Base {
+  kind: 'http.progress';
+  id: number;
+  file: string;
+  bytes: number;
+  size: number;
+  /** Bytes per second since the response started. */
+  rate: number;
+}
+
+export interface HttpDone extends Base {
+  kind: 'http.done';
+  id: number;
+  file: string;
+  bytes: number;
+  seconds: number;
+  throughput: number;
+}
+
+export interface HttpFailed extends Base {
+  kind: 'http.failed';
+  id: number;
+  file: string;
+  bytes: number;
+  reason: string;
+  /** The client closed the connection before the end (a range probe, a cancelled boot). */
+  clientAbort: boolean;
+}
+
+export interface HttpRefused extends Base {
+  kind: 'http.refused';
+  file: string;
+  /** The HTTP status sent (404, 403, 500). */
+  code: number;
+  reason: string;
+}
+
+/** A machine reported that it booted (its iPXE script's last step, its OS, or the admin API). */
+export interface ClientBooted extends Base {
+  kind: 'client.booted';
+  mac: string;
+  /** Who said so: the script/OS over HTTP, or the admin API. */
+  via: 'http' | 'api';
+  message?: string;
+}
+
 export type BootEvent = TftpStart | TftpProgress | TftpDone | TftpFailed | TftpRefused | DhcpMessage
-  | MtftpRound | MtftpReceiver | MtftpProgress | MtftpClientDone;
+  | MtftpRound | MtftpReceiver | MtftpProgress | MtftpClientDone
+  | HttpStart | HttpProgress | HttpDone | HttpFailed | HttpRefused | ClientBooted;
 export type BootEventKind = BootEvent['kind'];
 export type EventOf<K extends BootEventKind> = K extends DhcpMessage['kind'] ? DhcpMessage & { kind: K } : Extract<BootEvent, { kind: K }>;
 

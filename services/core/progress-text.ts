@@ -29,6 +29,14 @@ export function eventText(e: BootEvent): string {
     case 'mtftp.receiver': return `multicast: ${e.master ? 'leads' : 'listens to'} ${e.group} for ${e.file} (round ${e.round})`;
     case 'mtftp.progress': return `multicast: ${e.file}, block ${e.acked} of ${e.blocks}`;
     case 'mtftp.client-done': return `multicast: has all of ${e.file} (${e.via === 'master-ack' ? 'its last ACK as master' : 'its final ACK'})`;
+    case 'http.start': return `HTTP: sending ${e.file} (${byteSize(e.size)}${e.range ? `, bytes ${e.range[0]}-${e.range[1]}` : ''})`;
+    case 'http.progress': return `HTTP: ${e.file}, ${byteSize(e.bytes)} of ${byteSize(e.size)}`;
+    case 'http.done': return `HTTP: ${e.file} sent, ${byteSize(e.bytes)} in ${e.seconds.toFixed(2)} s`;
+    case 'http.failed': return e.clientAbort
+      ? `HTTP: the client closed ${e.file} after ${byteSize(e.bytes)} (${e.reason})`
+      : `HTTP: ${e.file} failed after ${byteSize(e.bytes)}: ${e.reason}`;
+    case 'http.refused': return `HTTP: ${e.file} refused (${e.code}): ${e.reason}`;
+    case 'client.booted': return e.message ? `booted: ${e.message}` : `booted (reported ${e.via === 'http' ? 'by its script or OS' : 'to the admin API'})`;
     default: return dhcpText(e);
   }
 }

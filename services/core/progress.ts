@@ -144,6 +144,8 @@ export class ClientTracker extends EventEmitter {
       case 'mtftp.receiver': return this.receiver(e);
       case 'mtftp.progress': return this.mtftpProgress(e);
       case 'mtftp.client-done': return this.clientDone(e);
+      case 'http.start': case 'http.progress': case 'http.done': case 'http.failed': case 'http.refused': case 'client.booted':
+        return; // wired in the HTTP boot step (issue 6)
       default: return this.dhcp(e);
     }
   }
