@@ -17,10 +17,11 @@
 // (virtio-net is a module, which the marker initrd never needs); `-no-reboot` makes QEMU
 // exit when the guest powers off, and after a failed PXE boot SeaBIOS's reboot attempt.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LabProcess, NetLab } from './netlab.js';
+import { NetLab, type LabProcess } from './netlab.js';
 
 export const TEST_CACHE_DIR = process.env.BOOTLAB_TEST_CACHE ?? '/var/cache/bootlab-test';
 /** Under TCG a BIOS boot takes ~10 s idle, several times that on 2 busy cores. */
@@ -97,6 +98,8 @@ export interface VmOptions {
   nic?: string;
   /** SMBIOS UUID (QEMU's default is all zeros; firmware sends it as DHCP option 97). */
   uuid?: string;
+  /** A raw disk image (e.g. writeLocalDisk()) on IDE, booted after the NIC (bootindex 2). */
+  disk?: string;
   extraArgs?: string[];
 }
 
@@ -118,7 +121,7 @@ export interface Vm {
 }
 
 /** The QEMU argument list for a VM (exported so captures and tests can log it). */
-export function qemuArgs(o: { tap: string; mac: string; firmware: Firmware; logFile: string; varsFile?: string; memoryMb?: number; nic?: string; uuid?: string; extraArgs?: string[] }): string[] {
+export function qemuArgs(o: { tap: string; mac: string; firmware: Firmware; logFile: string; varsFile?: string; memoryMb?: number; nic?: string; uuid?: string; disk?: string; extraArgs?: string[] }): string[] {
   const nic = o.nic ?? 'virtio-net-pci';
   const args = [
     '-machine', 'pc', '-accel', 'tcg',
@@ -131,6 +134,9 @@ export function qemuArgs(o: { tap: string; mac: string; firmware: Firmware; logF
   if (o.firmware === 'uefi') dev += ',romfile=';
   // bootindex on the NIC: network boot first (SeaBIOS and OVMF both honour it).
   args.push('-device', `${dev},bootindex=1`);
+  // The local disk after the NIC: what SeaBIOS boots when the network boot gives up (or
+  // iPXE exits), and drive 0x80 for iPXE's `sanboot --drive 0x80`.
+  if (o.disk) args.push('-drive', `file=${o.disk},format=raw,if=none,id=d0`, '-device', 'ide-hd,drive=d0,bus=ide.0,bootindex=2');
   if (o.firmware !== 'bios') {
     if (!o.varsFile) throw new Error('qemuArgs: UEFI needs a VARS file copy');
     args.push(
@@ -220,7 +226,8 @@ export function startRaResponder(lab: NetLab, opts: { member?: string; bridge?: 
 
 /**
  * `work`/tftpboot with what every VM case serves: the marker kernel and initrd (as
- * vmlinuz and initrd.gz) and the iPXE binaries for firmware that is not iPXE.
+ * vmlinuz and initrd.gz), the iPXE binaries for firmware that is not iPXE, and
+ * pxelinux.0 + ldlinux.c32.
  */
 export function markerTftpRoot(work: string, p: MarkerPayload): string {
   const root = join(work, 'tftpboot');
@@ -228,6 +235,7 @@ export function markerTftpRoot(work: string, p: MarkerPayload): string {
   copyFileSync(p.kernel, join(root, 'vmlinuz'));
   copyFileSync(p.initrd, join(root, 'initrd.gz'));
   for (const f of ['undionly.kpxe', 'snponly.efi', 'ipxe.efi']) copyFileSync(join(IPXE_DIR, f), join(root, f));
+  addPxelinux(root);
   return root;
 }
 
@@ -251,3 +259,181 @@ export function waitForText(get: () => string, re: RegExp, timeoutMs: number, pr
     tick();
   });
 }
+
+// --- local disk -----------------------------------------------------------------------
+
+/** What the local disk's boot sector prints on COM1. */
+export function localLine(nonce: string): string {
+  return `BOOTLAB-LOCAL ${nonce}`;
+}
+
+/**
+ * A 512-byte MBR: hand-assembled 16-bit real-mode code that writes `message` + CRLF to
+ * COM1 (0x3F8, waiting for the transmit register to empty, LSR 0x3FD bit 5) and halts
+ * (cli; hlt forever), then the 0x55AA signature. The BIOS loads it at 0000:7C00.
+ *   00 FA          cli
+ *   01 FC          cld
+ *   02 31 C0       xor ax, ax
+ *   04 8E D8       mov ds, ax
+ *   06 BE 23 7C    mov si, 0x7C23        ; the message, right after the code
+ *   09 AC    next: lodsb
+ *   0A 84 C0       test al, al
+ *   0C 74 12       jz halt               ; -> 0x20
+ *   0E 88 C4       mov ah, al
+ *   10 BA FD 03    mov dx, 0x3FD
+ *   13 EC    wait: in al, dx
+ *   14 A8 20       test al, 0x20
+ *   16 74 FB       jz wait               ; -> 0x13
+ *   18 BA F8 03    mov dx, 0x3F8
+ *   1B 88 E0       mov al, ah
+ *   1D EE          out dx, al
+ *   1E EB E9       jmp next              ; -> 0x09
+ *   20 F4    halt: hlt
+ *   21 EB FD       jmp halt              ; -> 0x20
+ *   23 message, NUL
+ * (Checked with `objdump -D -b binary -mi8086`.)
+ */
+export function mbrBootSector(message: string): Buffer {
+  const code = Buffer.from([
+    0xfa, 0xfc, 0x31, 0xc0, 0x8e, 0xd8, 0xbe, 0x23, 0x7c, 0xac, 0x84, 0xc0, 0x74, 0x12, 0x88, 0xc4,
+    0xba, 0xfd, 0x03, 0xec, 0xa8, 0x20, 0x74, 0xfb, 0xba, 0xf8, 0x03, 0x88, 0xe0, 0xee, 0xeb, 0xe9,
+    0xf4, 0xeb, 0xfd,
+  ]);
+  if (code.length !== 0x23) throw new Error('mbrBootSector: the message offset is baked into the code');
+  const text = Buffer.from(`\r\n${message}\r\n\0`, 'latin1');
+  // The partition table starts at 446: code and message must end before it.
+  if (code.length + text.length > 446) throw new Error('mbrBootSector: message too long');
+  const sector = Buffer.alloc(512);
+  code.copy(sector, 0);
+  text.copy(sector, code.length);
+  sector[510] = 0x55;
+  sector[511] = 0xaa;
+  return sector;
+}
+
+/** A 1 MiB raw disk image whose MBR prints `BOOTLAB-LOCAL <nonce>` (localLine). */
+export function writeLocalDisk(file: string, nonce: string): string {
+  const img = Buffer.alloc(1 << 20);
+  mbrBootSector(localLine(nonce)).copy(img, 0);
+  writeFileSync(file, img);
+  return file;
+}
+
+// --- pxelinux -----------------------------------------------------------------------
+
+/** Debian's pxelinux (package pxelinux) and its core module (package syslinux-common). */
+export const PXELINUX = '/usr/lib/PXELINUX/pxelinux.0';
+export const LDLINUX_C32 = '/usr/lib/syslinux/modules/bios/ldlinux.c32';
+
+/** pxelinux.0 and ldlinux.c32 into a tftpboot folder (pxelinux loads the latter at once). */
+export function addPxelinux(root: string): void {
+  copyFileSync(PXELINUX, join(root, 'pxelinux.0'));
+  copyFileSync(LDLINUX_C32, join(root, 'ldlinux.c32'));
+}
+
+// --- bootlab in a lab, for the boot-flow VM tests -------------------------------------
+
+export const LAB_SERVER_IP = '192.0.2.1';
+export const LAB_ADMIN_TOKEN = 'vm-test-admin-token-0123456789';
+
+export interface BootlabLabOptions {
+  /** NetLab tag (short: namespace and interface names are limited). */
+  tag: string;
+  /** config/hosts.yaml text. */
+  hosts: string;
+  /** http.enabled (port 80 in the server namespace). */
+  http: boolean;
+  /** boot.bootOnceEnds; bootlab's default when absent. */
+  bootOnceEnds?: 'booted' | 'kernel';
+  /** Taps to make on the bridge, one per VM (tap0, tap1 ...). */
+  taps: number;
+  payload: MarkerPayload;
+}
+
+export interface ApiReply<T = unknown> { status: number; body: T; text: string }
+
+export interface BootlabLab {
+  lab: NetLab;
+  work: string;
+  root: string;
+  hostsFile: string;
+  bootlab: LabProcess;
+  /** The admin API (port 8080 on the server's loopback, with the token), through curl in the server namespace. */
+  api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<ApiReply<T>>;
+  /** bootlab's JSON log lines so far (unparseable lines dropped). */
+  logLines(): Array<Record<string, unknown>>;
+}
+
+interface Teardownable {
+  teardown(fn: () => unknown): void;
+  passing(): boolean;
+  comment(...args: unknown[]): void;
+}
+
+/**
+ * A bridge, bootlab (full DHCP, pool 192.0.2.100-150, TFTP on 69, HTTP on 80 when asked,
+ * admin on 8080) in a "srv" namespace at 192.0.2.1, the RA responder, and `taps` taps.
+ * Resolves once bootlab logs "bootlab running". Torn down by t's teardown: every
+ * process by PID, every namespace; the work folder is kept when the test failed.
+ */
+export async function startBootlabLab(t: Teardownable, o: BootlabLabOptions): Promise<BootlabLab> {
+  const work = mkdtempSync(join(tmpdir(), `bl-${o.tag}-`));
+  const lab = new NetLab(o.tag);
+  let bootlab: LabProcess | undefined;
+  t.teardown(async () => {
+    if (!t.passing() && bootlab) t.comment(`bootlab stdout (tail):\n${tailLines(bootlab.stdout(), 60)}\nbootlab stderr (tail):\n${tailLines(bootlab.stderr(), 20)}`);
+    await lab.destroy();
+    if (t.passing()) rmSync(work, { recursive: true, force: true });
+    else t.comment(`kept ${work} (serial logs, config, state)`);
+  });
+  const root = markerTftpRoot(work, o.payload);
+  const hostsFile = join(work, 'hosts.yaml');
+  writeFileSync(hostsFile, o.hosts);
+  writeFileSync(join(work, 'appliance.yaml'), [
+    'log: { level: debug, pretty: never }',
+    `stateDir: ${join(work, 'state')}`,
+    `hosts: ${hostsFile}`,
+    `tftp: { root: ${root}, address: 0.0.0.0, port: 69 }`,
+    'dhcp:',
+    '  mode: full',
+    '  interfaces: [eth0]',
+    '  pool: { start: 192.0.2.100, end: 192.0.2.150 }',
+    '  leaseTime: 600',
+    `http: { enabled: ${o.http}, address: 0.0.0.0, port: 80 }`,
+    ...(o.bootOnceEnds ? [`boot: { bootOnceEnds: ${o.bootOnceEnds} }`] : []),
+    `admin: { enabled: true, address: 0.0.0.0, port: 8080, token: ${LAB_ADMIN_TOKEN} }`,
+    '',
+  ].join('\n'));
+
+  lab.bridge('br0');
+  const srv = lab.attach('srv', { cidr: `${LAB_SERVER_IP}/24` });
+  for (let i = 0; i < o.taps; i++) lab.tap(`tap${i}`);
+  startRaResponder(lab, { workDir: work });
+  bootlab = lab.spawn(srv, process.execPath, [join(repoRoot(), 'dist', 'services', 'cli.js'), 'serve', '--config', join(work, 'appliance.yaml')]);
+  const proc = bootlab;
+  await waitForText(() => proc.stdout(), /bootlab running/, 30_000, proc, 'bootlab');
+
+  const api = async <T>(method: string, path: string, body?: unknown): Promise<ApiReply<T>> => {
+    const args = ['-s', '-o', '-', '-w', '\n%{http_code}', '--max-time', '10', '-X', method,
+      '-H', `authorization: Bearer ${LAB_ADMIN_TOKEN}`, `http://127.0.0.1:8080${path}`];
+    if (body !== undefined) args.push('-H', 'content-type: application/json', '--data', JSON.stringify(body));
+    const p = lab.spawn(srv, 'curl', args);
+    await p.exited;
+    const out = p.stdout();
+    const nl = out.lastIndexOf('\n');
+    const text = out.slice(0, nl);
+    let parsed: unknown = null;
+    try { parsed = text ? JSON.parse(text) : null; } catch { parsed = null; }
+    return { status: Number(out.slice(nl + 1)), body: parsed as T, text };
+  };
+  const logLines = (): Array<Record<string, unknown>> => proc.stdout().split('\n').flatMap((l) => {
+    try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; }
+  });
+  return { lab, work, root, hostsFile, bootlab: proc, api, logLines };
+}
+
+/** One line of GET /api/clients/:mac/events. */
+export interface HistoryEvent { at: number; kind: string; text: string; file?: string; [k: string]: unknown }
+
+/** A row of GET /api/clients. */
+export interface ClientRowLite { mac: string; stage: string; bootedAt: number | null; ip: string | null; firmware: string | null; file: string | null }
