@@ -8,6 +8,8 @@ import { contentType, fileEtag, type Validators } from './range.js';
 
 /** Bytes read from the disk per write to the socket. */
 export const CHUNK_SIZE = 128 * 1024;
+/** Sent chunks kept for reuse per download. */
+const MAX_FREE_BUFFERS = 4;
 
 /** How a body's sending ended when it did not throw. */
 export type SendOutcome = 'finished' | 'closed';
@@ -82,17 +84,22 @@ export async function fileBody(target: Extract<ReadTarget, { kind: 'file' }>): P
     close,
     async send(res, start, end, onBytes) {
       const closed = closeWatch(res);
+      // The response keeps a chunk until the socket has sent it; its write callback gives
+      // the buffer back, so a download reuses two or three buffers instead of leaving a
+      // trail of garbage the size of the file.
+      const free: Buffer[] = [];
       let pos = start;
       while (pos <= end) {
         if (closed()) return 'closed';
         const want = Math.min(CHUNK_SIZE, end - pos + 1);
-        // A fresh buffer per chunk: the response keeps it until the socket has sent it.
-        const buf = Buffer.allocUnsafe(want);
+        const buf = free.pop() ?? Buffer.allocUnsafeSlow(CHUNK_SIZE);
         const { bytesRead } = await handle.read(buf, 0, want, pos);
         if (bytesRead === 0) throw new Error(`${name} shrank to ${pos} bytes while it was sent`);
         if (closed()) return 'closed';
         pos += bytesRead;
-        const ok = res.write(bytesRead === want ? buf : buf.subarray(0, bytesRead));
+        const ok = res.write(buf.subarray(0, bytesRead), (err) => {
+          if (!err && free.length < MAX_FREE_BUFFERS) free.push(buf);
+        });
         onBytes(bytesRead);
         if (!ok && !(await drained(res, closed))) return 'closed';
       }
