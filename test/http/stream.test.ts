@@ -158,3 +158,26 @@ t.test('close() ends active downloads promptly and closes their files', async (t
   t.equal(h.service.status().state, 'stopped');
   for (const c of [...clients, idle]) c.socket.destroy();
 });
+
+t.test('pipelined requests on one connection are answered in order', async (t) => {
+  const { root } = sparseRoot(t);
+  const h = await startHttp(t, root);
+  const range = `GET /big.img HTTP/1.1\r\nHost: x\r\nRange: bytes=0-${4 * MiB - 1}\r\n\r\n`;
+  const c = await rawClient(h.port, get('/small') + range + get('/small'));
+  await until(() => ofKind(h, 'http.done').length === 3, 10_000, 'three responses');
+  await until(() => c.received().toString('latin1').endsWith('\r\n\r\nsmall'), 5000, 'the last body');
+  const text = c.received().toString('latin1');
+  t.same(text.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 200', 'HTTP/1.1 206', 'HTTP/1.1 200']);
+  t.same(ofKind(h, 'http.done').map((e) => e.bytes), [5, 4 * MiB, 5]);
+  c.socket.destroy();
+});
+
+t.test('a fatal server error reaches ctx.fail', async (t) => {
+  const h = await startHttp(t, sparseRoot(t).root);
+  const seen: Error[] = [];
+  (h.service as unknown as { fail: (e: Error) => void }).fail = (e) => seen.push(e);
+  const server = (h.service as unknown as { server: { emit(ev: string, e: Error): void } }).server;
+  server.emit('error', new Error('EBADF: the listening socket broke'));
+  t.same(seen.map((e) => e.message), ['EBADF: the listening socket broke']);
+  t.equal(h.service.status().lastError, 'EBADF: the listening socket broke');
+});
