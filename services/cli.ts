@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `bootlab` command. Configuration problems and bind failures end the program with
 // one clear line (file:line key: what is wrong), never a stack trace.
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -71,8 +71,10 @@ async function serve(file: string): Promise<void> {
     throw e;
   }
   if (config.dhcp.mode !== 'off' && config.dhcp.interfaces.length === 0) {
-    log.warn(`dhcp.mode is ${config.dhcp.mode} but dhcp.interfaces is empty: DHCP answers nothing until you name the lab interface in ${file}`);
+    log.warn(`dhcp.mode is ${config.dhcp.mode} but dhcp.interfaces is empty: DHCP answers nothing until you name the lab interface in ${file} (or BOOTLAB_INTERFACE)`);
   }
+  const missing = missingBootFiles(config);
+  if (missing.length > 0) log.warn(missingText(missing));
   const { supervisor } = runtime;
   try {
     await supervisor.startAll();
@@ -150,11 +152,25 @@ async function checkConfig(file: string): Promise<void> {
   const m = config.mtftp;
   const via = multicastInterfaceName(config) ?? '(no interface)';
   if (t.enabled && t.multicast.enabled) process.stdout.write(`  tftp multicast (RFC 2090): groups ${t.multicast.addresses} ports ${t.multicast.ports} on ${via}, ttl ${config.multicast.ttl}\n`);
+  const h = config.http;
+  process.stdout.write(`  http: ${h.enabled ? `${h.address}:${h.port}, the tftp root and the generated boot files${h.baseUrl ? `, clients told ${h.baseUrl}` : ''}` : 'off'}\n`);
+  const missing = missingBootFiles(config);
+  if (missing.length > 0) process.stdout.write(`  warning: ${missingText(missing)}\n`);
   process.stdout.write(`  mtftp: ${m.enabled ? `port ${m.serverPort} on ${via}, ttl ${config.multicast.ttl}: ${m.files.map((f) => `${f.file} -> ${f.group}:${f.clientPort}`).join(', ')}` : 'off'}\n`);
   const a = config.admin;
   const token = a.token !== null ? 'from the config' : process.env[TOKEN_ENV] ? `from ${TOKEN_ENV}` : `in ${join(config.stateDir, TOKEN_FILE)} (generated at the first start)`;
   process.stdout.write(`  admin: ${a.enabled ? `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/, token ${token}, reads ${readsProtected(a) ? 'need the token' : 'open'}` : 'off'}\n`);
 }
+
+/** The iPXE binaries DHCP hands to BIOS and UEFI x64 firmware, when tftp.root lacks them. */
+function missingBootFiles(config: AppConfig): string[] {
+  if (!config.tftp.enabled || config.dhcp.mode === 'off') return [];
+  const files = [config.dhcp.bootFiles.bios, config.dhcp.bootFiles.uefi64];
+  return files.filter((f) => !existsSync(join(config.tftp.root, f)));
+}
+
+const missingText = (missing: string[]) =>
+  `${missing.join(' and ')} missing from the tftp root: machines will not boot until you run scripts/setup-tftpboot.sh (copies them from Debian's ipxe package)`;
 
 async function remapTest(file: string, ip: string, put: boolean): Promise<void> {
   const config = load(file);

@@ -73,7 +73,7 @@ t.test('a bad config stops with one line naming file, line and key; exit 2', asy
 });
 
 t.test('port 69 without privilege: one line that says what to do', { skip: process.getuid?.() !== 0 ? 'needs root to drop to nobody (CI runs as root)' : false }, async (t) => {
-  const dir = t.testdir({ root: {}, 'c.yaml': 'tftp:\n  address: 127.0.0.1\n  port: 69\n  root: ./root\n' });
+  const dir = t.testdir({ root: {}, 'c.yaml': 'tftp:\n  address: 127.0.0.1\n  port: 69\n  root: ./root\nhttp:\n  enabled: false\n' });
   chmodSync(dir, 0o755);
   // `env -i`: tap's coverage hook rides on NODE_OPTIONS (added to every spawn) and
   // cannot write its report as nobody.
@@ -88,7 +88,7 @@ t.test('port 69 without privilege: one line that says what to do', { skip: proce
 t.test('serve answers a real client, logs JSON lines, stops cleanly on SIGTERM', async (t) => {
   const dir = t.testdir({ boot: { 'hello.txt': 'hello from bootlab\n' } });
   const cfg = join(dir, 'c.yaml');
-  writeFileSync(cfg, 'log:\n  level: info\nstateDir: ./state\ntftp:\n  address: 127.0.0.1\n  port: 47169\n  root: ./boot\nadmin:\n  address: 127.0.0.1\n  port: 0\n');
+  writeFileSync(cfg, 'log:\n  level: info\nstateDir: ./state\ntftp:\n  address: 127.0.0.1\n  port: 47169\n  root: ./boot\nhttp:\n  address: 127.0.0.1\n  port: 0\nadmin:\n  address: 127.0.0.1\n  port: 0\n');
   const { child, stdout, out } = await startUntil(process.execPath, [cli, 'serve', '--config', cfg], /"msg":"bootlab running"/);
   const local = join(dir, 'got.txt');
   const r = await curl('get', { port: 47169, remote: 'hello.txt', local });

@@ -6,6 +6,7 @@ import type { EventBus } from '../core/events.js';
 import type { HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
 import type { ClientTracker } from '../core/progress.js';
+import type { BootOnce } from '../boot/bootonce.js';
 import type { Metrics } from './metrics.js';
 import type { ReloadResult, Supervisor } from './supervisor.js';
 
@@ -18,6 +19,8 @@ export interface AdminContext {
   supervisor: Supervisor;
   tracker: ClientTracker;
   metrics: Metrics;
+  /** Ends boot-once hosts when they booted (POST /api/clients/:mac/booted waits for it). */
+  bootOnce: BootOnce;
   /** The bearer token writes need. */
   token: string;
   /** Re-reads the config file and the host map (POST /api/config/reload, SIGHUP). */

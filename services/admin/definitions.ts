@@ -1,7 +1,11 @@
 // The three services bootlab supervises, and which parts of the config each depends on
 // (a reload restarts a service only when its part changed).
-import { ipxeProvider } from '../boot/ipxe.js';
+import { BootReports } from '../boot/booted.js';
+import { httpListening, installBootFiles, Site } from '../boot/providers.js';
 import type { AppConfig } from '../core/config.js';
+import type { ServiceContext } from '../core/service.js';
+import type { HostMap } from '../core/hostmap.js';
+import { start as startHttp } from '../http/server.js';
 import { start as startDhcp } from '../dhcp/server.js';
 import { start as startMtftp } from '../mtftp/server.js';
 import { start as startTftp } from '../tftp/server.js';
@@ -13,11 +17,33 @@ const multicastSlice = (c: AppConfig) => ({ multicast: c.multicast, interfaces: 
 export const tftpService: ServiceDefinition = {
   name: 'tftp',
   enabled: (c) => c.tftp.enabled,
-  slice: (c) => ({ tftp: c.tftp, ...(c.tftp.multicast.enabled ? multicastSlice(c) : {}) }),
+  // The generated files name the server, HTTP and the host map's loaders (boot.*).
+  slice: (c) => ({ tftp: c.tftp, boot: c.boot, http: c.http, server: c.dhcp.serverAddress, interfaces: c.dhcp.interfaces, ...(c.tftp.multicast.enabled ? multicastSlice(c) : {}) }),
   async start(ctx, hosts) {
     const tftp = await startTftp(ctx);
-    tftp.files.addProvider(ipxeProvider(hosts));
+    bootFiles(ctx, hosts, tftp.files);
     return tftp;
+  },
+};
+
+/** The generated boot files (services/boot) in a service's file layer: the same over TFTP and HTTP. */
+function bootFiles(ctx: ServiceContext, hosts: HostMap, files: Parameters<typeof installBootFiles>[0]): BootReports {
+  const reports = new BootReports(ctx.events);
+  installBootFiles(files, hosts, new Site(ctx.config, reports), reports);
+  return reports;
+}
+
+export const httpService: ServiceDefinition = {
+  name: 'http',
+  enabled: (c) => c.http.enabled,
+  slice: (c) => ({ tftp: c.tftp, boot: c.boot, http: c.http, server: c.dhcp.serverAddress, interfaces: c.dhcp.interfaces }),
+  async start(ctx, hosts) {
+    let reports: BootReports | null = null;
+    const http = await startHttp(ctx, { reportBooted: (mac, key, ip) => reports?.report(mac, key, ip) ?? false });
+    reports = bootFiles(ctx, hosts, http.files);
+    httpListening.port = http.port();
+    const close = http.close.bind(http);
+    return Object.assign(http, { close: async () => { httpListening.port = null; await close(); } });
   },
 };
 
@@ -26,7 +52,7 @@ export const dhcpService: ServiceDefinition = {
   // With no interface named, DHCP answers nothing: the CLI warns at start (cli.ts).
   enabled: (c) => c.dhcp.mode !== 'off' && c.dhcp.interfaces.length > 0,
   // The MTFTP adverts of option 43 come from mtftp.files; full mode keeps leases in stateDir.
-  slice: (c) => ({ dhcp: c.dhcp, mtftp: c.mtftp, stateDir: c.stateDir, tftpRoot: c.tftp.root }),
+  slice: (c) => ({ dhcp: c.dhcp, mtftp: c.mtftp, stateDir: c.stateDir, tftpRoot: c.tftp.root, http: c.http, loaders: { pxelinux: c.boot.pxelinux, grub: c.boot.grub } }),
   start: (ctx, hosts) => startDhcp(ctx, hosts),
 };
 
@@ -37,4 +63,4 @@ export const mtftpService: ServiceDefinition = {
   start: (ctx) => startMtftp(ctx),
 };
 
-export const SERVICES: ServiceDefinition[] = [tftpService, dhcpService, mtftpService];
+export const SERVICES: ServiceDefinition[] = [tftpService, httpService, dhcpService, mtftpService];

@@ -1,6 +1,7 @@
 // The running appliance: config, host map, event bus, supervised services, the progress
 // model and metrics wired into one runtime (the AdminContext), and the admin server's
 // listen. `bootlab serve` and the tests build the same runtime.
+import { BootOnce } from '../boot/bootonce.js';
 import { ConfigError, loadConfig, type AppConfig } from '../core/config.js';
 import { EventBus } from '../core/events.js';
 import { HostMap } from '../core/hostmap.js';
@@ -48,11 +49,13 @@ export async function createRuntime(file: string, opts: RuntimeOptions = {}): Pr
   const hosts = await HostMap.open(config.hosts, log.child({ service: 'hostmap' }));
   hosts.watch();
   const supervisor = new Supervisor(config, log, events, hosts, opts.definitions ?? SERVICES, opts.backoff);
-  // The progress model and the metrics only feed the admin API. With it off they listen to
-  // a bus nothing emits on, so the services skip building events (EventBus.wants).
-  const feed = config.admin.enabled ? events : new EventBus();
+  // The progress model and the metrics feed the admin API (and boot-once's kernel trigger,
+  // which needs the model to know whose kernel a download is). Without either they listen
+  // to a bus nothing emits on, so the services skip building events (EventBus.wants).
+  const feed = config.admin.enabled || config.boot.bootOnceEnds === 'kernel' ? events : new EventBus();
   const tracker = new ClientTracker({ events: feed, hosts, ttlMs: config.admin.clientTtl * 1000, log: log.child({ service: 'progress' }) });
   const metrics = new Metrics(feed, supervisor, opts.processMetrics ?? true);
+  const bootOnce = new BootOnce({ events, hosts, tracker, config: () => runtime.config, log: log.child({ service: 'boot' }) });
   // Resolved at first use (when the admin server is built), so a service's bind error is
   // reported before a state folder that cannot be written.
   let tokenSource: TokenSource | null = null;
@@ -60,7 +63,7 @@ export async function createRuntime(file: string, opts: RuntimeOptions = {}): Pr
   let reloading: Promise<ReloadResult> | null = null;
 
   const runtime: Runtime = {
-    config, file, log, events, hosts, supervisor, tracker, metrics,
+    config, file, log, events, hosts, supervisor, tracker, metrics, bootOnce,
     get token() { return token().token; },
     get tokenSource() { return token(); },
     reload() {
@@ -84,6 +87,7 @@ export async function createRuntime(file: string, opts: RuntimeOptions = {}): Pr
     },
     async close() {
       await supervisor.close();
+      bootOnce.close();
       tracker.close();
       metrics.close();
       hosts.close();

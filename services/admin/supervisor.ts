@@ -15,7 +15,7 @@ import type { HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
 import type { BoundAddress, Service, ServiceContext } from '../core/service.js';
 
-export type ServiceName = 'tftp' | 'dhcp' | 'mtftp';
+export type ServiceName = 'tftp' | 'http' | 'dhcp' | 'mtftp';
 export type SupervisedState = 'disabled' | 'starting' | 'running' | 'stopping' | 'stopped' | 'backoff' | 'failed';
 
 export interface ServiceDefinition {

@@ -1,9 +1,11 @@
 // Per-machine iPXE scripts, generated from the host map when asked for, never written to
-// disk: bootlab/<mac>.ipxe (the DHCP responder hands iPXE this name, services/dhcp/boot.ts).
+// disk: bootlab/<mac>.ipxe (the DHCP responder hands iPXE this name, services/dhcp/boot.ts),
+// and boot.ipxe, which any iPXE can chain: it asks for its own script by MAC.
 // Paths in the scripts start with "/", so iPXE resolves them against the script's own
-// URL: the same script works over TFTP and, later, HTTP.
-import { ARCHES, normalizeMac, type Arch, type Image } from '../core/hostmap-parse.js';
+// URL: the same script loads kernels over HTTP when it came over HTTP, TFTP otherwise.
+import { ARCHES, normalizeMac, type Arch, type Host, type Image } from '../core/hostmap-parse.js';
 import { imageFor, type HostView } from '../dhcp/boot.js';
+import { render, varsFor, type BootSite } from './vars.js';
 
 const SCRIPT_NAME = /^bootlab\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
 const abs = (p: string) => (/^[a-z]+:\/\//i.test(p) ? p : `/${p.replace(/^\/+/, '')}`);
@@ -18,19 +20,30 @@ const IPXE_ARCH: Record<Arch, string> = {
   arm64: 'iseq ${buildarch} arm64',
 };
 
-function imageScript(img: Image): string[] {
+/** Who the script is for, and where bootlab is (template variables, the booted report). */
+export interface ScriptContext {
+  site: BootSite;
+  clientIp: string | null;
+}
+
+function imageScript(img: Image, mac: string, host: Host | undefined, ctx: ScriptContext): string[] {
+  const vars = varsFor(mac, host, img.name, ctx.clientIp, ctx.site);
   switch (img.kind) {
     case 'kernel': {
       const lines: string[] = [];
       // initrd=NAME on the command line lets EFI kernels find the initrd iPXE loaded.
-      const cmdline = [img.initrd ? `initrd=${base(img.initrd)}` : '', img.cmdline].filter(Boolean).join(' ');
+      const cmdline = [img.initrd ? `initrd=${base(img.initrd)}` : '', render(img.cmdline, vars)].filter(Boolean).join(' ');
       lines.push(`kernel ${abs(img.kernel)} ${cmdline}`.trimEnd());
       if (img.initrd) lines.push(`initrd ${abs(img.initrd)}`);
+      // The last step before the kernel runs: report "booted" (ends a boot-once). The path
+      // is relative to this script's URL, so it goes back over HTTP or TFTP as the script came;
+      // a failed report never stops the boot.
+      lines.push(`imgfetch --name bootlab-booted /${ctx.site.bootedPath(mac)} && imgfree bootlab-booted || echo bootlab: could not report booted`);
       lines.push('boot');
       return lines;
     }
     case 'script': return [`chain ${abs(img.script)}`];
-    case 'chain': return [`chain ${img.url}`];
+    case 'chain': return [`chain ${render(img.url, vars)}`];
     // Raw boot files: the one for the firmware this iPXE runs on.
     case 'files': return [
       ...ARCHES.filter((a) => img.files[a]).map((a) => `${IPXE_ARCH[a]} && chain ${abs(img.files[a]!)} ||`),
@@ -39,33 +52,61 @@ function imageScript(img: Image): string[] {
   }
 }
 
-const LOCAL = ['echo Booting from the local disk', 'exit'];
+/** Boot from the local disk: BIOS boots drive 0x80 itself; UEFI (and a failed sanboot) returns to the firmware's next boot option. */
+const LOCAL = [
+  'echo Booting from the local disk',
+  'iseq ${platform} pcbios && sanboot --no-describe --drive 0x80 ||',
+  'exit',
+];
 
-function menu(hosts: HostView): string[] {
+function menu(mac: string, host: Host | undefined, hosts: HostView, ctx: ScriptContext): string[] {
   const images = [...hosts.images.values()];
-  const lines = [':menu', 'menu bootlab'];
+  const { menuDefault, menuTimeout } = hosts.defaults;
+  const dflt = menuDefault === 'local' || !hosts.images.has(menuDefault) ? 'local' : `img-${menuDefault}`;
+  const lines = [':menu', 'menu bootlab: choose what this machine boots'];
   for (const img of images) lines.push(`item img-${img.name} ${img.name}`);
   lines.push('item local Boot from the local disk');
-  lines.push('choose --timeout 10000 --default local target && goto ${target} || goto local');
-  for (const img of images) lines.push(`:img-${img.name}`, ...imageScript(img), 'goto menu');
+  // iPXE's choose waits forever with --timeout 0: a timeout of 0 boots the default at once.
+  lines.push(menuTimeout === 0
+    ? `goto ${dflt}`
+    : `choose --timeout ${menuTimeout * 1000} --default ${dflt} target && goto \${target} || goto ${dflt}`);
+  for (const img of images) lines.push(`:img-${img.name}`, ...imageScript(img, mac, host, ctx), 'goto menu');
   lines.push(':local', ...LOCAL);
   return lines;
 }
 
 /** The script for one machine, or null when it should not boot from the network. */
-export function scriptFor(mac: string, hosts: HostView): string | null {
+export function scriptFor(mac: string, hosts: HostView, ctx: ScriptContext): string | null {
   const target = imageFor(mac, hosts);
   if (target === 'none') return null;
-  const body = target === 'menu' ? menu(hosts) : target === 'local' ? LOCAL : imageScript(target);
-  return ['#!ipxe', `# bootlab: ${mac}`, ...body, ''].join('\n');
+  const host = hosts.lookup(mac);
+  const body = target === 'menu' ? menu(mac, host, hosts, ctx) : target === 'local' ? LOCAL : imageScript(target, mac, host, ctx);
+  return ['#!ipxe', `# bootlab: ${mac}${host?.hostname ? ` (${host.hostname})` : ''}`, ...body, ''].join('\n');
 }
 
-/** A TFTP content provider (FileLayer.addProvider) serving bootlab/<mac>.ipxe. */
-export function ipxeProvider(hosts: HostView): (name: string) => string | null {
-  return (name) => {
+/**
+ * boot.ipxe: for an iPXE that was pointed at bootlab by another DHCP server or a USB stick.
+ * iPXE fills in ${mac:hexhyp} itself and asks for its own script (as pixiecore and
+ * netboot.xyz do), so this one file serves every machine.
+ */
+export const BOOT_IPXE = [
+  '#!ipxe',
+  '# bootlab: chain to this machine\'s own script',
+  'chain bootlab/${mac:hexhyp}.ipxe || goto failed',
+  'exit',
+  ':failed',
+  'echo bootlab: no boot script for ${mac} (is the machine set to boot nothing?)',
+  'exit',
+  '',
+].join('\n');
+
+/** A content provider (FileLayer.addProvider) serving boot.ipxe and bootlab/<mac>.ipxe. */
+export function ipxeProvider(hosts: HostView, site: BootSite): (name: string, client: { address: string }) => string | null {
+  return (name, client) => {
+    if (name === 'boot.ipxe') return BOOT_IPXE;
     const m = SCRIPT_NAME.exec(name);
     if (!m) return null;
     const mac = normalizeMac(m[1]);
-    return mac ? scriptFor(mac, hosts) : null;
+    return mac ? scriptFor(mac, hosts, { site, clientIp: client.address }) : null;
   };
 }

@@ -93,11 +93,11 @@ export class BootRow {
     this.say('error', `failed: ${reason}`, at);
   }
 
-  booted(at: number, message: string | undefined): void {
+  booted(at: number, message: string | undefined, via: 'http' | 'api' = 'api'): void {
     Object.assign(this.row, { stage: 'booted', reason: null, bootedAt: at, rate: 0 });
     Object.assign(this, { endedAt: at, transfer: null });
     this.seen(at);
-    const text = message ? `booted: ${message}` : 'booted (reported to the admin API)';
+    const text = message ? `booted: ${message}` : via === 'http' ? 'booted (reported by its boot script or OS)' : 'booted (reported to the admin API)';
     this.record({ at, kind: 'client.booted', text, ...(message ? { message } : {}) }, 'info');
   }
 

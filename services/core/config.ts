@@ -193,6 +193,13 @@ export const httpSpec = obj({
 export const bootSpec = obj({
   /** When a boot-once host goes back to the defaults: when it reports booted, or once its kernel was sent. */
   bootOnceEnds: oneOf(['booted', 'kernel'] as const, 'booted'),
+  /** BIOS clients of a `loader: pxelinux` image get this file (from the pxelinux package, under tftp.root). */
+  pxelinux: str('pxelinux.0', /^[^\0]+$/, 'a file under tftp.root'),
+  /** UEFI clients of a `loader: grub` image get these (a GRUB network image with prefix (tftp)/grub). */
+  grub: obj({
+    uefi64: str('grubx64.efi', /^[^\0]+$/, 'a file under tftp.root'),
+    arm64: str('grubaa64.efi', /^[^\0]+$/, 'a file under tftp.root'),
+  }),
 });
 
 export const appSpec = obj({

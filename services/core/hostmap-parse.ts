@@ -9,8 +9,12 @@ export type DefaultAction = 'menu' | 'local' | 'image' | 'none';
 export const ARCHES = ['bios', 'uefi32', 'uefi64', 'arm32', 'arm64'] as const;
 export type Arch = (typeof ARCHES)[number];
 
+/** What loads a kernel image: iPXE (default), pxelinux (BIOS) or GRUB (UEFI), each from a generated config. */
+export const LOADERS = ['ipxe', 'pxelinux', 'grub'] as const;
+export type Loader = (typeof LOADERS)[number];
+
 export type Image =
-  | { name: string; kind: 'kernel'; kernel: string; initrd: string | null; cmdline: string }
+  | { name: string; kind: 'kernel'; kernel: string; initrd: string | null; cmdline: string; loader: Loader }
   | { name: string; kind: 'script'; script: string }
   | { name: string; kind: 'chain'; url: string }
   | { name: string; kind: 'files'; files: Partial<Record<Arch, string>> };
@@ -26,7 +30,8 @@ export interface Host {
 }
 
 export interface HostMapData {
-  defaults: { action: DefaultAction; image: string | null };
+  /** menuDefault: an image name or 'local', what the menu boots when menuTimeout (seconds) runs out. */
+  defaults: { action: DefaultAction; image: string | null; menuDefault: string; menuTimeout: number };
   images: Map<string, Image>;
   hosts: Map<string, Host>;
 }
@@ -74,7 +79,8 @@ function unknownKeys(obj: Record<string, unknown>, allowed: string[], path: stri
 function parseImage(name: string, v: unknown, issues: Issue[]): Image | null {
   const path = ['images', name];
   if (!isObject(v)) { issues.push({ path, message: 'must be a mapping with kernel, script, chain or files' }); return null; }
-  unknownKeys(v, ['kernel', 'initrd', 'cmdline', 'script', 'chain', 'files'], path, issues);
+  unknownKeys(v, ['kernel', 'initrd', 'cmdline', 'loader', 'script', 'chain', 'files'], path, issues);
+  if (v.loader !== undefined && v.kernel === undefined) issues.push({ path: [...path, 'loader'], message: 'applies to kernel images only' });
   const kinds = ['kernel', 'script', 'chain', 'files'].filter((k) => v[k] !== undefined);
   if (kinds.length !== 1) {
     issues.push({ path, message: kinds.length === 0 ? 'needs one of kernel, script, chain or files' : `has ${kinds.join(' and ')}: choose one` });
@@ -91,7 +97,12 @@ function parseImage(name: string, v: unknown, issues: Issue[]): Image | null {
       const kernel = text('kernel');
       const initrd = text('initrd', true);
       const cmdline = v.cmdline === undefined ? '' : typeof v.cmdline === 'string' ? v.cmdline : (issues.push({ path: [...path, 'cmdline'], message: 'must be a string' }), '');
-      return kernel ? { name, kind: 'kernel', kernel, initrd, cmdline } : null;
+      let loader: Loader = 'ipxe';
+      if (v.loader !== undefined && v.loader !== null) {
+        if (!LOADERS.includes(v.loader as Loader)) issues.push({ path: [...path, 'loader'], message: `must be one of ${LOADERS.join(', ')}` });
+        else loader = v.loader as Loader;
+      }
+      return kernel ? { name, kind: 'kernel', kernel, initrd, cmdline, loader } : null;
     }
     case 'script': {
       const script = text('script');
@@ -161,11 +172,19 @@ export function validateHostMap(raw: unknown): { data: HostMapData | null; issue
   const rawImages = root.images ?? {};
   if (!isObject(rawImages)) issues.push({ path: ['images'], message: 'must be a mapping of image names' });
   else for (const [name, v] of Object.entries(rawImages)) { const img = parseImage(name, v, issues); if (img) images.set(name, img); }
-  const defaults: HostMapData['defaults'] = { action: 'menu', image: null };
+  const defaults: HostMapData['defaults'] = { action: 'menu', image: null, menuDefault: 'local', menuTimeout: 10 };
   const d = root.defaults ?? {};
-  if (!isObject(d)) issues.push({ path: ['defaults'], message: 'must be a mapping (action, image)' });
+  if (!isObject(d)) issues.push({ path: ['defaults'], message: 'must be a mapping (action, image, menuDefault, menuTimeout)' });
   else {
-    unknownKeys(d, ['action', 'image'], ['defaults'], issues);
+    unknownKeys(d, ['action', 'image', 'menuDefault', 'menuTimeout'], ['defaults'], issues);
+    if (d.menuDefault !== undefined && d.menuDefault !== null) {
+      if (typeof d.menuDefault !== 'string' || (d.menuDefault !== 'local' && !images.has(d.menuDefault))) issues.push({ path: ['defaults', 'menuDefault'], message: `must be local or an image name${images.size ? ` (${[...images.keys()].join(', ')})` : ''}` });
+      else defaults.menuDefault = d.menuDefault;
+    }
+    if (d.menuTimeout !== undefined && d.menuTimeout !== null) {
+      if (typeof d.menuTimeout !== 'number' || !Number.isInteger(d.menuTimeout) || d.menuTimeout < 0 || d.menuTimeout > 3600) issues.push({ path: ['defaults', 'menuTimeout'], message: 'must be whole seconds, 0-3600 (0 boots the default at once)' });
+      else defaults.menuTimeout = d.menuTimeout;
+    }
     if (d.action !== undefined) {
       if (!['menu', 'local', 'image', 'none'].includes(d.action as string)) issues.push({ path: ['defaults', 'action'], message: 'must be one of menu, local, image, none' });
       else defaults.action = d.action as DefaultAction;

@@ -13,12 +13,12 @@ import { EventEmitter } from 'node:events';
 import { classifyFile, cleanPath, imageFiles, scriptMac } from './bootfiles.js';
 import { BootRow, type ActivityItem, type ClientRow, type HistoryItem, type Stage } from './bootrow.js';
 import type {
-  BootEvent, DhcpMessage, EventBus, MtftpClientDone, MtftpProgress, MtftpReceiver, MtftpRound,
-  TftpDone, TftpFailed, TftpProgress, TftpRefused, TftpStart,
+  BootEvent, ClientBooted, DhcpMessage, EventBus, HttpDone, HttpFailed, HttpProgress, HttpRefused, HttpStart,
+  MtftpClientDone, MtftpProgress, MtftpReceiver, MtftpRound, TftpDone, TftpFailed, TftpProgress, TftpRefused, TftpStart,
 } from './events.js';
 import { isNormalMac, normalizeMac, type HostMap, type Image } from './hostmap.js';
 import { createLogger, type Logger } from './log.js';
-import { ActiveTransfers, percentOf, roundId, tftpId, type EndedTransfer, type TransferRow } from './transfers.js';
+import { ActiveTransfers, httpId, percentOf, roundId, tftpId, type EndedTransfer, type TransferRow } from './transfers.js';
 
 export type { ActivityItem, ClientRow, Firmware, HistoryItem, Stage } from './bootrow.js';
 export type { TransferRow };
@@ -43,7 +43,12 @@ export interface TrackerOptions {
  * 'transfers': the active list changed; 'activity' (ActivityItem): something a teacher
  * wants to read (a machine seen, a stage reached, a failure, booted).
  */
-export type TrackerEvent = 'client' | 'removed' | 'transfers' | 'activity';
+export type TrackerEvent = 'client' | 'removed' | 'transfers' | 'activity' | 'file-done';
+
+/** 'file-done': a machine has a whole boot file (kernel, initrd ...). */
+export interface FileDone { mac: string; file: string; role: Stage | null; at: number }
+
+const idOf = (e: { kind: string; id: number }) => (e.kind.startsWith('http.') ? httpId(e.id) : tftpId(e.id));
 
 const DHCP_STAGE: Record<string, Stage | undefined> = { 'dhcp.discover': 'dhcp', 'dhcp.offer': 'offered', 'dhcp.ack': 'bound' };
 
@@ -86,7 +91,7 @@ export class ClientTracker extends EventEmitter {
     const key = normalizeMac(mac) ?? mac;
     const at = this.now();
     const b = this.rows.get(key) ?? this.create(key, at);
-    b.booted(at, message);
+    b.booted(at, message, 'api');
     this.changed(b);
     return { ...b.row };
   }
@@ -144,8 +149,12 @@ export class ClientTracker extends EventEmitter {
       case 'mtftp.receiver': return this.receiver(e);
       case 'mtftp.progress': return this.mtftpProgress(e);
       case 'mtftp.client-done': return this.clientDone(e);
-      case 'http.start': case 'http.progress': case 'http.done': case 'http.failed': case 'http.refused': case 'client.booted':
-        return; // wired in the HTTP boot step (issue 6)
+      case 'http.start': return this.tftpStart(e);
+      case 'http.progress': return this.tftpProgress(e);
+      case 'http.done': return this.tftpDone(e);
+      case 'http.failed': return this.tftpFailed(e);
+      case 'http.refused': return this.tftpRefused(e);
+      case 'client.booted': return this.booted(e);
       default: return this.dhcp(e);
     }
   }
@@ -171,50 +180,63 @@ export class ClientTracker extends EventEmitter {
     this.changed(b);
   }
 
-  private tftpStart(e: TftpStart): void {
+  private booted(e: ClientBooted): void {
+    const key = normalizeMac(e.mac) ?? e.mac;
+    const b = this.rows.get(key) ?? this.create(key, e.at);
+    if (e.ip && !b.row.ip) this.learnIp(b, e.ip);
+    b.booted(e.at, e.message, e.via);
+    this.changed(b);
+  }
+
+  // HTTP downloads go through the same steps as TFTP reads: one row per transfer, the
+  // machine's row follows it (its id says which protocol: tftp-<n> or http-<n>).
+  private tftpStart(e: TftpStart | HttpStart): void {
     const mac = this.macFor(e.ip, e.file);
-    const id = this.active.tftpStart(e, mac);
+    const id = this.active.tftpStart(e.kind === 'http.start' ? { ...e, protocol: 'http' } : e, mac);
     this.emit('transfers');
     if (!mac) return;
     const b = this.rowFor(mac, e.at, e.ip);
     b.record(e, null);
     // Uploads (a switch saving its config) are not part of a boot.
-    if (e.direction === 'read') b.follow(id, e.file, e.size, this.roleOf(b, e.file), e.at);
+    if (e.kind === 'http.start' || e.direction === 'read') b.follow(id, e.file, e.size, this.roleOf(b, e.file), e.at);
     b.seen(e.at);
     this.changed(b);
   }
 
-  private tftpProgress(e: TftpProgress): void {
+  private tftpProgress(e: TftpProgress | HttpProgress): void {
     const t = this.active.tftpProgress(e);
     if (t) this.emit('transfers');
     const b = this.rows.get(t?.mac ?? this.macFor(e.ip, e.file) ?? '');
-    if (b?.progress(tftpId(e.id), e.bytes, e.size, e.rate, e.at)) this.changed(b);
+    if (b?.progress(idOf(e), e.bytes, e.size, e.rate, e.at)) this.changed(b);
   }
 
-  private tftpDone(e: TftpDone): void {
-    const b = this.endTransfer(tftpId(e.id), e, { ok: true, reason: null, bytes: e.bytes });
+  private tftpDone(e: TftpDone | HttpDone): void {
+    const b = this.endTransfer(idOf(e), e, { ok: true, reason: null, bytes: e.bytes });
     if (!b) return;
-    b.ended(tftpId(e.id), { bytes: e.bytes, rate: e.throughput });
+    b.ended(idOf(e), { bytes: e.bytes, rate: e.throughput });
     b.record(e, null);
     this.changed(b);
+    // A whole file sent: boot-once may end with the kernel (boot/bootonce.ts).
+    if (e.kind === 'http.done' || e.direction === 'read') this.emit('file-done', { mac: b.row.mac, file: e.file, role: this.roleOf(b, e.file), at: e.at } satisfies FileDone);
   }
 
-  private tftpFailed(e: TftpFailed): void {
-    const b = this.endTransfer(tftpId(e.id), e, { ok: false, reason: e.clientAbort ? `the client ended it: ${e.reason}` : e.reason, bytes: e.bytes });
+  private tftpFailed(e: TftpFailed | HttpFailed): void {
+    const b = this.endTransfer(idOf(e), e, { ok: false, reason: e.clientAbort ? `the client ended it: ${e.reason}` : e.reason, bytes: e.bytes });
     if (!b) return;
-    b.ended(tftpId(e.id), null);
+    b.ended(idOf(e), null);
     b.record(e, null);
-    // EDK2 reads the size with a tsize-only request, then aborts it on purpose (pxe-notes.md).
+    // EDK2 reads the size with a tsize-only request, then aborts it on purpose (pxe-notes.md);
+    // iPXE closes HTTP connections it no longer needs.
     if (!e.clientAbort) b.fail(`${e.file}: ${e.reason}`, e.at);
     this.changed(b);
   }
 
-  private tftpRefused(e: TftpRefused): void {
+  private tftpRefused(e: TftpRefused | HttpRefused): void {
     const mac = this.macFor(e.ip, e.file);
     if (!mac) return;
     const known = this.rows.get(mac);
     // pxelinux asks for pxelinux.cfg/<uuid>, <mac>, <hex ip>... until one exists: not an error.
-    const matters = e.direction === 'read' && this.matters(mac, known, e.file);
+    const matters = (e.kind === 'http.refused' || e.direction === 'read') && this.matters(mac, known, e.file);
     if (!known && !matters) return;
     const b = this.rowFor(mac, e.at, e.ip);
     b.seen(e.at);

@@ -1,10 +1,10 @@
 // The transfers running now, for GET /api/transfers and the dashboard: unicast TFTP
 // transfers (tftp.start until done or failed) and multicast rounds (mtftp.round start
 // until end), from the event bus through the progress model (progress.ts).
-import type { MtftpProgress, MulticastProtocol, TftpProgress, TftpStart } from './events.js';
+import type { HttpProgress, HttpStart, MtftpProgress, MulticastProtocol, TftpProgress, TftpStart } from './events.js';
 
 export interface TransferRow {
-  id: string; protocol: 'tftp' | 'pxe-mtftp' | 'rfc2090'; direction: 'read' | 'write'; file: string;
+  id: string; protocol: 'tftp' | 'http' | 'pxe-mtftp' | 'rfc2090'; direction: 'read' | 'write'; file: string;
   ip: string | null; mac: string | null; bytes: number; size: number | null; percent: number | null;
   rate: number; receivers: number | null; startedAt: number;
 }
@@ -31,6 +31,10 @@ export const percentOf = (bytes: number, total: number | null): number | null =>
   (total === null ? null : total === 0 ? 100 : Math.min(100, Math.floor((bytes / total) * 1000) / 10));
 
 export const tftpId = (id: number) => `tftp-${id}`;
+export const httpId = (id: number) => `http-${id}`;
+
+/** A unicast download's start, whichever protocol: TFTP or HTTP. */
+export type UnicastStart = (TftpStart & { protocol?: 'tftp' }) | (HttpStart & { protocol: 'http' });
 export const roundId = (e: { protocol: MulticastProtocol; group: string; round: number }) => `${e.protocol === 'pxe' ? 'pxe-mtftp' : 'rfc2090'}-${e.group}-${e.round}`;
 
 export class ActiveTransfers {
@@ -42,18 +46,19 @@ export class ActiveTransfers {
 
   receivers(id: string): ReadonlySet<string> { return this.map.get(id)?.receivers ?? new Set(); }
 
-  tftpStart(e: TftpStart, mac: string | null): string {
-    const id = tftpId(e.id);
+  tftpStart(e: UnicastStart, mac: string | null): string {
+    const http = e.kind === 'http.start';
+    const id = http ? httpId(e.id) : tftpId(e.id);
     // A restarted TFTP service counts its ids from 1 again: the new transfer replaces the old.
     this.map.set(id, {
       seen: e.at, receivers: new Set(),
-      row: { id, protocol: 'tftp', direction: e.direction, file: e.file, ip: e.ip ?? null, mac, bytes: 0, size: e.size, percent: percentOf(0, e.size), rate: 0, receivers: null, startedAt: e.at },
+      row: { id, protocol: http ? 'http' : 'tftp', direction: http ? 'read' : e.direction, file: e.file, ip: e.ip ?? null, mac, bytes: 0, size: e.size, percent: percentOf(0, e.size), rate: 0, receivers: null, startedAt: e.at },
     });
     return id;
   }
 
-  tftpProgress(e: TftpProgress): TransferRow | undefined {
-    const a = this.map.get(tftpId(e.id));
+  tftpProgress(e: TftpProgress | HttpProgress): TransferRow | undefined {
+    const a = this.map.get(e.kind === 'http.progress' ? httpId(e.id) : tftpId(e.id));
     if (!a) return undefined;
     Object.assign(a.row, { bytes: e.bytes, size: e.size, percent: percentOf(e.bytes, e.size), rate: e.rate });
     a.seen = e.at;

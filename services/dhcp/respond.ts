@@ -6,7 +6,7 @@
 import type { DhcpConfig } from '../core/config.js';
 import { inSubnet, intToIp, ipToInt } from '../core/net.js';
 import { mtftpName } from '../mtftp/files.js';
-import { chooseBoot, type BootChoice, type HostView } from './boot.js';
+import { chooseBoot, type BootChoice, type BootFilesConfig, type HostView } from './boot.js';
 import { LeaseStore, type Range } from './leases.js';
 import {
   BOOTREPLY, MessageType, Opt, messageType, optIp, optText, value, type DhcpPacket,
@@ -23,6 +23,10 @@ export interface Link {
 /** dhcp config with the defaults that depend on the host resolved (dns). */
 export type ResolvedDhcpConfig = DhcpConfig & {
   dns: string[];
+  /** The loaders of kernel images (boot.pxelinux, boot.grub). */
+  loaders?: BootFilesConfig['loaders'];
+  /** The HTTP boot server's base URL for a server address; absent or null: HTTP is off. */
+  httpBase?: BootFilesConfig['httpBase'];
   /** PXE MTFTP: option 43 sub-options 1-5 by boot file name (mtftp.files), when mtftp is on. */
   mtftp?: Map<string, Buffer>;
 };

@@ -16,6 +16,7 @@ import { LeaseStore } from './leases.js';
 import { BOOTREQUEST, MESSAGE_NAMES, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
 import { classify, mtftpSubOptions } from './pxe.js';
 import { mtftpName } from '../mtftp/files.js';
+import { httpBaseFor, httpPort } from '../boot/providers.js';
 import { respond, type Decision, type RespondContext, type Request, type ResolvedDhcpConfig } from './respond.js';
 
 export const DHCP_PORT = 67;
@@ -89,7 +90,10 @@ export class DhcpServer implements Service {
   private readonly respondCtx: RespondContext;
 
   constructor(private readonly ctx: ServiceContext, private readonly hosts: HostMap, readonly leases: LeaseStore, cfg: DhcpConfig) {
-    this.config = { ...cfg, dns: cfg.dns.length > 0 ? cfg.dns : systemNameServers(), mtftp: mtftpAdverts(ctx.config) };
+    this.config = {
+      ...cfg, dns: cfg.dns.length > 0 ? cfg.dns : systemNameServers(), mtftp: mtftpAdverts(ctx.config),
+      loaders: ctx.config.boot, httpBase: (server) => httpBaseFor(ctx.config, server, httpPort(ctx.config)),
+    };
     this.log = ctx.log.child({ service: 'dhcp' });
     this.respondCtx = { config: this.config, hosts, reservedBy: (ip) => this.reserved.get(ip), leases, now: Date.now() };
     const index = () => {

@@ -47,16 +47,28 @@ export function normalizeName(raw: string, maxLength: number): string[] | FileRe
 
 export class FileLayer {
   private readonly providers: ContentProvider[] = [];
+  /** Consulted only when the disk has no such file: generated defaults a file on disk overrides. */
+  private readonly fallbacks: ContentProvider[] = [];
   private realRoot: string | null = null;
 
   constructor(private readonly opts: FileLayerOptions) {}
 
-  addProvider(p: ContentProvider): () => void {
-    this.providers.push(p);
+  /** Adds generated content: before the disk, or with `fallback` only for names the disk lacks. */
+  addProvider(p: ContentProvider, opts: { fallback?: boolean } = {}): () => void {
+    const list = opts.fallback ? this.fallbacks : this.providers;
+    list.push(p);
     return () => {
-      const i = this.providers.indexOf(p);
-      if (i >= 0) this.providers.splice(i, 1);
+      const i = list.indexOf(p);
+      if (i >= 0) list.splice(i, 1);
     };
+  }
+
+  private async generated(list: ContentProvider[], name: string, client: Client): Promise<ReadTarget | null> {
+    for (const provider of list) {
+      const out = await provider(name, client);
+      if (out !== null) return { kind: 'memory', name, data: typeof out === 'string' ? Buffer.from(out) : out };
+    }
+    return null;
   }
 
   private async root(): Promise<string> {
@@ -98,10 +110,8 @@ export class FileLayer {
     const parts = this.mapName(raw, 'read', client);
     if (isRefusal(parts)) return parts;
     const name = parts.join('/');
-    for (const provider of this.providers) {
-      const out = await provider(name, client);
-      if (out !== null) return { kind: 'memory', name, data: typeof out === 'string' ? Buffer.from(out) : out };
-    }
+    const first = await this.generated(this.providers, name, client);
+    if (first) return first;
     const root = await this.root();
     let path = join(root, ...parts);
     let real: string;
@@ -109,7 +119,11 @@ export class FileLayer {
       real = await fsp.realpath(path);
     } catch (e) {
       const folded = this.opts.caseInsensitive ? await this.caseFold(root, parts) : null;
-      if (folded === null) return this.fsRefusal(e as NodeJS.ErrnoException, name);
+      if (folded === null) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const later = code === 'ENOENT' || code === 'ENOTDIR' ? await this.generated(this.fallbacks, name, client) : null;
+        return later ?? this.fsRefusal(e as NodeJS.ErrnoException, name);
+      }
       path = folded;
       try {
         real = await fsp.realpath(path);

@@ -23,7 +23,7 @@ t.test('health, OpenAPI and the docs page are open; reads need the token when pr
   t.equal(basic.statusCode, 401, 'only the Bearer scheme counts');
   const ok = await f.get('/api/services');
   t.equal(ok.statusCode, 200);
-  t.same(ok.json().services.map((s: { name: string; state: string }) => `${s.name}:${s.state}`), ['tftp:disabled', 'dhcp:disabled', 'mtftp:disabled']);
+  t.same(ok.json().services.map((s: { name: string; state: string }) => `${s.name}:${s.state}`), ['tftp:disabled', 'http:disabled', 'dhcp:disabled', 'mtftp:disabled']);
   const metrics = await f.app.inject({ url: '/metrics' });
   t.equal(metrics.statusCode, 401, '/metrics is a read');
   t.same((await f.app.inject({ url: '/api/auth' })).json(), { protectReads: true });
@@ -93,7 +93,7 @@ t.test('the error catalogue: one shape for bad JSON, unknown routes, too-large b
   t.same(xml.json(), { error: 'unsupported_media_type', message: 'content type application/xml is not accepted: send application/json' });
   const unknown = await f.send('POST', '/api/services/nope/start');
   t.equal(unknown.statusCode, 404);
-  t.same(unknown.json(), { error: 'not_found', message: 'service "nope" not found (there are tftp, dhcp, mtftp)' });
+  t.same(unknown.json(), { error: 'not_found', message: 'service "nope" not found (there are tftp, http, dhcp, mtftp)' });
 });
 
 t.test('CORS is off by default and allows only the configured origins', async (t) => {

@@ -135,7 +135,7 @@ t.test('POST /api/clients/:mac/booted: the token, the row, the body, and the end
   t.match(file, /# boots the installer once, then the defaults again/);
   t.notMatch(file, /bootOnce/);
   t.match((await f.get(`/api/clients/${PC02}/events`)).json().events.at(-1), {
-    kind: 'host.boot-once-ended', text: 'boot-once of image debian done: the host map entry falls back to the defaults',
+    kind: 'host.boot-once-ended', text: 'boot-once of image debian done (it reported booted): the machine follows the defaults again',
   });
   // pc01 has no boot-once: its host entry is untouched.
   t.match(f.runtime.hosts.lookup(PC01), { image: 'debian', bootOnce: false });

@@ -102,7 +102,7 @@ t.test('a real TFTP download watched through /api/events until 100 %, throttled'
   t.equal(snapshot.event, 'snapshot', 'the snapshot comes first');
   t.same(snapshot.data.clients, []);
   t.same(snapshot.data.transfers, []);
-  t.same(snapshot.data.services.map((x: { name: string; state: string }) => `${x.name}:${x.state}`), ['tftp:running', 'dhcp:disabled', 'mtftp:disabled']);
+  t.same(snapshot.data.services.map((x: { name: string; state: string }) => `${x.name}:${x.state}`), ['tftp:running', 'http:disabled', 'dhcp:disabled', 'mtftp:disabled']);
 
   t.equal(await curl(tftpPort, SCRIPT, join(f.dir, 'script.ipxe')), 0, 'curl fetched the script');
   t.match(readFileSync(join(f.dir, 'script.ipxe'), 'utf8'), `kernel /${KERNEL} quiet`);

@@ -17,14 +17,14 @@ t.test('start, stop and restart a real service; readiness follows it', async (t)
   t.match(tftp, { name: 'tftp', enabled: true, state: 'running', restarts: 0, lastError: null, nextRestartAt: null });
   t.same(tftp.bound, [{ protocol: 'udp', address: '127.0.0.1', port: tftpPort(f) }]);
   t.equal(typeof tftp.stats.filesSent, 'number', 'the service\'s own counters');
-  t.same((await f.app.inject({ url: '/readyz' })).json(), { ready: true, services: { tftp: 'running', dhcp: 'disabled', mtftp: 'disabled' } });
+  t.same((await f.app.inject({ url: '/readyz' })).json(), { ready: true, services: { tftp: 'running', http: 'disabled', dhcp: 'disabled', mtftp: 'disabled' } });
 
   const stopped = await f.send('POST', '/api/services/tftp/stop');
   t.equal(stopped.statusCode, 200);
   t.match(stopped.json(), { name: 'tftp', state: 'stopped', bound: [] });
   const notReady = await f.app.inject({ url: '/readyz' });
   t.equal(notReady.statusCode, 503);
-  t.same(notReady.json(), { ready: false, services: { tftp: 'stopped', dhcp: 'disabled', mtftp: 'disabled' } });
+  t.same(notReady.json(), { ready: false, services: { tftp: 'stopped', http: 'disabled', dhcp: 'disabled', mtftp: 'disabled' } });
 
   const started = await f.send('POST', '/api/services/tftp/start');
   t.match(started.json(), { name: 'tftp', state: 'running', restarts: 0 });

@@ -50,9 +50,9 @@ t.test('the sample parses; bare-digit MACs keep their leading zeros', async (t) 
   t.same([...data.hosts.keys()], ['52:54:00:00:00:01', 'aa:bb:cc:dd:ee:02', '00:11:22:33:44:55']);
   t.same(data.hosts.get('aa:bb:cc:dd:ee:02'), { mac: 'aa:bb:cc:dd:ee:02', hostname: 'pc02', image: null, ip: null, bootOnce: true, labels: {} });
   t.same(data.hosts.get('00:11:22:33:44:55')?.labels, { room: 'B12', seat: '4' });
-  t.same(data.images.get('debian'), { name: 'debian', kind: 'kernel', kernel: 'debian/linux', initrd: 'debian/initrd.gz', cmdline: 'auto=true priority=critical' });
+  t.same(data.images.get('debian'), { name: 'debian', kind: 'kernel', kernel: 'debian/linux', initrd: 'debian/initrd.gz', cmdline: 'auto=true priority=critical', loader: 'ipxe' });
   t.same(data.images.get('rescue'), { name: 'rescue', kind: 'script', script: 'rescue.ipxe' });
-  t.same(data.defaults, { action: 'menu', image: null });
+  t.same(data.defaults, { action: 'menu', image: null, menuDefault: 'local', menuTimeout: 10 });
 });
 
 t.test('errors name the file, the line and the key', async (t) => {
@@ -183,5 +183,5 @@ t.test('100 concurrent writes are serialised: all land, the file stays valid YAM
 t.test('the shipped config/hosts.yaml is valid', async (t) => {
   const file = new URL('../../../config/hosts.yaml', import.meta.url);
   const { data } = parseHostMap(readFileSync(file, 'utf8'), 'config/hosts.yaml');
-  t.same(data.defaults, { action: 'menu', image: null });
+  t.same(data.defaults, { action: 'menu', image: null, menuDefault: 'local', menuTimeout: 10 });
 });

@@ -314,7 +314,7 @@ t.test('an exception in a listener is logged, never thrown into the service that
 });
 
 t.test('files by role: the image\'s paths, scripts, the boot file, then names', async (t) => {
-  const img = { name: 'd', kind: 'kernel', kernel: 'debian/linux', initrd: 'debian/initrd.gz', cmdline: '' } as const;
+  const img = { name: 'd', kind: 'kernel', kernel: 'debian/linux', initrd: 'debian/initrd.gz', cmdline: '', loader: 'ipxe' } as const;
   const cases: [string, string | null, string | null][] = [
     ['debian/linux', null, 'kernel'], ['/debian/initrd.gz', null, 'initrd'],
     ['bootlab/52-54-00-00-00-01.ipxe', 'tftp://192.0.2.1/bootlab/52-54-00-00-00-01.ipxe', 'script'],

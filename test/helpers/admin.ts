@@ -28,6 +28,8 @@ export interface AdminFixtureOptions {
   admin?: string[];
   /** Lines inside `tftp:`; TFTP is off unless `tftp` is given. */
   tftp?: string[];
+  /** Lines inside `http:`; the HTTP boot server is off unless `http` is given (then on 127.0.0.1, any port). */
+  http?: string[];
   runtime?: RuntimeOptions;
 }
 
@@ -63,6 +65,7 @@ export function applianceYaml(dir: string, o: AdminFixtureOptions, tftpPort = 0)
     `  root: ${join(dir, 'tftpboot')}`,
     'dhcp:', '  mode: off',
     'mtftp:', '  enabled: false',
+    'http:', ...(o.http ? ['  enabled: true', '  address: 127.0.0.1', '  port: 0', ...o.http.map((l) => `  ${l}`)] : ['  enabled: false']),
     'admin:', '  address: 127.0.0.1', '  port: 0', `  token: ${TOKEN}`, `  web: ${join(dir, 'web')}`,
     ...(o.admin ?? []).map((l) => `  ${l}`),
   ];

@@ -155,6 +155,7 @@ t.test('the dashboard registers a MAC and shows a real transfer moving', async (
     'tftp:', '  address: 127.0.0.1', `  port: ${tftpPort}`, '  root: ./boot',
     'dhcp:', '  mode: "off"',
     'mtftp:', '  enabled: false',
+    'http:', '  enabled: false',
     'admin:', '  address: 127.0.0.1', '  port: 0', `  token: ${TOKEN}`, `  web: ${JSON.stringify(join(project, 'web'))}`,
     '',
   ].join('\n'));

@@ -89,21 +89,11 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
   }, async (req) => {
     const mac = macOrBadRequest(req.params.mac);
     const message = req.body.message;
-    const client = ctx.tracker.markBooted(mac, message);
-    await endBootOnce(ctx, mac);
-    return ctx.tracker.client(mac) ?? client;
+    // The same event a script's report over HTTP or TFTP makes (boot/booted.ts): the
+    // progress model marks the row, boot-once ends (boot/bootonce.ts).
+    ctx.events.emit({ kind: 'client.booted', mac, via: 'api', ...(message ? { message } : {}) });
+    await ctx.bootOnce.settled(mac);
+    // With the admin off nothing feeds the model; here it is on, so the row exists.
+    return ctx.tracker.client(mac) ?? ctx.tracker.markBooted(mac, message);
   });
-}
-
-/** A host booted once into its image goes back to the defaults (contract: boot-once). */
-async function endBootOnce(ctx: AdminContext, mac: string): Promise<void> {
-  const host = ctx.hosts.lookup(mac);
-  if (!host?.bootOnce) return;
-  try {
-    await ctx.hosts.setHost(mac, { image: null, bootOnce: null });
-    ctx.tracker.note(mac, 'host.boot-once-ended', `boot-once of image ${host.image ?? '(none)'} done: the host map entry falls back to the defaults`);
-  } catch (e) {
-    ctx.log.warn({ service: 'admin', mac, err: (e as Error).message }, 'boot-once could not be cleared after the machine booted');
-    ctx.tracker.note(mac, 'host.boot-once-kept', `boot-once of image ${host.image ?? '(none)'} could not be cleared: ${(e as Error).message}`, 'warn');
-  }
 }

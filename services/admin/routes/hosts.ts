@@ -141,7 +141,9 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
       response: {
         200: Type.Object({
           hosts: Type.Array(row),
-          defaults: Type.Object({ action: Type.Union([Type.Literal('menu'), Type.Literal('local'), Type.Literal('image'), Type.Literal('none')]), image: nullable(Type.String()) }),
+          defaults: Type.Object({ action: Type.Union([Type.Literal('menu'), Type.Literal('local'), Type.Literal('image'), Type.Literal('none')]), image: nullable(Type.String()),
+            menuDefault: Type.String({ description: 'what the boot menu boots when its timeout runs out: local or an image' }),
+            menuTimeout: Type.Integer({ description: 'seconds the boot menu waits' }) }),
           lastError: nullable(Type.Array(Type.String()), 'the lines of the last hand edit that was refused (the last good map stays in use)'),
         }),
         ...errorResponses(401, 429),

@@ -8,7 +8,7 @@ import type { ServiceName } from '../supervisor.js';
 const Bound = Type.Object({ protocol: Type.Union([Type.Literal('udp'), Type.Literal('tcp')]), address: Type.String(), port: Type.Integer() });
 
 export const ServiceRowSchema = Type.Object({
-  name: Type.String({ description: 'tftp, dhcp or mtftp' }),
+  name: Type.String({ description: 'tftp, http, dhcp or mtftp' }),
   enabled: Type.Boolean({ description: 'whether the config asks for it' }),
   state: Type.Union(['disabled', 'starting', 'running', 'stopping', 'stopped', 'backoff', 'failed'].map((s) => Type.Literal(s))),
   since: Type.Number({ description: 'when it entered this state, ms since the epoch' }),
@@ -19,7 +19,7 @@ export const ServiceRowSchema = Type.Object({
   stats: Type.Record(Type.String(), Type.Number()),
 }, { $id: 'ServiceRow', title: 'ServiceRow' });
 
-const NameParams = Type.Object({ name: Type.String({ description: 'tftp, dhcp or mtftp' }) });
+const NameParams = Type.Object({ name: Type.String({ description: 'tftp, http, dhcp or mtftp' }) });
 
 export default function register(app: AdminApp, ctx: AdminContext): void {
   app.addSchema(ServiceRowSchema);

@@ -9,8 +9,8 @@ import { nullable } from '../schemas.js';
 
 
 export const TransferRowSchema = Type.Object({
-  id: Type.String({ description: 'tftp-<n>, or <protocol>-<group>-<round> for a multicast round' }),
-  protocol: Type.Enum(['tftp', 'pxe-mtftp', 'rfc2090']),
+  id: Type.String({ description: 'tftp-<n>, http-<n>, or <protocol>-<group>-<round> for a multicast round' }),
+  protocol: Type.Enum(['tftp', 'http', 'pxe-mtftp', 'rfc2090']),
   direction: Type.Enum(['read', 'write']),
   file: Type.String(),
   ip: nullable(Type.String(), 'the client (a multicast round: its master)'),

@@ -1,0 +1,46 @@
+// The "booted" report: the last step of a machine's boot script (or its booted OS) fetches
+// bootlab/booted/<aa-bb-cc-dd-ee-ff>/<key> over HTTP or TFTP, and the machine's row turns
+// booted (a boot-once host reverts, boot/bootonce.ts). A plain GET because iPXE's imgfetch
+// can only GET; the key (an HMAC of the MAC under a secret of this process) keeps anyone
+// else on the network from ending another machine's boot-once.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { EventBus } from '../core/events.js';
+import { normalizeMac } from '../core/hostmap-parse.js';
+import { hyphenMac } from './vars.js';
+
+const REPORT = /^bootlab\/booted\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\/([0-9a-f]{1,64})$/i;
+
+export class BootReports {
+  private readonly secret: Buffer;
+
+  constructor(private readonly events: EventBus, secret?: Buffer) {
+    this.secret = secret ?? randomBytes(32);
+  }
+
+  key(mac: string): string {
+    return createHmac('sha256', this.secret).update(mac).digest('hex').slice(0, 20);
+  }
+
+  path(mac: string): string {
+    return `bootlab/booted/${hyphenMac(mac)}/${this.key(mac)}`;
+  }
+
+  /** Checks the key and, when it is right, reports the machine booted. */
+  report(mac: string, key: string, ip: string | null): boolean {
+    const want = Buffer.from(this.key(mac));
+    const got = Buffer.from(key.toLowerCase());
+    if (got.length !== want.length || !timingSafeEqual(got, want)) return false;
+    this.events.emit({ kind: 'client.booted', mac, via: 'http', ...(ip ? { ip } : {}) });
+    return true;
+  }
+
+  /** A content provider: the report as a file name; "booted" when accepted, null (not found) otherwise. */
+  provider(): (name: string, client: { address: string }) => string | null {
+    return (name, client) => {
+      const m = REPORT.exec(name);
+      if (!m) return null;
+      const mac = normalizeMac(m[1]);
+      return mac && this.report(mac, m[2], client.address) ? `booted ${mac}\n` : null;
+    };
+  }
+}
