@@ -8,6 +8,7 @@ import { $, h, fill, normalizeMac } from './dom.js';
 let hosts = [];
 let defaults = { action: 'menu', image: null };
 let images = [];
+let bootOnceEnds = 'booted';
 // The row being edited: PUT replaces a host, so what the form does not show (labels,
 // bootOnce) is carried over from it rather than silently dropped.
 let editing = null;
@@ -139,6 +140,10 @@ function bootOnce(host) {
   $('#bootonce-title').textContent = `Boot ${host.hostname || host.mac} once`;
   fill(select, imageOptions(host.image || (images[0] && images[0].name) || '', false));
   showImageWarning(select, $('#bootonce-warning'));
+  // What happens after: the server's boot.bootOnceEnds and the host map's defaults.
+  const after = defaults.action === 'image' ? `the image ${defaults.image}` : DEFAULT_WORDS[defaults.action] || defaults.action;
+  const when = bootOnceEnds === 'kernel' ? 'once its kernel has been sent' : 'once it reports that it booted';
+  $('#bootonce-after').textContent = `It boots this image on its next network boot; ${when}, it goes back to the default for unlisted machines (${after}).`;
   $('#bootonce-error').hidden = true;
   dialog.dataset.mac = host.mac;
   dialog.showModal();
@@ -168,7 +173,7 @@ function hostRow(host) {
     h('td', { class: warn ? 'warn' : null, title: warn ? 'missing files or not defined' : null },
       host.image || h('span', { class: 'muted', text: 'default' }), warn ? ' ⚠' : null),
     h('td', { text: host.ip || '–' }),
-    h('td', {}, host.bootOnce ? h('span', { class: 'badge badge-once', text: 'next boot only' }) : null, labels ? h('span', { class: 'labels', text: labels }) : null),
+    h('td', {}, host.bootOnce ? h('span', { class: 'badge badge-once', text: bootOnceEnds === 'kernel' ? 'next boot only (until its kernel is sent)' : 'next boot only (until it reports booted)' }) : null, labels ? h('span', { class: 'labels', text: labels }) : null),
     h('td', { class: 'actions' },
       h('button', { type: 'button', 'data-action': 'edit', onclick: () => { fillForm(host); $('#host-mac').focus(); }, text: 'Edit' }),
       h('button', { type: 'button', 'data-action': 'boot-once', disabled: images.length === 0, onclick: () => bootOnce(host), text: 'Boot once…' }),
@@ -191,6 +196,7 @@ export async function load() {
   const [h1, i1] = await Promise.all([api('GET', '/api/hosts'), api('GET', '/api/images')]);
   hosts = h1.hosts;
   defaults = h1.defaults;
+  bootOnceEnds = h1.bootOnceEnds || 'booted';
   images = i1.images;
   const problem = $('#hosts-problem');
   problem.textContent = h1.lastError && h1.lastError.length ? `hosts.yaml has an error, the last good map is in use: ${h1.lastError.join('; ')}` : '';

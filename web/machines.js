@@ -83,7 +83,7 @@ export function renderClients(tbody, clients, now = Date.now()) {
   fill(tbody, ordered(clients).map((c) => clientRow(c, now)));
 }
 
-const PROTOCOL = { tftp: 'TFTP', 'pxe-mtftp': 'PXE MTFTP', rfc2090: 'TFTP multicast' };
+const PROTOCOL = { tftp: 'TFTP', http: 'HTTP', 'pxe-mtftp': 'PXE MTFTP', rfc2090: 'TFTP multicast' };
 
 /** state: active, done, failed, or ended (left the list; its outcome not known). */
 function transferRow(t, state, now, reason = null) {

@@ -36,7 +36,11 @@ function bootFiles(ctx: ServiceContext, hosts: HostMap, files: Parameters<typeof
 export const httpService: ServiceDefinition = {
   name: 'http',
   enabled: (c) => c.http.enabled,
-  slice: (c) => ({ tftp: c.tftp, boot: c.boot, http: c.http, server: c.dhcp.serverAddress, interfaces: c.dhcp.interfaces }),
+  // Only the file layer's part of tftp: a TFTP tuning (block size, windows) leaves HTTP running.
+  slice: (c) => ({
+    files: { root: c.tftp.root, remap: c.tftp.remap, caseInsensitive: c.tftp.caseInsensitive, maxFilenameLength: c.tftp.maxFilenameLength, progressIntervalMs: c.tftp.progressIntervalMs },
+    boot: c.boot, http: c.http, server: c.dhcp.serverAddress, interfaces: c.dhcp.interfaces,
+  }),
   async start(ctx, hosts) {
     let reports: BootReports | null = null;
     const http = await startHttp(ctx, { reportBooted: (mac, key, ip) => reports?.report(mac, key, ip) ?? false });

@@ -218,9 +218,11 @@ t.test('the dashboard registers a MAC and shows a real transfer moving', async (
   // the boot-once (the page learns it from the `hosts` event and refetches).
   await row.locator('button[data-action="boot-once"]').click();
   await page.waitForSelector('#bootonce-dialog[open]');
+  t.match(await page.textContent('#bootonce-after'), /once it reports that it booted, it goes back to the default for unlisted machines \(the boot menu\)/, 'the dialog says when and to what the machine goes back');
   await page.selectOption('#bootonce-image', 'big');
   await page.click('#bootonce-ok');
   await row.locator('.badge-once').waitFor({ timeout: 5000 });
+  t.equal(await row.locator('.badge-once').textContent(), 'next boot only (until it reports booted)');
   t.pass('the host is marked for one boot');
   const booted = await fetch(`${url}/api/clients/${MAC}/booted`, {
     method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{}',

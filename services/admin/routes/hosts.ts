@@ -145,11 +145,12 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
             menuDefault: Type.String({ description: 'what the boot menu boots when its timeout runs out: local or an image' }),
             menuTimeout: Type.Integer({ description: 'seconds the boot menu waits' }) }),
           lastError: nullable(Type.Array(Type.String()), 'the lines of the last hand edit that was refused (the last good map stays in use)'),
+          bootOnceEnds: Type.Enum(['booted', 'kernel'], { description: 'when a boot-once host goes back to the defaults (boot.bootOnceEnds): when it reports booted, or once its kernel was sent' }),
         }),
         ...errorResponses(401, 429),
       },
     },
-  }, async () => ({ hosts: [...ctx.hosts.hosts.values()].map(toRow), defaults: { ...ctx.hosts.defaults }, lastError: ctx.hosts.lastError }));
+  }, async () => ({ hosts: [...ctx.hosts.hosts.values()].map(toRow), defaults: { ...ctx.hosts.defaults }, lastError: ctx.hosts.lastError, bootOnceEnds: ctx.config.boot.bootOnceEnds }));
 
   app.get('/api/hosts/:mac', {
     config: { access: 'read' },
