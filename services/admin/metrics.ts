@@ -20,6 +20,11 @@ export class Metrics {
   private readonly tftpRefused: Counter;
   private readonly mtftpRounds: Counter<'protocol' | 'result'>;
   private readonly mtftpBytes: Counter<'protocol'>;
+  private readonly httpDownloads: Counter<'result'>;
+  private readonly httpBytes: Counter;
+  private readonly httpRefused: Counter<'code'>;
+  private readonly booted: Counter<'via'>;
+  private readonly httpActive = new Set<number>();
   private readonly tftpActive = new Set<number>();
   private readonly mtftpActive = new Set<string>();
 
@@ -42,6 +47,12 @@ export class Metrics {
     this.tftpRefused = new Counter({ name: 'bootlab_tftp_refused_total', help: 'TFTP requests answered with an ERROR (not found, access, busy)', registers });
     this.mtftpRounds = new Counter({ name: 'bootlab_mtftp_rounds_total', help: 'Multicast rounds ended, by protocol (pxe, rfc2090) and result', labelNames: ['protocol', 'result'], registers });
     this.mtftpBytes = new Counter({ name: 'bootlab_mtftp_bytes_total', help: 'DATA payload bytes sent to multicast groups, retransmissions included', labelNames: ['protocol'], registers });
+    this.httpDownloads = new Counter({ name: 'bootlab_http_downloads_total', help: 'HTTP boot downloads (GET) ended, by result (completed, failed, aborted by the client)', labelNames: ['result'], registers });
+    this.httpBytes = new Counter({ name: 'bootlab_http_bytes_total', help: 'Bytes sent by HTTP boot downloads that ended', registers });
+    this.httpRefused = new Counter({ name: 'bootlab_http_refused_total', help: 'HTTP boot requests refused, by status (404, 403, 416 ...)', labelNames: ['code'], registers });
+    this.booted = new Counter({ name: 'bootlab_booted_total', help: 'Machines that reported booted, by how (http: their script or OS; api: the admin API)', labelNames: ['via'], registers });
+    const httpActive = this.httpActive;
+    new Gauge({ name: 'bootlab_http_downloads_active', help: 'HTTP boot downloads running now', registers, collect() { this.set(httpActive.size); } });
     const active = this.tftpActive;
     const groups = this.mtftpActive;
     new Gauge({ name: 'bootlab_tftp_transfers_active', help: 'TFTP transfers running now', registers, collect() { this.set(active.size); } });
@@ -73,6 +84,19 @@ export class Metrics {
         return;
       case 'tftp.refused': this.tftpRefused.inc(); return;
       case 'tftp.progress': return;
+      case 'http.start': this.httpActive.add(e.id); return;
+      case 'http.done':
+        this.httpActive.delete(e.id);
+        this.httpDownloads.inc({ result: 'completed' });
+        this.httpBytes.inc(e.bytes);
+        return;
+      case 'http.failed':
+        this.httpActive.delete(e.id);
+        this.httpDownloads.inc({ result: e.clientAbort ? 'aborted' : 'failed' });
+        this.httpBytes.inc(e.bytes);
+        return;
+      case 'http.refused': this.httpRefused.inc({ code: String(e.code) }); return;
+      case 'client.booted': this.booted.inc({ via: e.via }); return;
       case 'mtftp.round': {
         const key = `${e.protocol} ${e.group} ${e.round}`;
         if (e.phase === 'start') { this.mtftpActive.add(key); return; }

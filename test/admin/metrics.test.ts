@@ -46,3 +46,26 @@ t.test('multicast groups are active between the round\'s start and end; failed T
   t.equal(value(text, 'bootlab_tftp_transfers_total{direction="read",result="failed"}'), 1);
   t.equal(value(text, 'bootlab_tftp_transfers_active'), 0);
 });
+
+t.test('HTTP boot downloads: active, completed, aborted by the client, refused by status; booted reports by how', async (t) => {
+  const events = new EventBus();
+  const m = new Metrics(events, noServices, false);
+  t.teardown(() => m.close());
+  const start = { kind: 'http.start' as const, ip: '192.0.2.31', file: 'vmlinuz', size: 4096, method: 'GET' as const, range: null };
+  events.emit({ ...start, id: 1 });
+  events.emit({ ...start, id: 2 });
+  t.equal(value(await m.text(), 'bootlab_http_downloads_active'), 2);
+  events.emit({ kind: 'http.done', id: 1, ip: '192.0.2.31', file: 'vmlinuz', bytes: 4096, seconds: 0.1, throughput: 40960 });
+  events.emit({ kind: 'http.failed', id: 2, ip: '192.0.2.31', file: 'vmlinuz', bytes: 100, reason: 'the client closed the connection', clientAbort: true });
+  events.emit({ kind: 'http.refused', ip: '192.0.2.31', file: 'nope', code: 404, reason: 'file not found' });
+  events.emit({ kind: 'client.booted', mac: '52:54:00:00:00:01', via: 'http' });
+  events.emit({ kind: 'client.booted', mac: '52:54:00:00:00:02', via: 'api' });
+  const text = await m.text();
+  t.equal(value(text, 'bootlab_http_downloads_active'), 0);
+  t.equal(value(text, 'bootlab_http_downloads_total{result="completed"}'), 1);
+  t.equal(value(text, 'bootlab_http_downloads_total{result="aborted"}'), 1);
+  t.equal(value(text, 'bootlab_http_bytes_total'), 4196);
+  t.equal(value(text, 'bootlab_http_refused_total{code="404"}'), 1);
+  t.equal(value(text, 'bootlab_booted_total{via="http"}'), 1);
+  t.equal(value(text, 'bootlab_booted_total{via="api"}'), 1);
+});
