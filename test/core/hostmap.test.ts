@@ -185,3 +185,52 @@ t.test('the shipped config/hosts.yaml is valid', async (t) => {
   const { data } = parseHostMap(readFileSync(file, 'utf8'), 'config/hosts.yaml');
   t.same(data.defaults, { action: 'menu', image: null, menuDefault: 'local', menuTimeout: 10 });
 });
+
+/** The one error line parseHostMap gives for `text`, or null when it parses. */
+function oneError(t: { equal(a: unknown, b: unknown, m: string): unknown }, text: string): string | null {
+  try {
+    parseHostMap(text, 'h.yaml');
+    return null;
+  } catch (e) {
+    t.equal((e as HostMapError).lines.length, 1, `one line for ${JSON.stringify(text)}`);
+    return (e as HostMapError).lines[0];
+  }
+}
+
+t.test('images: the loader key', async (t) => {
+  const { data } = parseHostMap(`images:
+  a: { kernel: k }
+  b: { kernel: k, loader: pxelinux }
+  c: { kernel: k, loader: grub }
+  d: { kernel: k, loader: ipxe }
+  e: { kernel: k, loader: null }
+`, 'h.yaml');
+  t.same(['a', 'b', 'c', 'd', 'e'].map((n) => (data.images.get(n) as { loader: string }).loader), ['ipxe', 'pxelinux', 'grub', 'ipxe', 'ipxe']);
+  t.same(data.images.get('b'), { name: 'b', kind: 'kernel', kernel: 'k', initrd: null, cmdline: '', loader: 'pxelinux' });
+  const msg = 'images.a.loader: must be one of ipxe, pxelinux, grub';
+  t.equal(oneError(t, 'images:\n  a:\n    kernel: k\n    loader: syslinux\n'), `h.yaml:4 ${msg}`);
+  t.equal(oneError(t, 'images:\n  a:\n    kernel: k\n    loader: PXELINUX\n'), `h.yaml:4 ${msg}`, 'the case matters');
+  t.equal(oneError(t, 'images:\n  a:\n    kernel: k\n    loader: [grub]\n'), `h.yaml:4 ${msg}`);
+  t.equal(oneError(t, 'images:\n  a:\n    script: s.ipxe\n    loader: grub\n'), 'h.yaml:4 images.a.loader: applies to kernel images only');
+  t.equal(oneError(t, 'images:\n  a:\n    chain: http://198.51.100.7/x\n    loader: pxelinux\n'), 'h.yaml:4 images.a.loader: applies to kernel images only');
+  t.equal(oneError(t, 'images:\n  a:\n    files: { bios: pxelinux.0 }\n    loader: pxelinux\n'), 'h.yaml:4 images.a.loader: applies to kernel images only');
+});
+
+t.test('defaults.menuDefault: local or an image; an unknown one names its line', async (t) => {
+  const images = 'images:\n  debian: { kernel: k }\n  rescue: { script: r.ipxe }\n';
+  t.same(parseHostMap(`defaults:\n  menuDefault: debian\n${images}`, 'h.yaml').data.defaults, { action: 'menu', image: null, menuDefault: 'debian', menuTimeout: 10 }, 'before the images in the file is fine');
+  t.equal(parseHostMap(`${images}defaults: { menuDefault: rescue }\n`, 'h.yaml').data.defaults.menuDefault, 'rescue', 'any kind of image');
+  t.equal(parseHostMap(`${images}defaults: { menuDefault: local }\n`, 'h.yaml').data.defaults.menuDefault, 'local');
+  t.equal(parseHostMap(`${images}defaults: { menuDefault: null }\n`, 'h.yaml').data.defaults.menuDefault, 'local', 'null: the default');
+  t.equal(oneError(t, `${images}defaults:\n  action: menu\n  menuDefault: nope\n`), 'h.yaml:6 defaults.menuDefault: must be local or an image name (debian, rescue)');
+  t.equal(oneError(t, 'defaults:\n  menuDefault: debian\n'), 'h.yaml:2 defaults.menuDefault: must be local or an image name');
+  t.equal(oneError(t, `${images}defaults:\n  menuDefault: 5\n`), 'h.yaml:5 defaults.menuDefault: must be local or an image name (debian, rescue)');
+  t.equal(oneError(t, `${images}defaults:\n  menuDefault: Debian\n`), 'h.yaml:5 defaults.menuDefault: must be local or an image name (debian, rescue)', 'names are case-sensitive');
+});
+
+t.test('defaults.menuTimeout: whole seconds 0-3600', async (t) => {
+  for (const ok of [0, 1, 10, 3600]) t.equal(parseHostMap(`defaults: { menuTimeout: ${ok} }\n`, 'h.yaml').data.defaults.menuTimeout, ok, `${ok}`);
+  const msg = 'h.yaml:2 defaults.menuTimeout: must be whole seconds, 0-3600 (0 boots the default at once)';
+  for (const bad of ['-1', '3601', '1.5', '"10"', 'true', '[5]', '.inf']) t.equal(oneError(t, `defaults:\n  menuTimeout: ${bad}\n`), msg, `refused: ${bad}`);
+  t.equal(oneError(t, 'defaults:\n  menuTimeot: 5\n'), 'h.yaml:2 defaults.menuTimeot: unknown key (expected one of action, image, menuDefault, menuTimeout)');
+});
