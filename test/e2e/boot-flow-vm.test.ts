@@ -9,7 +9,8 @@
 //   2. the same with http.enabled false: everything over TFTP
 //   3. UEFI: OVMF with EDK2's own PXE client -> snponly.efi -> script -> kernel over HTTP
 //   4. loader: pxelinux: pxelinux.0 with the generated pxelinux.cfg/01-<mac>
-//   5. boot-once: the first boot gets the image, the second the local disk
+//   5. boot-once: the first boot gets the image, the second the local disk (5a: ended by
+//      the booted report over HTTP; 5b: TFTP only, ended by the kernel download)
 //   6. an unknown MAC gets the menu, whose default entry boots after its timeout
 // The classroom (4 VMs at once) is classroom-vm.test.ts. The VM helper itself is checked
 // against dnsmasq alone in vm-helper.test.ts: when that passes and this fails, the
@@ -89,12 +90,12 @@ function kernelCase(n: number, firmware: Firmware, http: boolean, mac: string): 
     t.notOk(done(events, other, KERNEL) || done(events, other, INITRD), `no kernel or initrd over ${other}`, { transfers: seen });
     if (!http) t.notOk(events.some((e) => e.kind.startsWith('http.')), 'no HTTP events at all with http.enabled false', { transfers: seen });
     t.ok(events.some((e) => /bootlab\/[0-9a-f-]{17}\.ipxe$/.test(String(e.file ?? '')) && e.kind === `${proto}.done`), `the per-host script came over ${proto}`, { transfers: seen });
-    if (http) {
-      // The script's last step before `boot` reports booted to bootlab's HTTP server.
-      const row = await clientRow(env, mac, (r) => r?.stage === 'booted');
-      t.equal(row?.stage, 'booted', 'the script reported booted', { row });
-      t.ok(row?.bootedAt, 'bootedAt is set');
-    }
+    // The script's last step before `boot` fetches bootlab/booted/<mac>/<key>, answered
+    // over HTTP and TFTP alike (decision 0007): the row ends at booted either way.
+    const row = await clientRow(env, mac, (r) => r?.stage === 'booted');
+    t.equal(row?.stage, 'booted', `the script reported booted (over ${proto})`, { row });
+    t.ok(row?.bootedAt, 'bootedAt is set');
+    t.ok(done(events, proto, /(^|\/)bootlab\/booted\//), `the report went over ${proto}`, { transfers: seen });
     t.comment(`transfers: ${seen.join(', ')}`);
     timings.push(`${n}. ${firmware} over ${proto}: marker after ${secs(ms)} (case ${secs(Date.now() - t0)})`);
   });
@@ -129,47 +130,62 @@ t.test('4. BIOS VM: an image with loader pxelinux boots through pxelinux.0 and i
   timings.push(`4. pxelinux: marker after ${secs(ms)} (case ${secs(Date.now() - t0)})`);
 });
 
-t.test('5. boot-once: the first boot gets the image, the host reverts to the defaults (local), the second boot is the local disk', { timeout: CASE_TIMEOUT_MS }, async (t) => {
-  if (!requireRoot(t, 'the boot-flow VM test')) return;
-  payload ??= prepareMarkerPayload();
-  const t0 = Date.now();
-  const mac = '52:54:00:b0:06:05';
-  const nonce = newNonce();
-  const env = await startBootlabLab(t, {
-    tag: 'bf5', http: true, taps: 1, payload,
-    hosts: ['defaults: { action: local }', 'images:', markerImage('marker', nonce), 'hosts:', `  ${mac}: { hostname: vm5, image: marker, bootOnce: true }`, ''].join('\n'),
+/**
+ * Case 5: a boot-once host gets its image once, then follows the defaults (local disk).
+ * 5a ends the boot-once on the script's booted report over HTTP (bootOnceEnds: booted),
+ * 5b over TFTP only, on the full kernel download (bootOnceEnds: kernel).
+ */
+function bootOnceCase(n: string, http: boolean, ends: 'booted' | 'kernel', mac: string): void {
+  const how = ends === 'booted' ? 'its booted report (HTTP)' : `its full kernel download (${http ? 'HTTP' : 'TFTP'}, bootOnceEnds: kernel)`;
+  t.test(`${n}. boot-once ended by ${how}: the first boot gets the image, the host reverts to the defaults (local), the second boot is the local disk`, { timeout: CASE_TIMEOUT_MS }, async (t) => {
+    if (!requireRoot(t, 'the boot-flow VM test')) return;
+    payload ??= prepareMarkerPayload();
+    const t0 = Date.now();
+    const nonce = newNonce();
+    const env = await startBootlabLab(t, {
+      tag: `bf${n}`, http, bootOnceEnds: ends, taps: 1, payload,
+      hosts: ['defaults: { action: local }', 'images:', markerImage('marker', nonce), 'hosts:', `  ${mac}: { hostname: vm${n}, image: marker, bootOnce: true }`, ''].join('\n'),
+    });
+    const disk = writeLocalDisk(join(env.work, 'disk.img'), nonce);
+
+    const first = startVm({ lab: env.lab, tap: 'tap0', mac, firmware: 'bios', workDir: env.work, name: 'boot1', disk });
+    const ms1 = await first.waitFor(markerLine(nonce), DEFAULT_BOOT_TIMEOUT_MS);
+    t.pass(`first boot: the image's marker after ${secs(ms1)}`);
+    t.notOk(first.log().includes(localLine(nonce)), 'first boot did not reach the local disk');
+    // The marker initrd powers off; -no-reboot makes QEMU exit.
+    await Promise.race([first.proc.exited, new Promise((res) => setTimeout(res, 20_000))]);
+    await first.stop();
+
+    let host: Record<string, unknown> | null = null;
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const r = await env.api<Record<string, unknown>>('GET', `/api/hosts/${mac}`);
+      host = r.body;
+      if ((r.status === 200 && !host?.image && !host?.bootOnce) || Date.now() > deadline) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    t.notOk(host?.image, 'the host map entry has no image any more', { host });
+    t.notOk(host?.bootOnce, 'and no bootOnce', { host });
+    const firstEvents = await eventsOf(env, mac, (e) => e.some((x) => x.kind === 'host.boot-once-ended'));
+    t.ok(firstEvents.some((e) => e.kind === 'host.boot-once-ended'), 'its history says the boot-once ended', { history: firstEvents.map((e) => e.kind) });
+
+    const t1 = Date.now();
+    const second = startVm({ lab: env.lab, tap: 'tap0', mac, firmware: 'bios', workDir: env.work, name: 'boot2', disk });
+    const ms2 = await second.waitFor(localLine(nonce), DEFAULT_BOOT_TIMEOUT_MS);
+    t.pass(`second boot: the local disk printed ${localLine(nonce)} after ${secs(ms2)}`);
+    t.notOk(second.log().includes(markerLine(nonce)), 'second boot did not load the image');
+    await second.stop();
+    const events = await eventsOf(env, mac);
+    const lastBoot = events.slice(events.map((e) => e.kind).lastIndexOf('client.new-boot'));
+    t.ok(lastBoot.length > 0 && lastBoot[0].kind === 'client.new-boot', 'the second boot is a new boot in its history');
+    t.notOk(lastBoot.some((e) => /^(tftp|http)\.(start|done)$/.test(e.kind) && (KERNEL.test(String(e.file)) || INITRD.test(String(e.file)))), 'the second boot downloaded no kernel or initrd', { transfers: transfers(lastBoot) });
+    t.comment(`history: ${events.map((e) => `${e.kind}${e.file ? ` ${String(e.file)}` : ''}`).join(', ')}`);
+    timings.push(`${n}. boot-once (${ends}, ${http ? 'http' : 'tftp'}): image after ${secs(ms1)}, local disk after ${secs(ms2)} (second boot ${secs(Date.now() - t1)}, case ${secs(Date.now() - t0)})`);
   });
-  const disk = writeLocalDisk(join(env.work, 'disk.img'), nonce);
+}
 
-  const first = startVm({ lab: env.lab, tap: 'tap0', mac, firmware: 'bios', workDir: env.work, name: 'boot1', disk });
-  const ms1 = await first.waitFor(markerLine(nonce), DEFAULT_BOOT_TIMEOUT_MS);
-  t.pass(`first boot: the image's marker after ${secs(ms1)}`);
-  t.notOk(first.log().includes(localLine(nonce)), 'first boot did not reach the local disk');
-  // The marker initrd powers off; -no-reboot makes QEMU exit.
-  await Promise.race([first.proc.exited, new Promise((res) => setTimeout(res, 20_000))]);
-  await first.stop();
-
-  let host: Record<string, unknown> | null = null;
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const r = await env.api<Record<string, unknown>>('GET', `/api/hosts/${mac}`);
-    host = r.body;
-    if ((r.status === 200 && !host?.image && !host?.bootOnce) || Date.now() > deadline) break;
-    await new Promise((res) => setTimeout(res, 250));
-  }
-  t.notOk(host?.image, 'the host map entry has no image any more', { host });
-  t.notOk(host?.bootOnce, 'and no bootOnce', { host });
-
-  const t1 = Date.now();
-  const second = startVm({ lab: env.lab, tap: 'tap0', mac, firmware: 'bios', workDir: env.work, name: 'boot2', disk });
-  const ms2 = await second.waitFor(localLine(nonce), DEFAULT_BOOT_TIMEOUT_MS);
-  t.pass(`second boot: the local disk printed ${localLine(nonce)} after ${secs(ms2)}`);
-  t.notOk(second.log().includes(markerLine(nonce)), 'second boot did not load the image');
-  await second.stop();
-  const events = await eventsOf(env, mac);
-  t.comment(`history: ${events.map((e) => e.kind).join(', ')}`);
-  timings.push(`5. boot-once: image after ${secs(ms1)}, local disk after ${secs(ms2)} (second boot ${secs(Date.now() - t1)}, case ${secs(Date.now() - t0)})`);
-});
+bootOnceCase('5a', true, 'booted', '52:54:00:b0:06:05');
+bootOnceCase('5b', false, 'kernel', '52:54:00:b0:06:15');
 
 t.test('6. an unknown MAC gets the menu, and its default entry boots when the timeout runs out', { timeout: CASE_TIMEOUT_MS }, async (t) => {
   if (!requireRoot(t, 'the boot-flow VM test')) return;
@@ -197,5 +213,9 @@ t.test('6. an unknown MAC gets the menu, and its default entry boots when the ti
   t.match(log, /Boot from the local disk/, 'the serial console shows the menu (its local-disk item)');
   t.match(log, /another/, 'with the other images as items');
   t.notOk(log.includes(markerLine(other)), 'the other image did not boot');
+  const row = await clientRow(env, mac, (r) => r?.stage === 'booted');
+  t.equal(row?.stage, 'booted', 'the unknown machine is listed, booted (the menu entry reported)', { row });
+  const shown = log.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '\n').replace(/\r/g, '\n').split('\n').filter((l) => /bootlab|another|marker|local disk/i.test(l) && !l.includes('BOOTLAB-MARKER'));
+  t.comment(`menu lines on the serial console: ${JSON.stringify([...new Set(shown.map((l) => l.trim()))].slice(0, 12))}`);
   timings.push(`6. menu (unknown MAC, 2 s timeout): marker after ${secs(ms)} (case ${secs(Date.now() - t0)})`);
 });
