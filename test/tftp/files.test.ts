@@ -295,3 +295,48 @@ t.test('resolveWrite: write dir forms and escapes', async (t) => {
   t.equal(code(out as FileRefusal), 2, 'a write dir that is a symlink out of the root: refused');
   t.match((out as FileRefusal).reason, /leaves the root/);
 });
+
+t.test('fallback providers answer only for names the disk lacks; normal providers still come first', async (t) => {
+  const { root } = tree(t);
+  const fl = layer(root);
+  const asked: string[] = [];
+  const removeFallback = fl.addProvider((name, c) => {
+    asked.push(name);
+    return name.startsWith('pxelinux.cfg/') || name === 'pxelinux.0' || name === 'menu.ipxe' || name === 'gen.cfg' ? `generated ${name} for ${c.address}` : null;
+  }, { fallback: true });
+  t.same(await read(fl, '/pxelinux.cfg/default'), { kind: 'memory', name: 'pxelinux.cfg/default', content: 'generated pxelinux.cfg/default for 192.0.2.10' },
+    'not on disk (only PXELinux.CFG/Default, another case): the fallback answers');
+  t.same(await read(fl, 'gen.cfg'), { kind: 'memory', name: 'gen.cfg', content: 'generated gen.cfg for 192.0.2.10' });
+  t.same(asked, ['pxelinux.cfg/default', 'gen.cfg']);
+  t.same(await read(fl, 'pxelinux.0'), { kind: 'file', name: 'pxelinux.0', content: 'PXE', path: join(realpathSync(root), 'pxelinux.0'), size: 3 }, 'a file on disk wins');
+  t.same(asked, ['pxelinux.cfg/default', 'gen.cfg'], 'and the fallback is not even asked');
+  t.equal(code(await read(fl, 'nothing-here')), 1, 'a fallback answering null: not found');
+  t.equal(code(await read(fl, '../pxelinux.cfg/default')), 2, 'refused names never reach a fallback');
+  t.equal(asked.at(-1), 'nothing-here');
+
+  fl.addProvider((name) => (name === 'menu.ipxe' || name === 'gen.cfg' ? `first ${name}` : null));
+  t.same(await read(fl, 'menu.ipxe'), { kind: 'memory', name: 'menu.ipxe', content: 'first menu.ipxe' }, 'a normal provider still wins over the disk');
+  t.same(await read(fl, 'gen.cfg'), { kind: 'memory', name: 'gen.cfg', content: 'first gen.cfg' }, 'and over a fallback');
+
+  fl.addProvider(() => 'second fallback', { fallback: true });
+  t.match(await read(fl, 'pxelinux.cfg/01-52-54-00-00-00-01'), { content: 'generated pxelinux.cfg/01-52-54-00-00-00-01 for 192.0.2.10' }, 'the first fallback that answers wins');
+  removeFallback();
+  t.match(await read(fl, 'pxelinux.cfg/default'), { kind: 'memory', content: 'second fallback' }, 'a removed fallback is not asked');
+  t.match(await read(fl, 'pxelinux.0'), { kind: 'file', content: 'PXE' }, 'the disk still wins over the other');
+});
+
+t.test('fallback providers with caseInsensitive: a disk file in another case wins', async (t) => {
+  const { root } = tree(t);
+  const folding = layer(root, { caseInsensitive: true });
+  folding.addProvider(() => 'generated', { fallback: true });
+  t.match(await read(folding, 'pxelinux.cfg/default'), { kind: 'file', content: 'menu' }, 'PXELinux.CFG/Default on disk is this name');
+  t.match(await read(folding, 'pxelinux.cfg/01-52-54-00-00-00-01'), { kind: 'memory', content: 'generated' }, 'a name no case of which is on disk: the fallback');
+  t.match(await read(folding, 'PXELINUX.0'), { kind: 'file', content: 'PXE' });
+});
+
+t.test('fallback providers are asked below a folder the disk lacks', async (t) => {
+  const { root } = tree(t);
+  const fl = layer(root);
+  fl.addProvider(async (name) => (name.startsWith('grub/') ? Buffer.from(`gen ${name}`) : null), { fallback: true });
+  t.match(await read(fl, 'grub/grub.cfg'), { kind: 'memory', content: 'gen grub/grub.cfg' }, 'ENOENT: no grub folder on disk');
+});
