@@ -96,6 +96,12 @@ function kernelCase(n: number, firmware: Firmware, http: boolean, mac: string): 
     t.equal(row?.stage, 'booted', `the script reported booted (over ${proto})`, { row });
     t.ok(row?.bootedAt, 'bootedAt is set');
     t.ok(done(events, proto, /(^|\/)bootlab\/booted\//), `the report went over ${proto}`, { transfers: seen });
+    if (firmware === 'uefi') {
+      // EDK2's own PXE client did the first DHCP (arch 7), not iPXE's EFI driver.
+      t.equal(row?.firmware, 'uefi', 'listed as UEFI firmware', { row });
+      t.equal(row?.arch, 7, 'client architecture 7 (EFI x64)', { row });
+      t.ok(done(events, 'tftp', /(^|\/)snponly\.efi$/) || done(events, 'tftp', /(^|\/)ipxe\.efi$/), 'it loaded iPXE (snponly.efi or ipxe.efi) over TFTP first', { transfers: seen });
+    }
     t.comment(`transfers: ${seen.join(', ')}`);
     timings.push(`${n}. ${firmware} over ${proto}: marker after ${secs(ms)} (case ${secs(Date.now() - t0)})`);
   });

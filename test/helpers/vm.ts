@@ -436,4 +436,4 @@ export async function startBootlabLab(t: Teardownable, o: BootlabLabOptions): Pr
 export interface HistoryEvent { at: number; kind: string; text: string; file?: string; [k: string]: unknown }
 
 /** A row of GET /api/clients. */
-export interface ClientRowLite { mac: string; stage: string; bootedAt: number | null; ip: string | null; firmware: string | null; file: string | null }
+export interface ClientRowLite { mac: string; stage: string; bootedAt: number | null; ip: string | null; firmware: string | null; arch: number | null; file: string | null }
