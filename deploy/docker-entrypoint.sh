@@ -39,6 +39,14 @@ if [ -d /app/tftpboot ]; then
     echo "$out" | sed 's/^/bootlab-entrypoint: tftpboot: /' >&2
   fi
 fi
+# The state volume keeps the uid that first wrote it (the token file is 0600).
+for f in /app/state/*; do
+  if [ -e "$f" ] && [ ! -r "$f" ]; then
+    say "$f belongs to uid $(stat -c %u "$f"), not to $who (BOOTLAB_UID changed since the volume was made):"
+    say "  set BOOTLAB_UID back to $(stat -c %u "$f"), or start over with 'docker compose down -v' (forgets the leases and the generated admin token)"
+    exit 1
+  fi
+done
 for d in /app/config /app/state; do
   if [ -d "$d" ] && [ ! -w "$d" ]; then
     say "$d is not writable by $who: the admin API cannot save the host map or its state there;"

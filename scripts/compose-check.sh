@@ -165,9 +165,11 @@ for f in undionly.kpxe ipxe.efi snponly.efi PROVENANCE.txt; do
 done
 owner=$(stat -c %u "$scratch/tftpboot/undionly.kpxe")
 echo "  tftpboot: binaries and PROVENANCE.txt installed at start, owned by uid $owner"
-curl -fsS --max-time 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$ADMIN_PORT/api/hosts" >/dev/null \
-  || fail "the admin API did not accept BOOTLAB_ADMIN_TOKEN"
-echo "  admin API accepts BOOTLAB_ADMIN_TOKEN"
+curl -fsS --max-time 5 -X PUT -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d '{"hostname":"compose-check"}' "http://127.0.0.1:$ADMIN_PORT/api/hosts/52:54:00:00:00:01" >/dev/null \
+  || fail "the admin API refused a host change with BOOTLAB_ADMIN_TOKEN"
+grep -q 'hostname: compose-check' "$scratch/config/hosts.yaml" || fail "the host map in the mounted config/ was not written"
+echo "  admin API: BOOTLAB_ADMIN_TOKEN accepted, host map saved into the mounted config/ (owner uid $(stat -c %u "$scratch/config/hosts.yaml"))"
 size=$(docker image inspect -f '{{.Size}}' bootlab:local)
 echo "  image bootlab:local: $((size / 1000000)) MB"
 step "other checks"
