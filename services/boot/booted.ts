@@ -8,13 +8,19 @@ import type { EventBus } from '../core/events.js';
 import { normalizeMac } from '../core/hostmap-parse.js';
 import { hyphenMac } from './vars.js';
 
+/**
+ * One secret for the whole process: TFTP and HTTP (and a restarted service) accept the same
+ * keys, so a report works whichever way the script came.
+ */
+const PROCESS_SECRET = randomBytes(32);
+
 const REPORT = /^bootlab\/booted\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\/([0-9a-f]{1,64})$/i;
 
 export class BootReports {
   private readonly secret: Buffer;
 
   constructor(private readonly events: EventBus, secret?: Buffer) {
-    this.secret = secret ?? randomBytes(32);
+    this.secret = secret ?? PROCESS_SECRET;
   }
 
   key(mac: string): string {

@@ -32,11 +32,11 @@ function config(entries: string[][], dflt: number, timeout: number, what: string
   return [`# bootlab: ${what}`, `set default=${dflt}`, `set timeout=${timeout}`, ...entries.flat(), ''].join('\n');
 }
 
-function menu(hosts: HostView, mac: string, ip: string | null, site: BootSite, what: string): string {
+function menu(hosts: HostView, mac: string, ip: string | null, site: BootSite, what: string, host?: Host): string {
   const kernels = [...hosts.images.values()].filter((i): i is Kernel => i.kind === 'kernel');
   const { menuDefault, menuTimeout } = hosts.defaults;
   const i = kernels.findIndex((k) => k.name === menuDefault);
-  return config([...kernels.map((k) => entry(k, mac, undefined, ip, site)), LOCAL], i >= 0 ? i : kernels.length, menuTimeout, what);
+  return config([...kernels.map((k) => entry(k, mac, host, ip, site)), LOCAL], i >= 0 ? i : kernels.length, menuTimeout, what);
 }
 
 function single(target: Image | 'local', mac: string, host: Host | undefined, ip: string | null, site: BootSite, what: string): string {
@@ -49,7 +49,7 @@ export function grubHostConfig(mac: string, hosts: HostView, ip: string | null, 
   if (!host) return null;
   const target = imageFor(mac, hosts);
   if (target === 'none') return null;
-  return target === 'menu' ? menu(hosts, mac, ip, site, `${mac} (the menu)`) : single(target, mac, host, ip, site, mac);
+  return target === 'menu' ? menu(hosts, mac, ip, site, `${mac} (the menu)`, host) : single(target, mac, host, ip, site, mac);
 }
 
 export function grubDefault(hosts: HostView, ip: string | null, site: BootSite): string | null {

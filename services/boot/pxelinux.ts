@@ -29,13 +29,13 @@ function single(img: Image | 'local', mac: string, host: Host | undefined, ip: s
 }
 
 /** The menu: every kernel image plus the local disk; TIMEOUT is in tenths of a second. */
-function menu(hosts: HostView, ip: string | null, site: BootSite): string[] {
+function menu(hosts: HostView, ip: string | null, site: BootSite, mac: string | null = null, host?: Host): string[] {
   const kernels = [...hosts.images.values()].filter((i): i is Extract<Image, { kind: 'kernel' }> => i.kind === 'kernel');
   const { menuDefault, menuTimeout } = hosts.defaults;
   const dflt = kernels.some((k) => k.name === menuDefault) ? label(menuDefault) : 'local';
   const lines = [`DEFAULT ${dflt}`, menuTimeout === 0 ? 'PROMPT 0' : 'PROMPT 1', `TIMEOUT ${menuTimeout * 10}`];
   lines.push(`SAY bootlab: ${[...kernels.map((k) => label(k.name)), 'local'].join(', ')} (default ${dflt})`);
-  for (const k of kernels) lines.push(...entry(k, null, undefined, ip, site));
+  for (const k of kernels) lines.push(...entry(k, mac, host, ip, site));
   lines.push(...LOCAL);
   return lines;
 }
@@ -50,7 +50,7 @@ export function pxelinuxHostConfig(mac: string, hosts: HostView, ip: string | nu
   if (!host) return null;
   const target = imageFor(mac, hosts);
   if (target === 'none') return null;
-  if (target === 'menu') return text(menu(hosts, ip, site), `${mac} (the menu)`);
+  if (target === 'menu') return text(menu(hosts, ip, site, mac, host), `${mac} (the menu)`);
   return text(single(target, mac, host, ip, site), mac);
 }
 

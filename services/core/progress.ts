@@ -62,6 +62,8 @@ export class ClientTracker extends EventEmitter {
   private readonly onHosts = () => this.guard('host map change', () => this.refreshHosts());
   private readonly timer: NodeJS.Timeout;
   private readonly macOf = (ip: string) => this.macByIp.get(ip) ?? null;
+  /** HTTP downloads of a byte range: done is not "the whole file sent". */
+  private readonly partial = new Set<string>();
 
   constructor(readonly opts: TrackerOptions) {
     super();
@@ -193,6 +195,7 @@ export class ClientTracker extends EventEmitter {
   private tftpStart(e: TftpStart | HttpStart): void {
     const mac = this.macFor(e.ip, e.file);
     const id = this.active.tftpStart(e.kind === 'http.start' ? { ...e, protocol: 'http' } : e, mac);
+    if (e.kind === 'http.start' && e.range !== null) this.partial.add(id);
     this.emit('transfers');
     if (!mac) return;
     const b = this.rowFor(mac, e.at, e.ip);
@@ -211,16 +214,18 @@ export class ClientTracker extends EventEmitter {
   }
 
   private tftpDone(e: TftpDone | HttpDone): void {
+    const whole = !this.partial.delete(idOf(e));
     const b = this.endTransfer(idOf(e), e, { ok: true, reason: null, bytes: e.bytes });
     if (!b) return;
     b.ended(idOf(e), { bytes: e.bytes, rate: e.throughput });
     b.record(e, null);
     this.changed(b);
     // A whole file sent: boot-once may end with the kernel (boot/bootonce.ts).
-    if (e.kind === 'http.done' || e.direction === 'read') this.emit('file-done', { mac: b.row.mac, file: e.file, role: this.roleOf(b, e.file), at: e.at } satisfies FileDone);
+    if (whole && (e.kind === 'http.done' || e.direction === 'read')) this.emit('file-done', { mac: b.row.mac, file: e.file, role: this.roleOf(b, e.file), at: e.at } satisfies FileDone);
   }
 
   private tftpFailed(e: TftpFailed | HttpFailed): void {
+    this.partial.delete(idOf(e));
     const b = this.endTransfer(idOf(e), e, { ok: false, reason: e.clientAbort ? `the client ended it: ${e.reason}` : e.reason, bytes: e.bytes });
     if (!b) return;
     b.ended(idOf(e), null);
