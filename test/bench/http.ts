@@ -31,7 +31,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  HarnessError, NetnsPair, NS_CLIENT_ADDR, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
+  HarnessError, NetnsPair, envInt, envList, NS_CLIENT_ADDR, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
   checkOutput, procStatusKb, removeAtExit, requireRootAndTools, resetPeakRss, run, sleep, writeRandomFile,
 } from './lab.js';
 import { REPO, bootlabVersion } from './peers.js';
@@ -40,17 +40,6 @@ import { cpuModel, fmtNum, loadavg, log, median, sh, writeMarkedBlock } from './
 // ---------------------------------------------------------------------------------------
 // Settings
 
-function envInt(name: string, def: number, min = 1): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new HarnessError(`${name}=${v}: must be an integer >= ${min}`);
-  return n;
-}
-function envList(name: string, def: string[]): string[] {
-  const v = process.env[name];
-  return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : def;
-}
 
 const RUNS = envInt('BENCH_RUNS', 5);
 const CLIENTS = envInt('BENCH_CLIENTS', 50);

@@ -352,3 +352,18 @@ export function requireRootAndTools(why: string, tools: string[], packages: stri
     }
   }
 }
+
+/** A whole number from the environment (BENCH_RUNS ...), `def` when unset; a bad value stops the harness. */
+export function envInt(name: string, def: number, min = 1): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new HarnessError(`${name}=${v}: must be an integer >= ${min}`);
+  return n;
+}
+
+/** A comma-separated list from the environment, `def` when unset. */
+export function envList(name: string, def: string[]): string[] {
+  const v = process.env[name];
+  return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : def;
+}

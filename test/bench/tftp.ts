@@ -25,7 +25,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
-  HarnessError, NetnsPair, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
+  HarnessError, NetnsPair, envInt, envList, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
   checkOutput, cpuSeconds, probe, procStatusKb, removeAtExit, resetPeakRss, run, sleep, writeRandomFile, type ProbeResult,
 } from './lab.js';
 import { REPO, fetchPeers, serverDefs, type ServerDef, type ServerName } from './peers.js';
@@ -34,17 +34,6 @@ import { cpuModel, loadavg, log, sh, writeMarkedBlock } from './report.js';
 // ---------------------------------------------------------------------------------------
 // Settings
 
-function envInt(name: string, def: number, min = 1): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new HarnessError(`${name}=${v}: must be an integer >= ${min}`);
-  return n;
-}
-function envList(name: string, def: string[]): string[] {
-  const v = process.env[name];
-  return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : def;
-}
 
 const RUNS = envInt('BENCH_RUNS', 5);
 const LOSS_RUNS = envInt('BENCH_LOSS_RUNS', 3);
