@@ -54,10 +54,11 @@ started_engine=0
 offline="$repo/../shared/tools/docker-offline.sh"
 if ! docker info >/dev/null 2>&1; then
   [ -x "$offline" ] || fail "no Docker engine answers (and no $offline to start one)"
+  # base-image starts the engine too: note first whether it ran before this script.
+  running_before=$("$offline" status 2>/dev/null | grep -c '^dockerd: running' || true)
   say "starting the private engine ($offline)"
   "$offline" base-image >/dev/null
   step "base image (docker-offline)"
-  running_before=$("$offline" status 2>/dev/null | grep -c '^dockerd: running' || true)
   eval "$("$offline" start)"
   [ "$running_before" = 1 ] || started_engine=1
   step "engine start"
