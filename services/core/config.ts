@@ -242,6 +242,7 @@ export const ENV_OVERRIDES: { variable: string; path: string[]; parse: (v: strin
   { variable: 'BOOTLAB_HTTP_PORT', path: ['http', 'port'], parse: (v) => (/^\d+$/.test(v.trim()) ? Number(v) : v) },
   { variable: 'BOOTLAB_ADMIN_PORT', path: ['admin', 'port'], parse: (v) => (/^\d+$/.test(v.trim()) ? Number(v) : v) },
   { variable: 'BOOTLAB_LOG_LEVEL', path: ['log', 'level'], parse: (v) => v.trim() },
+  { variable: 'BOOTLAB_STATE_DIR', path: ['stateDir'], parse: (v) => v.trim() },
 ];
 
 /** Sets the overridden keys into the parsed file; returns which paths came from where. */

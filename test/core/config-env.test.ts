@@ -59,6 +59,9 @@ t.test('environment overrides: each sets its key, over the file', async (t) => {
   t.equal(parseConfig('', FILE, { BOOTLAB_HTTP_PORT: '8069' }).http.port, 8069);
   t.equal(parseConfig(y('http:', '  port: 80'), FILE, { BOOTLAB_HTTP_PORT: '8069' }).http.port, 8069, 'over the file');
   t.equal(parseConfig('', FILE, { BOOTLAB_ADMIN_PORT: '9090' }).admin.port, 9090);
+  t.equal(parseConfig('', FILE, { BOOTLAB_STATE_DIR: '/var/lib/bootlab' }).stateDir, '/var/lib/bootlab', 'an absolute state folder as given');
+  t.equal(parseConfig('', FILE, { BOOTLAB_LOG_LEVEL: 'debug' }).log.level, 'debug');
+  t.equal(parseConfig('', FILE, { BOOTLAB_SERVER_ADDRESS: '192.0.2.1' }).dhcp.serverAddress, '192.0.2.1');
   t.equal(parseConfig('', FILE, { BOOTLAB_ADMIN_TOKEN: 'a-token-of-twenty-chars' }).admin.token, null, 'BOOTLAB_ADMIN_TOKEN is not in the config');
   const all = parseConfig(POOL, FILE, { BOOTLAB_INTERFACE: 'eth1,eth2', BOOTLAB_DHCP_MODE: 'full', BOOTLAB_HTTP_PORT: '8069', PATH: '/usr/bin', BOOTLAB_UNKNOWN: 'x' });
   t.same([all.dhcp.interfaces, all.dhcp.mode, all.http.port], [['eth1', 'eth2'], 'full', 8069], 'together; other variables ignored');
