@@ -18,7 +18,7 @@ t.test('GET /api/hosts lists the map, its defaults and no error', async (t) => {
   const f = await adminFixture(t, { hosts: SAMPLE });
   const res = await f.get('/api/hosts');
   t.equal(res.statusCode, 200);
-  t.same(res.json(), { hosts: [TEACHER, PC02], defaults: { action: 'menu', image: null }, lastError: null });
+  t.same(res.json(), { hosts: [TEACHER, PC02], defaults: { action: 'menu', image: null, menuDefault: 'local', menuTimeout: 10 }, lastError: null, bootOnceEnds: 'booted' });
 });
 
 t.test('GET /api/hosts/:mac takes every usual MAC notation; a bad one is a 400, a missing one a 404', async (t) => {
@@ -226,7 +226,7 @@ t.test('a hand edit that broke the file: writes are refused with 409 and its lin
   const end = Date.now() + 3000;
   let body = (await f.get('/api/hosts')).json();
   while (body.lastError === null && Date.now() < end) { await sleep(50); body = (await f.get('/api/hosts')).json(); }
-  t.same(body, { hosts: [TEACHER, PC02], defaults: { action: 'menu', image: null }, lastError: [line] });
+  t.same(body, { hosts: [TEACHER, PC02], defaults: { action: 'menu', image: null, menuDefault: 'local', menuTimeout: 10 }, lastError: [line], bootOnceEnds: 'booted' });
 });
 
 t.test('a hand edit that broke one host: a write to that host is refused with 409, not blamed on its fields', async (t) => {
@@ -253,7 +253,7 @@ t.test('a write is live at once: DHCP decides with it, and a real TFTP client ge
   const fetchScript = async (mac: string) => (await run('curl', ['-sS', '--max-time', '5', `tftp://127.0.0.1:${port}/bootlab/${mac}.ipxe`])).stdout;
 
   const kernelLine = /^kernel \/debian\/linux initrd=initrd.gz auto=true$/m;
-  t.match(await fetchScript('aa-bb-cc-dd-ee-02'), /^menu bootlab$/m, 'before: pc02 has no image and gets the menu');
+  t.match(await fetchScript('aa-bb-cc-dd-ee-02'), /^menu bootlab: choose what this machine boots$/m, 'before: pc02 has no image and gets the menu');
   const start = Date.now();
   const res = await f.send('PUT', '/api/hosts/AA-BB-CC-DD-EE-02', { hostname: 'pc02', image: 'debian' });
   t.equal(res.statusCode, 200);
@@ -279,5 +279,5 @@ t.test('a write is live at once: DHCP decides with it, and a real TFTP client ge
   await f.send('PATCH', '/api/hosts/52:54:00:00:00:01', { image: 'pxelinux' });
   t.same(chooseBoot(PXE_ROM, '52:54:00:00:00:01', f.runtime.hosts, cfg, '127.0.0.1'), { file: 'pxelinux.0', reason: 'image pxelinux (bios)' });
   await f.send('DELETE', '/api/hosts/52:54:00:00:00:01');
-  t.match(await fetchScript('52-54-00-00-00-01'), /^menu bootlab$/m, 'deleted: back to the defaults (the menu)');
+  t.match(await fetchScript('52-54-00-00-00-01'), /^menu bootlab: choose what this machine boots$/m, 'deleted: back to the defaults (the menu)');
 });
