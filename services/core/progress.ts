@@ -241,7 +241,10 @@ export class ClientTracker extends EventEmitter {
     if (!mac) return;
     const known = this.rows.get(mac);
     // pxelinux asks for pxelinux.cfg/<uuid>, <mac>, <hex ip>... until one exists: not an error.
-    const matters = (e.kind === 'http.refused' || e.direction === 'read') && this.matters(mac, known, e.file);
+    // Over HTTP only "not there", "not allowed" and a server error stop a boot: a 416 for a
+    // range past the end or a 405 is the client's own mistake, answered, not a failed boot.
+    const reads = e.kind === 'http.refused' ? [403, 404, 500].includes(e.code) : e.direction === 'read';
+    const matters = reads && this.matters(mac, known, e.file);
     if (!known && !matters) return;
     const b = this.rowFor(mac, e.at, e.ip);
     b.seen(e.at);
