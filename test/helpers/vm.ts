@@ -348,6 +348,11 @@ export interface BootlabLabOptions {
   /** Taps to make on the bridge, one per VM (tap0, tap1 ...). */
   taps: number;
   payload: MarkerPayload;
+  /**
+   * full (default): bootlab hands out the addresses. proxy: a "site" namespace (192.0.2.2)
+   * runs dnsmasq as the site's plain DHCP server (no PXE options), bootlab adds the boot part.
+   */
+  mode?: 'full' | 'proxy';
 }
 
 export interface ApiReply<T = unknown> { status: number; body: T; text: string }
@@ -395,10 +400,9 @@ export async function startBootlabLab(t: Teardownable, o: BootlabLabOptions): Pr
     `hosts: ${hostsFile}`,
     `tftp: { root: ${root}, address: 0.0.0.0, port: 69 }`,
     'dhcp:',
-    '  mode: full',
+    `  mode: ${o.mode ?? 'full'}`,
     '  interfaces: [eth0]',
-    '  pool: { start: 192.0.2.100, end: 192.0.2.150 }',
-    '  leaseTime: 600',
+    ...(o.mode === 'proxy' ? [] : ['  pool: { start: 192.0.2.100, end: 192.0.2.150 }', '  leaseTime: 600']),
     `http: { enabled: ${o.http}, address: 0.0.0.0, port: 80 }`,
     ...(o.bootOnceEnds ? [`boot: { bootOnceEnds: ${o.bootOnceEnds} }`] : []),
     `admin: { enabled: true, address: 0.0.0.0, port: 8080, token: ${LAB_ADMIN_TOKEN} }`,
@@ -409,6 +413,15 @@ export async function startBootlabLab(t: Teardownable, o: BootlabLabOptions): Pr
   const srv = lab.attach('srv', { cidr: `${LAB_SERVER_IP}/24` });
   for (let i = 0; i < o.taps; i++) lab.tap(`tap${i}`);
   startRaResponder(lab, { workDir: work });
+  if (o.mode === 'proxy') {
+    const siteNs = lab.attach('site', { cidr: '192.0.2.2/24' });
+    const site = lab.spawn(siteNs, 'dnsmasq', [
+      '--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=eth0', '--bind-interfaces',
+      `--pid-file=${join(work, 'site.pid')}`, `--dhcp-leasefile=${join(work, 'site.leases')}`,
+      '--dhcp-range=192.0.2.100,192.0.2.150,255.255.255.0,10m', '--log-dhcp', '--log-facility=-',
+    ]);
+    await waitForText(() => site.stderr(), /started, version/, 10_000, site, 'site dnsmasq');
+  }
   bootlab = lab.spawn(srv, process.execPath, [join(repoRoot(), 'dist', 'services', 'cli.js'), 'serve', '--config', join(work, 'appliance.yaml')]);
   const proc = bootlab;
   await waitForText(() => proc.stdout(), /bootlab running/, 30_000, proc, 'bootlab');
