@@ -27,12 +27,12 @@
 // ("failed: <reason>" in the table).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import {
-  HarnessError, NetnsPair, envInt, envList, NS_CLIENT_ADDR, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
-  checkOutput, procStatusKb, removeAtExit, requireRootAndTools, resetPeakRss, run, sleep, writeRandomFile,
+  HarnessError, NetnsPair, envInt, envList, makeBenchFiles, type BenchFiles, NS_CLIENT_ADDR, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
+  checkOutput, procStatusKb, requireRootAndTools, resetPeakRss, run, sleep,
 } from './lab.js';
 import { REPO, bootlabVersion } from './peers.js';
 import { cpuModel, fmtNum, loadavg, log, median, sh, writeMarkedBlock } from './report.js';
@@ -109,24 +109,10 @@ const KERNEL_WAYS: KernelWay[] = [
 // ---------------------------------------------------------------------------------------
 // Files
 
-interface Files { base: string; root: string; out: string; sha: Record<string, string> }
+type Files = BenchFiles;
 
 function makeFiles(): Files {
-  const parent = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-  const base = mkdtempSync(join(parent, 'bootlab-bench-http-'));
-  removeAtExit(base);
-  const root = join(base, 'root');
-  const out = join(base, 'out');
-  mkdirSync(root);
-  mkdirSync(out);
-  // nginx's workers run as "nobody": the files must be world-readable.
-  chmodSync(base, 0o755);
-  chmodSync(root, 0o755);
-  const sha: Record<string, string> = {};
-  for (const [name, size] of [['f64', BIG], ['f16', SMALL], ['probe', 1]] as const) {
-    sha[name] = writeRandomFile(join(root, name), size);
-  }
-  return { base, root, out, sha };
+  return makeBenchFiles('bootlab-bench-http-', [['f64', BIG], ['f16', SMALL], ['probe', 1]]);
 }
 
 // ---------------------------------------------------------------------------------------

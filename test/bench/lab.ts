@@ -8,7 +8,9 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, createReadStream, existsSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { decode, encode, isDecodeError } from '../../services/tftp/packet.js';
 
 export class HarnessError extends Error {
@@ -366,4 +368,26 @@ export function envInt(name: string, def: number, min = 1): number {
 export function envList(name: string, def: string[]): string[] {
   const v = process.env[name];
   return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : def;
+}
+
+export interface BenchFiles { base: string; root: string; out: string; sha: Record<string, string> }
+
+/**
+ * A served folder (root/) of random files and a download folder (out/) in a fresh folder
+ * under /dev/shm (so the disk does not pace the runs), removed at exit. World-readable:
+ * atftpd and nginx workers serve as "nobody", tftpd-hpa chroots. Returns each file's sha256.
+ */
+export function makeBenchFiles(prefix: string, files: ReadonlyArray<readonly [string, number]>): BenchFiles {
+  const parent = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const base = mkdtempSync(join(parent, prefix));
+  removeAtExit(base);
+  const root = join(base, 'root');
+  const out = join(base, 'out');
+  mkdirSync(root);
+  mkdirSync(out);
+  chmodSync(base, 0o755);
+  chmodSync(root, 0o755);
+  const sha: Record<string, string> = {};
+  for (const [name, size] of files) sha[name] = writeRandomFile(join(root, name), size);
+  return { base, root, out, sha };
 }

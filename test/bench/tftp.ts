@@ -20,13 +20,13 @@
 // cannot set up, a peer (the reference) fails, or it is interrupted. A bootlab failure is
 // a result ("failed: <reason>" in the table).
 import { createSocket } from 'node:dgram';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
-  HarnessError, NetnsPair, envInt, envList, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
-  checkOutput, cpuSeconds, probe, procStatusKb, removeAtExit, resetPeakRss, run, sleep, writeRandomFile, type ProbeResult,
+  HarnessError, NetnsPair, envInt, envList, makeBenchFiles, type BenchFiles, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
+  checkOutput, cpuSeconds, probe, procStatusKb, resetPeakRss, run, sleep, type ProbeResult,
 } from './lab.js';
 import { REPO, fetchPeers, serverDefs, type ServerDef, type ServerName } from './peers.js';
 import { cpuModel, loadavg, log, sh, writeMarkedBlock } from './report.js';
@@ -103,24 +103,10 @@ const granted = new Map<ServerName, ProbeResult>();
 // ---------------------------------------------------------------------------------------
 // Files
 
-interface Files { base: string; root: string; out: string; sha: Record<string, string> }
+type Files = BenchFiles;
 
 function makeFiles(): Files {
-  const parent = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-  const base = mkdtempSync(join(parent, 'bootlab-bench-'));
-  removeAtExit(base);
-  const root = join(base, 'root');
-  const out = join(base, 'out');
-  mkdirSync(root);
-  mkdirSync(out);
-  // atftpd serves as "nobody" and tftpd-hpa chroots: the files must be world-readable.
-  chmodSync(base, 0o755);
-  chmodSync(root, 0o755);
-  const sha: Record<string, string> = {};
-  for (const [name, size] of [['f64', BIG], ['f16', SMALL], ['probe', 1]] as const) {
-    sha[name] = writeRandomFile(join(root, name), size);
-  }
-  return { base, root, out, sha };
+  return makeBenchFiles('bootlab-bench-', [['f64', BIG], ['f16', SMALL], ['probe', 1]]);
 }
 
 // ---------------------------------------------------------------------------------------
