@@ -26,14 +26,14 @@
 // It never fails on slow numbers. It exits non-zero when the harness breaks (not root, a
 // tool missing, the lab cannot be built) or a peer fails a run; bootlab failing is a
 // result: its cells say "failed: <reason>".
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ALL_SERVERS, BOOTLAB_CLI, IMAGE, MTFTP, McastLab, PROBE, SERVER_IP, WARM, backlogDrops, clientIp, serverDefs,
   type McastServerDef, type McastServerName, type Method, type SentCounters,
 } from './mtftp-lab.js';
-import { HarnessError, Proc, checkOutput, requireRootAndTools, cpuSeconds, installCleanup, killAllSync, removeAtExit, run, sleep, writeRandomFile } from './lab.js';
+import { HarnessError, Proc, checkOutput, requireRootAndTools, cpuSeconds, installCleanup, killAllSync, makeBenchFiles, run, sleep } from './lab.js';
 import { REPO, fetchPeers } from './peers.js';
 import {
   cpuModel, fmtNum, loadavg, log, machineBetween, median, procStat, sh, summariseLog, writeMarkedBlock, type MachineSample,
@@ -181,20 +181,9 @@ interface Files { base: string; root: string; out: string; sha: string; size: nu
 interface Ctx { settings: Settings; lab: McastLab; files: Files }
 
 function makeFiles(sizeMiB: number): Files {
-  const base = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bootlab-bench-mtftp-'));
-  removeAtExit(base);
-  const root = join(base, 'root');
-  const out = join(base, 'out');
-  mkdirSync(root);
-  mkdirSync(out);
-  // atftpd serves as "nobody" and tftpd-hpa chroots: the folders must be world-readable.
-  chmodSync(base, 0o755);
-  chmodSync(root, 0o755);
   const size = sizeMiB * MiB;
-  const sha = writeRandomFile(join(root, IMAGE), size);
-  const warmSha = writeRandomFile(join(root, WARM.file), WARM_MIB * MiB);
-  writeRandomFile(join(root, PROBE), 1);
-  return { base, root, out, sha, size, warmSha };
+  const f = makeBenchFiles('bootlab-bench-mtftp-', [[IMAGE, size], [WARM.file, WARM_MIB * MiB], [PROBE, 1]]);
+  return { base: f.base, root: f.root, out: f.out, sha: f.sha[IMAGE], size, warmSha: f.sha[WARM.file] };
 }
 
 /** Starts a server in the server namespace and waits until a client's probe gets a file. Throws a reason. */
