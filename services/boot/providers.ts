@@ -35,9 +35,13 @@ export function httpBaseFor(cfg: AppConfig, server: string | null, port: number)
  */
 export const httpListening: { port: number | null } = { port: null };
 
-/** The port clients are told: the bound one, else the configured one (null when neither is known). */
-export function httpPort(cfg: AppConfig): number {
-  return httpListening.port ?? cfg.http.port;
+/**
+ * The port clients are told: the HTTP service's while it runs, 0 (no HTTP URL) while it
+ * does not. A stopped or crashed HTTP service makes DHCP hand iPXE tftp:// script URLs,
+ * so machines keep booting (over TFTP) until it is back.
+ */
+export function httpPort(): number {
+  return httpListening.port ?? 0;
 }
 
 /** The site as the config says, with the HTTP port filled in once the server listens. */
@@ -45,7 +49,7 @@ export class Site implements BootSite {
   constructor(private readonly cfg: AppConfig, private readonly reports: BootReports) {}
 
   get server(): string | null { return serverAddress(this.cfg); }
-  get httpBase(): string | null { return httpBaseFor(this.cfg, this.server, httpPort(this.cfg)); }
+  get httpBase(): string | null { return httpBaseFor(this.cfg, this.server, httpPort()); }
   bootedPath(mac: string): string { return this.reports.path(mac); }
 }
 

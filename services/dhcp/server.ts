@@ -92,7 +92,7 @@ export class DhcpServer implements Service {
   constructor(private readonly ctx: ServiceContext, private readonly hosts: HostMap, readonly leases: LeaseStore, cfg: DhcpConfig) {
     this.config = {
       ...cfg, dns: cfg.dns.length > 0 ? cfg.dns : systemNameServers(), mtftp: mtftpAdverts(ctx.config),
-      loaders: ctx.config.boot, httpBase: (server) => httpBaseFor(ctx.config, server, httpPort(ctx.config)),
+      loaders: ctx.config.boot, httpBase: (server) => httpBaseFor(ctx.config, server, httpPort()),
     };
     this.log = ctx.log.child({ service: 'dhcp' });
     this.respondCtx = { config: this.config, hosts, reservedBy: (ip) => this.reserved.get(ip), leases, now: Date.now() };
