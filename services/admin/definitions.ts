@@ -1,4 +1,4 @@
-// The three services bootlab supervises, and which parts of the config each depends on
+// The four services bootlab supervises (tftp, http, dhcp, mtftp), and which parts of the config each depends on
 // (a reload restarts a service only when its part changed).
 import { BootReports } from '../boot/booted.js';
 import { httpListening, installBootFiles, Site } from '../boot/providers.js';
