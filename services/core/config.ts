@@ -387,9 +387,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) throw new ConfigError(yamlSyntaxLines(doc, lineCounter, file));
-  const js = doc.contents === null ? {} : doc.toJS();
-  const raw = typeof js === 'object' && js !== null && !Array.isArray(js) ? js as Record<string, unknown> : js;
-  const fromEnv = raw === js && typeof raw === 'object' && raw !== null ? applyEnv(raw as Record<string, unknown>, env) : new Map<string, string>();
+  const raw: unknown = doc.contents === null ? {} : doc.toJS();
+  // A file that is not a mapping is refused by validate() below; the environment applies to a mapping only.
+  const isMapping = typeof raw === 'object' && raw !== null && !Array.isArray(raw);
+  const fromEnv = isMapping ? applyEnv(raw as Record<string, unknown>, env) : new Map<string, string>();
   const issues: Issue[] = [];
   const config = validate(appSpec, raw, [], issues) as AppConfig;
   if (issues.length === 0) issues.push(...semanticIssues(config));
