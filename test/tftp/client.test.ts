@@ -1,0 +1,212 @@
+// The TFTP client (services/tftp/client.ts) against a small scripted "device" on
+// loopback: the boot window (requests repeated until something answers), the TID lock,
+// duplicate ACKs that must not cause resends, options only when asked, ERRORs before and
+// during the transfer, block-number rollover, and get() through OUT.part.
+import t from 'tap';
+import dgram from 'node:dgram';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { get, put, type Progress } from '../../services/tftp/client.js';
+import { decode, encode, isDecodeError, type Packet } from '../../services/tftp/packet.js';
+import type { TapTest } from '../helpers/clients.js';
+
+type Rinfo = { port: number; address: string };
+
+async function udp(): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  return s;
+}
+
+/** A device: `listen` takes requests; each handler gets decoded packets with the socket they came in on. */
+async function device(t: TapTest, onPacket: (p: Packet, from: Rinfo, via: dgram.Socket) => void) {
+  const listen = await udp();
+  const transfer = await udp();
+  const sockets = [listen, transfer];
+  for (const s of sockets) {
+    s.on('message', (buf, r) => {
+      const p = decode(buf);
+      if (!isDecodeError(p)) onPacket(p, r, s);
+    });
+  }
+  t.teardown(() => { for (const s of sockets) s.close(); });
+  const send = (s: dgram.Socket, p: Packet, to: Rinfo) => s.send(encode(p), to.port, '127.0.0.1');
+  return { port: listen.address().port, listen, transfer, send };
+}
+
+/** A writable device: ACKs every DATA; `ignoreFirst` WRQs go unanswered; `dupAcks` sends each ACK twice. */
+async function writableDevice(tt: TapTest, opts: { ignoreFirst?: number; dupAcks?: boolean; oack?: Map<string, string>; ackDelayMs?: number } = {}) {
+  const st = { wrqs: [] as number[], datas: 0, got: [] as Buffer[], blocks: [] as number[], done: false, errors: [] as Packet[] };
+  const d = await device(tt, (p, from, via) => {
+    if (p.op === 'WRQ') {
+      st.wrqs.push(Date.now());
+      if (st.wrqs.length <= (opts.ignoreFirst ?? 0)) return;
+      if (opts.oack) d.send(d.transfer, { op: 'OACK', options: opts.oack }, from);
+      else d.send(d.transfer, { op: 'ACK', block: 0 }, from);
+    } else if (p.op === 'DATA' && via === d.transfer) {
+      st.datas += 1;
+      if (st.blocks.length === 0 || st.blocks[st.blocks.length - 1] !== p.block) {
+        st.blocks.push(p.block);
+        st.got.push(Buffer.from(p.data));
+      }
+      const block = p.block;
+      if (opts.ackDelayMs) setTimeout(() => d.send(d.transfer, { op: 'ACK', block }, from), opts.ackDelayMs);
+      else d.send(d.transfer, { op: 'ACK', block }, from);
+      if (opts.dupAcks) d.send(d.transfer, { op: 'ACK', block: p.block }, from);
+    } else if (p.op === 'ERROR') {
+      st.errors.push(p);
+    }
+  });
+  return { ...d, st };
+}
+
+t.test('the WRQ is repeated every retryEveryMs until the device answers', async (tt) => {
+  const d = await writableDevice(tt, { ignoreFirst: 3 });
+  const data = randomBytes(5000);
+  const seen: Progress[] = [];
+  const r = await put({ target: '127.0.0.1', port: d.port, remoteName: 'fw.bin', data, retryEveryMs: 100, waitMs: 5000 }, (p) => seen.push(p));
+  tt.equal(r.kind, 'ok', JSON.stringify(r));
+  tt.equal(d.st.wrqs.length, 4, 'four WRQs, the fourth answered');
+  const gaps = d.st.wrqs.slice(1).map((x, i) => x - d.st.wrqs[i]);
+  tt.ok(gaps.every((g) => g >= 80 && g < 400), `gaps ${gaps.join(',')} ms`);
+  tt.same(Buffer.concat(d.st.got), data, 'byte-exact');
+  tt.equal(seen.filter((p) => p.phase === 'waiting').length, 4);
+  tt.equal(seen.at(-1)?.phase, 'done');
+});
+
+t.test('nobody answers: no-answer after waitMs', async (tt) => {
+  const silent = await udp();
+  tt.teardown(() => silent.close());
+  const t0 = Date.now();
+  const r = await put({ target: '127.0.0.1', port: silent.address().port, remoteName: 'x', data: Buffer.alloc(10), retryEveryMs: 100, waitMs: 450 });
+  tt.equal(r.kind, 'no-answer');
+  if (r.kind === 'no-answer') tt.ok(r.attempts >= 4 && r.attempts <= 6, `attempts ${r.attempts}`);
+  tt.ok(Date.now() - t0 < 1500);
+});
+
+t.test('a closed port (ICMP unreachable) before any answer is retried, then no-answer', async (tt) => {
+  const s = await udp();
+  const port = s.address().port;
+  s.close();
+  const r = await put({ target: '127.0.0.1', port, remoteName: 'x', data: Buffer.alloc(10), retryEveryMs: 100, waitMs: 350 });
+  tt.equal(r.kind, 'no-answer');
+});
+
+t.test('duplicate ACKs never cause a resend', async (tt) => {
+  const d = await writableDevice(tt, { dupAcks: true });
+  const data = randomBytes(512 * 20 + 7);
+  const r = await put({ target: '127.0.0.1', port: d.port, remoteName: 'fw.bin', data, retryEveryMs: 100, waitMs: 2000 });
+  tt.equal(r.kind, 'ok');
+  tt.equal(d.st.datas, 21, 'one DATA per block');
+  tt.same(Buffer.concat(d.st.got), data);
+});
+
+t.test('the TID is locked: a second port gets ERROR 5 and the transfer goes on', async (tt) => {
+  const stray = await udp();
+  tt.teardown(() => stray.close());
+  const strayErrors: Packet[] = [];
+  stray.on('message', (b) => { const p = decode(b); if (!isDecodeError(p)) strayErrors.push(p); });
+  const d = await writableDevice(tt, { ackDelayMs: 20 });
+  // A second port of the device answers too, once the transfer runs (a late answer to a repeated WRQ).
+  d.transfer.once('message', (_b, from) => stray.send(encode({ op: 'ACK', block: 1 }), from.port, '127.0.0.1'));
+  const data = randomBytes(3000);
+  const r = await put({ target: '127.0.0.1', port: d.port, remoteName: 'fw.bin', data, retryEveryMs: 1000, waitMs: 2000 });
+  tt.equal(r.kind, 'ok');
+  tt.same(Buffer.concat(d.st.got), data);
+  tt.match(strayErrors, [{ op: 'ERROR', code: 5 }], 'the stray got ERROR 5');
+});
+
+t.test('an OACK when no option was asked is a protocol error', async (tt) => {
+  const d = await writableDevice(tt, { oack: new Map([['blksize', '1024']]) });
+  const r = await put({ target: '127.0.0.1', port: d.port, remoteName: 'fw.bin', data: Buffer.alloc(100), retryEveryMs: 100, waitMs: 1000 });
+  tt.equal(r.kind, 'broken');
+  await new Promise((res) => setTimeout(res, 50));
+  tt.match(d.st.errors, [{ op: 'ERROR', code: 8 }]);
+  tt.equal(d.st.datas, 0);
+});
+
+t.test('options only when asked: blksize is sent and the OACK honoured', async (tt) => {
+  let request: Packet | null = null;
+  const d = await writableDevice(tt, { oack: new Map([['blksize', '1024']]) });
+  d.listen.on('message', (b) => { request = decode(b) as Packet; });
+  const data = randomBytes(4096 + 10);
+  const r = await put({ target: '127.0.0.1', port: d.port, remoteName: 'fw.bin', data, blksize: 1024, retryEveryMs: 100, waitMs: 1000 });
+  tt.equal(r.kind, 'ok');
+  tt.match(request, { op: 'WRQ', mode: 'octet' });
+  tt.same([...(request as unknown as { options: Map<string, string> }).options], [['blksize', '1024'], ['tsize', String(data.length)]]);
+  tt.same(d.st.got.map((b) => b.length), [1024, 1024, 1024, 1024, 10]);
+  // Without --blksize the WRQ carries no option at all.
+  const d2 = await writableDevice(tt);
+  let plain: Packet | null = null;
+  d2.listen.on('message', (b) => { plain = decode(b) as Packet; });
+  await put({ target: '127.0.0.1', port: d2.port, remoteName: 'fw.bin', data: Buffer.alloc(10), retryEveryMs: 100, waitMs: 1000 });
+  tt.equal((plain as unknown as { options: Map<string, string> }).options.size, 0);
+});
+
+t.test('ERROR: refused at the start, broken during the transfer', async (tt) => {
+  const d = await device(tt, (p, from, via) => {
+    if (p.op === 'WRQ' && p.filename === 'no') d.send(d.transfer, { op: 'ERROR', code: 2, message: 'Access violation' }, from);
+    if (p.op === 'WRQ' && p.filename === 'mid') d.send(d.transfer, { op: 'ACK', block: 0 }, from);
+    if (p.op === 'DATA' && via === d.transfer) {
+      if (p.block < 3) d.send(d.transfer, { op: 'ACK', block: p.block }, from);
+      else d.send(d.transfer, { op: 'ERROR', code: 3, message: 'Disk full' }, from);
+    }
+  });
+  const r1 = await put({ target: '127.0.0.1', port: d.port, remoteName: 'no', data: Buffer.alloc(10), retryEveryMs: 100, waitMs: 1000 });
+  tt.same(r1, { kind: 'refused', code: 2, message: 'Access violation' });
+  const r2 = await put({ target: '127.0.0.1', port: d.port, remoteName: 'mid', data: Buffer.alloc(5000), retryEveryMs: 100, waitMs: 1000 });
+  tt.match(r2, { kind: 'broken', reason: /Disk full/, bytes: 1024 });
+});
+
+t.test('a lost ACK: the last DATA is sent again after timeoutMs, up to maxRetries', async (tt) => {
+  let datas = 0;
+  const d = await device(tt, (p, from, via) => {
+    if (p.op === 'WRQ') d.send(d.transfer, { op: 'ACK', block: 0 }, from);
+    if (p.op === 'DATA' && via === d.transfer) {
+      datas += 1;
+      if (datas !== 2) d.send(d.transfer, { op: 'ACK', block: p.block }, from); // the first ACK 2 is "lost"
+    }
+  });
+  const data = randomBytes(1500);
+  const r = await put({ target: '127.0.0.1', port: d.port, remoteName: 'x', data, retryEveryMs: 100, waitMs: 1000, timeoutMs: 100 });
+  tt.equal(r.kind, 'ok');
+  tt.equal(datas, 3 + 1, 'three blocks, one resend');
+  const dead = await device(tt, (p, from) => { if (p.op === 'WRQ') dead.send(dead.transfer, { op: 'ACK', block: 0 }, from); });
+  const r2 = await put({ target: '127.0.0.1', port: dead.port, remoteName: 'x', data, retryEveryMs: 100, waitMs: 1000, timeoutMs: 50, maxRetries: 3 });
+  tt.match(r2, { kind: 'broken', reason: /no ACK for block 1 after 4 tries/ });
+});
+
+t.test('block numbers roll over past 65535 to 0', async (tt) => {
+  const d = await writableDevice(tt, { oack: new Map([['blksize', '8']]) });
+  const data = randomBytes(8 * 65540 + 3);
+  const r = await put({ target: '127.0.0.1', port: d.port, remoteName: 'big', data, blksize: 8, retryEveryMs: 100, waitMs: 1000 });
+  tt.equal(r.kind, 'ok');
+  tt.same(d.st.blocks.slice(65534, 65538), [65535, 0, 1, 2]);
+  tt.ok(Buffer.concat(d.st.got).equals(data), 'byte-exact');
+});
+
+t.test('get: byte-exact through OUT.part, duplicate DATA re-ACKed; refused leaves no file', async (tt) => {
+  const file = randomBytes(512 * 7 + 100);
+  const acks: number[] = [];
+  const d = await device(tt, (p, from, via) => {
+    const block = (n: number) => ({ op: 'DATA' as const, block: n, data: file.subarray((n - 1) * 512, n * 512) });
+    if (p.op === 'RRQ' && p.filename === 'missing') d.send(d.transfer, { op: 'ERROR', code: 1, message: 'File not found' }, from);
+    else if (p.op === 'RRQ') { d.send(d.transfer, block(1), from); d.send(d.transfer, block(1), from); }
+    if (p.op === 'ACK' && via === d.transfer) {
+      acks.push(p.block);
+      if (acks.filter((b) => b === p.block).length === 1 && p.block < 8) d.send(d.transfer, block(p.block + 1), from);
+    }
+  });
+  const dir = tt.testdir({});
+  const out = join(dir, 'backup.bin');
+  const r = await get({ target: '127.0.0.1', port: d.port, remoteName: 'cfg', out, retryEveryMs: 100, waitMs: 1000 });
+  tt.match(r, { kind: 'ok', bytes: file.length });
+  tt.ok(readFileSync(out).equals(file), 'byte-exact');
+  tt.notOk(existsSync(`${out}.part`));
+  tt.same(acks.slice(0, 2), [1, 1], 'the repeated DATA 1 is ACKed again');
+  const missing = join(dir, 'missing.bin');
+  const r2 = await get({ target: '127.0.0.1', port: d.port, remoteName: 'missing', out: missing, retryEveryMs: 100, waitMs: 1000 });
+  tt.same(r2, { kind: 'refused', code: 1, message: 'File not found' });
+  tt.notOk(existsSync(missing) || existsSync(`${missing}.part`));
+});
