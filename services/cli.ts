@@ -17,6 +17,7 @@ import { installCrashHandlers } from './admin/supervisor.js';
 import { DhcpStartError } from './dhcp/server.js';
 import { normalizeName, isRefusal } from './tftp/files.js';
 import { Remapper } from './tftp/remap.js';
+import { flashCommand, getCommand, UsageError, type ClientArgs } from './tftp/client-cli.js';
 
 const DEFAULT_CONFIG = 'config/appliance.yaml';
 
@@ -27,7 +28,17 @@ commands:
   check-config [--config FILE]  validate the configuration and exit
   remap-test [--config FILE] [--ip ADDRESS] [--put]
                                 read file names on stdin, print what tftp.remap makes of each
+  flash --target IP --file FIRMWARE [--port 69] [--remote-name NAME] [--retry-every 1s]
+        [--wait 60s] [--blksize N] [--password P]
+                                push firmware to a device's boot loader over TFTP: the write
+                                request is repeated until the device answers or the wait ends
+  get --target IP --file NAME [-o OUT] [same options]
+                                fetch a file from a device over TFTP (a config backup)
   help                          this text
+
+durations: 1s, 500ms, 2m or plain seconds. Options (blksize, tsize) are sent only with --blksize.
+flash/get exit codes: 0 done, 1 usage or local file error, 3 no device answered within
+the wait, 4 the device refused (its ERROR is printed), 5 the transfer broke.
 `;
 
 /** Exit codes: 0 fine, 1 runtime failure (bind), 2 usage or configuration error. */
@@ -190,6 +201,16 @@ async function remapTest(file: string, ip: string, put: boolean): Promise<void> 
   }
 }
 
+/** `bootlab flash` / `bootlab get`: usage and local file problems exit 1 (see client-cli.ts). */
+async function transfer(command: 'flash' | 'get', args: ClientArgs): Promise<void> {
+  try {
+    process.exitCode = command === 'flash' ? await flashCommand(args) : await getCommand(args);
+  } catch (e) {
+    if (e instanceof UsageError) die(e.message, 1);
+    throw e;
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   let parsed;
@@ -200,17 +221,29 @@ async function main(argv: string[]): Promise<void> {
         config: { type: 'string', short: 'c', default: DEFAULT_CONFIG },
         ip: { type: 'string', default: '192.0.2.10' },
         put: { type: 'boolean', default: false },
+        target: { type: 'string' },
+        file: { type: 'string' },
+        out: { type: 'string', short: 'o' },
+        port: { type: 'string' },
+        'remote-name': { type: 'string' },
+        'retry-every': { type: 'string' },
+        wait: { type: 'string' },
+        blksize: { type: 'string' },
+        password: { type: 'string' },
       },
       allowPositionals: false,
     });
   } catch (e) {
-    die(`${(e as Error).message}\n${USAGE}`);
+    die(`${(e as Error).message}\n${USAGE}`, command === 'flash' || command === 'get' ? 1 : 2);
   }
   const { config, ip, put } = parsed.values as { config: string; ip: string; put: boolean };
   switch (command) {
     case 'serve': return serve(config);
     case 'check-config': return checkConfig(config);
     case 'remap-test': return remapTest(config, ip, put);
+    case 'flash':
+    case 'get':
+      return transfer(command, parsed.values as ClientArgs);
     case undefined:
     case 'help':
     case '--help':
