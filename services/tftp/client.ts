@@ -9,7 +9,7 @@
 // - Options (RFC 2347) only when the caller asks for them (blksize, password): many boot
 //   loaders break on them. With none sent, an OACK is a protocol error.
 // - Lock-step DATA/ACK; on a timeout the last packet is sent again, up to maxRetries.
-//   A duplicate ACK is ignored, never answered with a resend (the sorcerer's apprentice
+//   The resend wait adapts to the round trip (rto.ts). A duplicate ACK is ignored, never answered with a resend (the sorcerer's apprentice
 //   bug, RFC 1123 section 4.2.3.1). Block numbers roll over from 65535 to 0.
 // - ICMP port unreachable before the first answer is "not up yet" (keep trying); after
 //   it, the transfer is broken.
@@ -21,6 +21,7 @@
 // the RFC 2347 option "password" in the request, and only when given.
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { ClientSocket, type Incoming } from './client-socket.js';
+import { RetransmitTimer } from './rto.js';
 import { decode, encode, ErrorCode, isDecodeError, type Options, type Packet } from './packet.js';
 
 export interface TransferOptions {
@@ -149,24 +150,37 @@ function abortWith(s: Session, code: number, message: string, bytes: number): Tr
   return broken(message, bytes);
 }
 
-/** Sends the DATA blocks of `data` in lock step; `acked` is true when ACK 0 already came. */
+/** Floor of the adaptive retransmission wait: a lost block on a LAN costs milliseconds. */
+const MIN_RETRANSMIT_MS = 20;
+
+/**
+ * Sends the DATA blocks of `data` in lock step. The wait before a resend adapts to the
+ * round trip (rto.ts, RFC 6298) with `timeoutMs` as its ceiling; only waits at the
+ * ceiling count against `maxRetries`, so a slow device gets the full timeouts.
+ */
 async function sendBlocks(s: Session, data: Buffer, onProgress?: OnProgress): Promise<TransferResult> {
   const count = Math.floor(data.length / s.blksize) + 1;
+  const rto = new RetransmitTimer(Math.min(MIN_RETRANSMIT_MS, s.o.timeoutMs), s.o.timeoutMs);
   for (let block = 1; block <= count; block++) {
     const start = (block - 1) * s.blksize;
     const packet = encode({ op: 'DATA', block, data: data.subarray(start, Math.min(start + s.blksize, data.length)) });
     const wire = block & 0xffff;
     let tries = 0;
-    for (;;) {
+    for (let resent = false; ; resent = true) {
+      const sentAt = Date.now();
+      const wait = rto.current();
       s.sock.send(packet, s.tid);
-      const p = await awaitPacket(s, s.o.timeoutMs, (q) => q.op === 'ACK' && q.block === wire);
+      const p = await awaitPacket(s, wait, (q) => q.op === 'ACK' && q.block === wire);
       if (typeof p !== 'string') {
         if (p.op === 'ERROR') return broken(`the device sent ERROR ${p.code}: ${p.message}`, start);
+        if (!resent) rto.sample(Date.now() - sentAt); // Karn: no sample across a resend
+        rto.progress();
         break;
       }
       if (p === 'aborted') return abortWith(s, ErrorCode.NotDefined, 'transfer cancelled', start);
       if (p === 'unreachable') return broken('the device stopped listening (ICMP port unreachable)', start);
-      if (++tries > s.o.maxRetries) return abortWith(s, ErrorCode.NotDefined, `no ACK for block ${block} after ${tries} tries`, start);
+      if (wait >= s.o.timeoutMs && ++tries > s.o.maxRetries) return abortWith(s, ErrorCode.NotDefined, `no ACK for block ${block} after ${tries} full timeouts`, start);
+      rto.backOff();
     }
     onProgress?.({ phase: 'sending', attempts: s.attempts, bytes: Math.min(block * s.blksize, data.length), total: data.length });
   }
