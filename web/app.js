@@ -2,6 +2,7 @@
 // wiring between them. Rendering lives in machines.js, hosts.js and services.js.
 import { api, authHeaders, describeError, getToken, onTokenNeeded, setToken } from './api.js';
 import { $, h, fill, fmtTime } from './dom.js';
+import { initFlash, loadFlash } from './flash.js';
 import { initHosts, load as loadHosts } from './hosts.js';
 import { renderClients, renderTransfers, summary } from './machines.js';
 import { renderServices } from './services.js';
@@ -182,11 +183,13 @@ let stream = null;
 async function start() {
   onTokenNeeded(askToken);
   initHosts();
+  initFlash();
   updateTokenButton();
   $('#token-button').addEventListener('click', async () => {
     if (await askToken('The admin token is in the appliance\'s config (admin.token) or state folder.')) {
       stream.restart();
       refreshHosts();
+      void loadFlash();
     }
   });
   $('#clear-finished').addEventListener('click', clearFinished);
@@ -215,6 +218,7 @@ async function start() {
     onUnauthorized: () => askToken(getToken() ? 'The token was refused; enter the current one.' : 'This bootlab needs the admin token to show anything.'),
   });
   refreshHosts();
+  void loadFlash();
 }
 
 async function clearFinished(ev) {

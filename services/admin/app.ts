@@ -14,6 +14,7 @@ import type { AdminContext } from './context.js';
 import { ApiError, ErrorSchema, validationField } from './errors.js';
 import registerClients from './routes/clients.js';
 import registerConfig from './routes/config.js';
+import registerFlash from './routes/flash.js';
 import registerHosts from './routes/hosts.js';
 import registerImages from './routes/images.js';
 import registerOps from './routes/ops.js';
@@ -50,6 +51,8 @@ export async function build(ctx: AdminContext, opts: BuildOptions = {}): Promise
 
   app.addSchema(ErrorSchema);
   app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // Firmware uploads (POST /api/flash/firmware): the bytes as they came, up to the route's own bodyLimit.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   installErrorHandling(app);
   installAuth(app, ctx);
   if (admin.cors.length > 0) await app.register(cors, { origin: admin.cors, methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] });
@@ -72,6 +75,7 @@ export async function build(ctx: AdminContext, opts: BuildOptions = {}): Promise
   registerImages(app, ctx);
   registerClients(app, ctx);
   registerTransfers(app, ctx);
+  registerFlash(app, ctx);
   registerEvents(app, ctx);
 
   if (existsSync(admin.web)) {

@@ -7,6 +7,7 @@ import type { HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
 import type { ClientTracker } from '../core/progress.js';
 import type { BootOnce } from '../boot/bootonce.js';
+import type { FlashJobs } from '../flash/jobs.js';
 import type { Metrics } from './metrics.js';
 import type { ReloadResult, Supervisor } from './supervisor.js';
 
@@ -21,6 +22,8 @@ export interface AdminContext {
   metrics: Metrics;
   /** Ends boot-once hosts when they booted (POST /api/clients/:mac/booted waits for it). */
   bootOnce: BootOnce;
+  /** Firmware pushed to devices' boot loaders over TFTP (POST /api/flash). */
+  flash: FlashJobs;
   /** The bearer token writes need. */
   token: string;
   /** Re-reads the config file and the host map (POST /api/config/reload, SIGHUP). */

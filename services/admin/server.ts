@@ -3,6 +3,8 @@
 // listen. `bootlab serve` and the tests build the same runtime.
 import { BootOnce } from '../boot/bootonce.js';
 import { ConfigError, loadConfig, type AppConfig } from '../core/config.js';
+import { FlashJobs } from '../flash/jobs.js';
+import { put } from '../tftp/client.js';
 import { EventBus } from '../core/events.js';
 import { HostMap } from '../core/hostmap.js';
 import { createLogger, type Logger } from '../core/log.js';
@@ -55,6 +57,7 @@ export async function createRuntime(file: string, opts: RuntimeOptions = {}): Pr
   const feed = config.admin.enabled || config.boot.bootOnceEnds === 'kernel' ? events : new EventBus();
   const tracker = new ClientTracker({ events: feed, hosts, ttlMs: config.admin.clientTtl * 1000, log: log.child({ service: 'progress' }) });
   const metrics = new Metrics(feed, supervisor, opts.processMetrics ?? true);
+  const flash = new FlashJobs(put);
   const bootOnce = new BootOnce({ events, hosts, tracker, config: () => runtime.config, log: log.child({ service: 'boot' }) });
   // Resolved at first use (when the admin server is built), so a service's bind error is
   // reported before a state folder that cannot be written.
@@ -63,7 +66,7 @@ export async function createRuntime(file: string, opts: RuntimeOptions = {}): Pr
   let reloading: Promise<ReloadResult> | null = null;
 
   const runtime: Runtime = {
-    config, file, log, events, hosts, supervisor, tracker, metrics, bootOnce,
+    config, file, log, events, hosts, supervisor, tracker, metrics, bootOnce, flash,
     get token() { return token().token; },
     get tokenSource() { return token(); },
     reload() {
@@ -87,6 +90,7 @@ export async function createRuntime(file: string, opts: RuntimeOptions = {}): Pr
     },
     async close() {
       await supervisor.close();
+      flash.close();
       bootOnce.close();
       tracker.close();
       metrics.close();

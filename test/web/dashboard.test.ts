@@ -140,6 +140,8 @@ t.test('the dashboard registers a MAC and shows a real transfer moving', async (
   const dir = t.testdir();
   mkdirSync(join(dir, 'boot', 'images'), { recursive: true });
   const sum = randomFile(join(dir, 'boot', 'images'), 'big.img', BIG);
+  mkdirSync(join(dir, 'boot', 'firmware'));
+  writeFileSync(join(dir, 'boot', 'firmware', 'router.bin'), 'firmware bytes\n');
   writeFileSync(join(dir, 'hosts.yaml'), [
     'defaults:', '  action: menu',
     'images:',
@@ -277,6 +279,17 @@ t.test('the dashboard registers a MAC and shows a real transfer moving', async (
   t.equal(await machineBar.evaluate((b) => (b as unknown as { value: number }).value), 100, 'the machine\'s own bar reached 100 % too');
   t.ok(shot, 'a screenshot was taken mid-transfer');
   if (shot) t.comment(`screenshot: ${join(artifacts, 'dashboard.png')}`);
+
+  // Flash a device: bootlab's own TFTP (read-only here) plays the boot loader and refuses
+  // the write request: the job row ends refused, with the device's own message.
+  await page.locator('#flash-file option[value="router.bin"]').waitFor({ state: 'attached', timeout: 5000 });
+  await page.fill('#flash-target', '127.0.0.1');
+  await page.fill('#flash-port', String(tftpPort));
+  await page.fill('#flash-wait', '5');
+  await page.click('#flash-start');
+  const job = page.locator('#flash-body tr[data-state="refused"]');
+  await job.waitFor({ timeout: 10_000 });
+  t.equal(await job.locator('.flash-message').textContent(), 'the device refused: error 2: writes are disabled on this server', 'a flash job ends refused, with the device\'s message');
   t.same(pageErrors, [], 'no script error in the page');
   if (t.passing() === false) t.comment(log());
 });
