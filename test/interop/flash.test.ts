@@ -1,0 +1,125 @@
+// `bootlab flash` and `bootlab get` against tftpd-hpa as the "device", in namespaces
+// (docs test-lab.md): a "dev" namespace at 192.0.2.20 and a "pc" namespace at
+// 192.0.2.10 on one bridge, the CLI run inside pc. Cases: a boot window that opens ~4 s
+// after the command began, a device that never answers (exit 3 within the wait), a
+// refusal (exit 4 with the device's message), 16 MiB through a bridge dropping 5 % of
+// packets, and `get`. tftpd-hpa is the Debian binary, or unpacked by
+// scripts/bench-peers.sh (apt-get download + dpkg -x) when it is not installed.
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NetLab, requireRoot, type LabProcess } from '../helpers/netlab.js';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CLI = join(REPO, 'dist', 'services', 'cli.js');
+const DEV = '192.0.2.20';
+
+function tftpd(): string {
+  try {
+    return execFileSync('sh', ['-c', 'command -v in.tftpd'], { encoding: 'utf8' }).trim();
+  } catch {
+    const out = execFileSync('sh', [join(REPO, 'scripts', 'bench-peers.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 300_000 });
+    const line = out.split('\n').find((l) => l.startsWith('tftpd-hpa '));
+    if (!line) throw new Error(`scripts/bench-peers.sh printed no tftpd-hpa: ${out}`);
+    return line.trim().split(/\s+/)[2];
+  }
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+if (requireRoot(t, 'the flash interop test')) {
+  const bin = tftpd();
+  const lab = new NetLab('fl');
+  t.teardown(() => lab.destroy());
+  lab.bridge();
+  lab.attach('dev', { cidr: `${DEV}/24` });
+  lab.attach('pc', { cidr: '192.0.2.10/24' });
+  const root = t.testdir({});
+
+  const startDevice = (dir: string, create: boolean): LabProcess =>
+    lab.spawn('dev', bin, ['--foreground', '--listen', '--address', `${DEV}:69`, '--user', 'root', ...(create ? ['--create'] : []), '--secure', dir]);
+
+  const cli = (args: string[]) => lab.spawn('pc', process.execPath, [CLI, ...args]);
+
+  t.test('a boot window that opens ~4 s after the command began: byte-exact, exit 0', async (tt) => {
+    const dir = join(root, 'window');
+    mkdirSync(dir);
+    const fw = randomBytes(300_000 + 123);
+    writeFileSync(join(root, 'fw.bin'), fw);
+    const t0 = Date.now();
+    const run = cli(['flash', '--target', DEV, '--file', join(root, 'fw.bin'), '--remote-name', 'code.bin', '--retry-every', '1s', '--wait', '30s']);
+    await new Promise((r) => setTimeout(r, 4000));
+    const dev = startDevice(dir, true);
+    const { code } = await run.exited;
+    await dev.stop();
+    tt.equal(code, 0, 'exit 0', { stderr: run.stderr() });
+    tt.match(run.stdout(), new RegExp(`Sent ${fw.length} bytes in [\\d.]+ seconds`));
+    tt.match(run.stderr(), /waiting for 192\.0\.2\.20:69 \(attempt [4-9]\)/, 'several attempts before the window opened');
+    tt.equal(sha(readFileSync(join(dir, 'code.bin'))), sha(fw), 'byte-exact');
+    tt.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms`);
+  });
+
+  t.test('a target that never answers: exit 3 within --wait', async (tt) => {
+    writeFileSync(join(root, 'small.bin'), randomBytes(1000));
+    const t0 = Date.now();
+    const run = cli(['flash', '--target', '192.0.2.99', '--file', join(root, 'small.bin'), '--retry-every', '500ms', '--wait', '3s']);
+    const { code } = await run.exited;
+    const took = Date.now() - t0;
+    tt.equal(code, 3, 'exit 3', { stderr: run.stderr() });
+    tt.match(run.stderr(), /no answer from 192\.0\.2\.99:69/);
+    tt.ok(took < 3000 + 2500, `took ${took} ms`);
+  });
+
+  t.test('a device that refuses: exit 4 with its ERROR', async (tt) => {
+    const dir = join(root, 'readonly');
+    mkdirSync(dir);
+    const dev = startDevice(dir, false);
+    const run = cli(['flash', '--target', DEV, '--file', join(root, 'small.bin'), '--remote-name', 'nope.bin', '--wait', '10s']);
+    const { code } = await run.exited;
+    await dev.stop();
+    tt.equal(code, 4, 'exit 4', { stderr: run.stderr() });
+    tt.match(run.stderr(), /refused: ERROR \d+: \S+/, 'the device message is printed');
+  });
+
+  t.test('16 MiB through a bridge dropping 5 % of packets arrives intact', async (tt) => {
+    const dir = join(root, 'lossy');
+    mkdirSync(dir);
+    const fw = randomBytes(16 * 1024 * 1024);
+    writeFileSync(join(root, 'big.bin'), fw);
+    lab.exec('lan', 'nft', ['-f', '-'], `table bridge loss {
+  chain f {
+    type filter hook forward priority 0; policy accept;
+    meta protocol ip numgen random mod 1000 < 50 counter drop
+  }
+}
+`);
+    tt.teardown(() => { try { lab.exec('lan', 'nft', ['delete', 'table', 'bridge', 'loss']); } catch { /* lab gone */ } });
+    const dev = startDevice(dir, true);
+    const t0 = Date.now();
+    const run = cli(['flash', '--target', DEV, '--file', join(root, 'big.bin'), '--remote-name', 'big.bin', '--blksize', '1468', '--wait', '10s']);
+    const { code } = await run.exited;
+    await dev.stop();
+    const dropped = lab.exec('lan', 'nft', ['list', 'table', 'bridge', 'loss']).match(/packets (\d+)/)?.[1];
+    tt.equal(code, 0, 'exit 0', { stderr: run.stderr().slice(-2000) });
+    tt.equal(sha(readFileSync(join(dir, 'big.bin'))), sha(fw), 'sha256 matches');
+    tt.ok(Number(dropped) > 100, `${dropped} packets dropped in ${Date.now() - t0} ms`);
+  });
+
+  t.test('bootlab get fetches a file byte-exact to -o OUT', async (tt) => {
+    const dir = join(root, 'serve');
+    mkdirSync(dir);
+    const cfg = randomBytes(70_000 + 5);
+    writeFileSync(join(dir, 'nvram.cfg'), cfg);
+    const dev = startDevice(dir, false);
+    const out = join(root, 'backup.cfg');
+    const run = cli(['get', '--target', DEV, '--file', 'nvram.cfg', '-o', out, '--wait', '10s']);
+    const { code } = await run.exited;
+    await dev.stop();
+    tt.equal(code, 0, 'exit 0', { stderr: run.stderr() });
+    tt.match(run.stdout(), new RegExp(`Received ${cfg.length} bytes`));
+    tt.equal(sha(readFileSync(out)), sha(cfg), 'byte-exact');
+  });
+}
