@@ -5,7 +5,8 @@
 import t from 'tap';
 import dgram from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { get, put, type Progress } from '../../services/tftp/client.js';
 import { decode, encode, isDecodeError, type Packet } from '../../services/tftp/packet.js';
@@ -209,4 +210,30 @@ t.test('get: byte-exact through OUT.part, duplicate DATA re-ACKed; refused leave
   const r2 = await get({ target: '127.0.0.1', port: d.port, remoteName: 'missing', out: missing, retryEveryMs: 100, waitMs: 1000 });
   tt.same(r2, { kind: 'refused', code: 1, message: 'File not found' });
   tt.notOk(existsSync(missing) || existsSync(`${missing}.part`));
+});
+
+t.test('ICMP port unreachable after the first answer breaks the transfer', async (tt) => {
+  const d = await device(tt, (p, from) => {
+    // ACK 0 from a port that closes right after: DATA 1 meets a closed port.
+    if (p.op === 'WRQ') void udp().then((gone) => gone.send(encode({ op: 'ACK', block: 0 }), from.port, '127.0.0.1', () => gone.close()));
+  });
+  const r = await put({ target: '127.0.0.1', port: d.port, remoteName: 'x', data: Buffer.alloc(1500), retryEveryMs: 100, waitMs: 1000, timeoutMs: 200 });
+  tt.match(r, { kind: 'broken', reason: /ICMP port unreachable/ });
+});
+
+t.test('CLI: durations, usage errors exit 1', async (tt) => {
+  const { parseDuration } = await import('../../services/tftp/client-cli.js');
+  tt.equal(parseDuration('1s', 'wait'), 1000);
+  tt.equal(parseDuration('500ms', 'wait'), 500);
+  tt.equal(parseDuration('2m', 'wait'), 120_000);
+  tt.equal(parseDuration('3', 'wait'), 3000);
+  tt.throws(() => parseDuration('soon', 'wait'), { message: /give a duration/ });
+  const { spawnSync } = await import('node:child_process');
+  const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'cli.js');
+  const missing = spawnSync(process.execPath, [cli, 'flash', '--target', '127.0.0.1', '--file', '/nonexistent/fw.bin'], { encoding: 'utf8' });
+  tt.equal(missing.status, 1, missing.stderr);
+  tt.match(missing.stderr, /ENOENT/);
+  const noTarget = spawnSync(process.execPath, [cli, 'get', '--file', 'x'], { encoding: 'utf8' });
+  tt.equal(noTarget.status, 1);
+  tt.match(noTarget.stderr, /--target IP is required/);
 });
