@@ -117,9 +117,16 @@ if (requireRoot(t, 'the flash interop test')) {
     const out = join(root, 'backup.cfg');
     const run = cli(['get', '--target', DEV, '--file', 'nvram.cfg', '-o', out, '--wait', '10s']);
     const { code } = await run.exited;
-    await dev.stop();
     tt.equal(code, 0, 'exit 0', { stderr: run.stderr() });
     tt.match(run.stdout(), new RegExp(`Received ${cfg.length} bytes`));
     tt.equal(sha(readFileSync(out)), sha(cfg), 'byte-exact');
+    // With --blksize: options, an OACK with tsize, percent lines.
+    const out2 = join(root, 'backup2.cfg');
+    const run2 = cli(['get', '--target', DEV, '--file', 'nvram.cfg', '-o', out2, '--blksize', '1468', '--wait', '10s']);
+    const r2 = await run2.exited;
+    await dev.stop();
+    tt.equal(r2.code, 0, 'exit 0 with --blksize', { stderr: run2.stderr() });
+    tt.match(run2.stderr(), /100% \(70005 of 70005 bytes\)/, 'tsize from the OACK gives percentages');
+    tt.equal(sha(readFileSync(out2)), sha(cfg), 'byte-exact with --blksize');
   });
 }

@@ -237,3 +237,26 @@ t.test('CLI: durations, usage errors exit 1', async (tt) => {
   tt.equal(noTarget.status, 1);
   tt.match(noTarget.stderr, /--target IP is required/);
 });
+
+t.test('progress: a bar redrawn with \\r on a terminal, plain lines every 10 % otherwise', async (tt) => {
+  const { progressPrinter } = await import('../../services/tftp/client-cli.js');
+  const sink = (isTTY: boolean) => {
+    const chunks: string[] = [];
+    return { chunks, stream: { isTTY, write: (s: string) => chunks.push(s) } as unknown as NodeJS.WriteStream };
+  };
+  const feed = (p: ReturnType<typeof progressPrinter>) => {
+    p({ phase: 'waiting', attempts: 3, bytes: 0, total: null });
+    for (let b = 0; b <= 1000; b += 50) p({ phase: 'sending', attempts: 3, bytes: b, total: 1000 });
+    p.end();
+  };
+  const plain = sink(false);
+  feed(progressPrinter('192.0.2.20:69', plain.stream));
+  tt.equal(plain.chunks[0], 'waiting for 192.0.2.20:69 (attempt 3)\n');
+  tt.equal(plain.chunks.filter((c) => /%/.test(c)).length, 11, '0 %, 10 %, ... 100 %');
+  tt.ok(plain.chunks.every((c) => !c.includes('\r')));
+  const tty = sink(true);
+  feed(progressPrinter('192.0.2.20:69', tty.stream));
+  tt.ok(tty.chunks.slice(0, -1).every((c) => c.startsWith('\r')));
+  tt.match(tty.chunks.at(-2), /\[#{30}\] 100% 1000 bytes/);
+  tt.equal(tty.chunks.at(-1), '\n');
+});
