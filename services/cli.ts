@@ -12,9 +12,9 @@ import { BindError, StartError } from './core/service.js';
 import { multicastInterfaceName } from './core/net.js';
 import type { AdminApp } from './admin/app.js';
 import { readsProtected, TOKEN_ENV, TOKEN_FILE, TokenError } from './admin/auth.js';
-import { createRuntime, listenAdmin, type Runtime } from './admin/server.js';
-import { installCrashHandlers } from './admin/supervisor.js';
-import { DhcpStartError } from './dhcp/server.js';
+// The appliance itself (Fastify, the services) is loaded by `serve` only: `bootlab flash`
+// must start in a fraction of a second, inside a boot loader's listening window.
+import type { Runtime } from './admin/server.js';
 import { normalizeName, isRefusal } from './tftp/files.js';
 import { Remapper } from './tftp/remap.js';
 import { flashCommand, getCommand, UsageError, type ClientArgs } from './tftp/client-cli.js';
@@ -71,6 +71,9 @@ function prepareFolders(config: AppConfig, file: string): void {
 }
 
 async function serve(file: string): Promise<void> {
+  const { createRuntime, listenAdmin } = await import('./admin/server.js');
+  const { installCrashHandlers } = await import('./admin/supervisor.js');
+  const { DhcpStartError } = await import('./dhcp/server.js');
   const config = load(file);
   prepareFolders(config, file);
   const log = createLogger(config.log);
