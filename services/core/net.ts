@@ -127,3 +127,9 @@ export function multicastSender(socket: Socket, iface: InterfaceInfo, ttl: numbe
 export function multicastInterfaceName(cfg: { multicast: { interface: string | null }; dhcp: { interfaces: string[] } }): string | null {
   return cfg.multicast.interface ?? cfg.dhcp.interfaces[0] ?? null;
 }
+
+/** Client addresses as people read them: IPv4-mapped IPv6 (::ffff:192.0.2.5) shown as IPv4. */
+export function plainAddress(a: string | undefined): string {
+  if (a === undefined) return '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}

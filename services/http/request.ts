@@ -50,9 +50,3 @@ export function bootedRoute(path: string): { mac: string } | 'bad-mac' | null {
   if (!mac) return 'bad-mac';
   return { mac: mac.slice(1, 7).join(':').toLowerCase() };
 }
-
-/** Client addresses as people read them: IPv4-mapped IPv6 shown as IPv4. */
-export function plainAddress(a: string | undefined): string {
-  if (a === undefined) return '';
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
-}

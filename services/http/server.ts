@@ -13,7 +13,8 @@ import { ErrorCode } from '../tftp/packet.js';
 import { Remapper } from '../tftp/remap.js';
 import { fileBody, memoryBody, type Body } from './body.js';
 import { notModified, parseRange, rangeAllowed } from './range.js';
-import { bootedRoute, fileName, parseTarget, plainAddress } from './request.js';
+import { bootedRoute, fileName, parseTarget } from './request.js';
+import { plainAddress } from '../core/net.js';
 
 export interface HttpStats {
   requests: number;

@@ -2,13 +2,14 @@
 // atftpd's --pcre do. Substitutions: \0-\9 (groups), \i (the client's IP address) and
 // \x (the client's IPv4 address in upper-case hex, pxelinux's config name), as tftp-hpa.
 import type { RemapRule } from '../core/config.js';
+import { plainAddress } from '../core/net.js';
 
 export type RemapResult = { name: string; refused: false; rule: number | null } | { name: string; refused: true; rule: number };
 
 interface Compiled { rule: RemapRule; re: RegExp }
 
 export function ipToHex(ip: string): string {
-  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  const v4 = plainAddress(ip);
   const parts = v4.split('.');
   if (parts.length !== 4) return '';
   return parts.map((p) => Number(p).toString(16).toUpperCase().padStart(2, '0')).join('');
@@ -39,7 +40,7 @@ export class Remapper {
         // args: match, g1..gn, offset, input[, groups]
         const groups = args.slice(0, args.findIndex((a) => typeof a === 'number')) as (string | undefined)[];
         return rule.replace.replace(/\\([0-9ix\\])/g, (_m, c: string) => {
-          if (c === 'i') return clientIp.startsWith('::ffff:') ? clientIp.slice(7) : clientIp;
+          if (c === 'i') return plainAddress(clientIp);
           if (c === 'x') return ipToHex(clientIp);
           if (c === '\\') return '\\';
           return groups[Number(c)] ?? '';

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import type { TftpConfig } from '../core/config.js';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
-import { interfaceInfo, multicastInterfaceName, type InterfaceInfo } from '../core/net.js';
+import { interfaceInfo, multicastInterfaceName, plainAddress, type InterfaceInfo } from '../core/net.js';
 import { BindError, isFatalSocketError, StartError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
 import { MulticastGroups, type GroupStats } from '../mtftp/groups.js';
 import type { Job, ReadJob, Report } from './engine.js';
@@ -63,10 +63,6 @@ interface Session {
   log: Logger;
 }
 
-/** Client addresses as people read them: IPv4-mapped IPv6 shown as IPv4. */
-export function plainAddress(a: string): string {
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
-}
 
 /** auto: one worker per core, at most 4; on a single core the server's own thread. */
 export function workerCount(setting: number | 'auto'): number {

@@ -2,7 +2,8 @@
 // types, request targets and the booted route.
 import t from 'tap';
 import { contentType, fileEtag, notModified, parseRange, rangeAllowed, type RangeResult } from '../../services/http/range.js';
-import { bootedRoute, fileName, parseTarget, plainAddress } from '../../services/http/request.js';
+import { plainAddress } from '../../services/core/net.js';
+import { bootedRoute, fileName, parseTarget } from '../../services/http/request.js';
 
 t.test('parseRange', async (t) => {
   const whole: RangeResult = { kind: 'whole' };
