@@ -4,25 +4,9 @@
 // defaults none, a non-kernel image (local boot), and the provider's name matching.
 import t from 'tap';
 import { grubDefault, grubHostConfig, grubProvider } from '../../services/boot/grub.js';
-import type { BootSite } from '../../services/boot/vars.js';
 import { hostView } from '../helpers/dhcp-bytes.js';
+import { IMAGES, IP, lines, map, MENU, SITE } from './loader-fixtures.js';
 
-const SITE: BootSite = { server: '192.0.2.1', httpBase: 'http://192.0.2.1', bootedPath: (mac) => `bootlab/booted/${mac.replace(/:/g, '-')}/k3y` };
-const IP = '192.0.2.50';
-const lines = (...l: string[]) => `${l.join('\n')}\n`;
-
-const IMAGES = `images:
-  debian: { kernel: debian/linux, initrd: debian/initrd.gz, cmdline: "hostname={{hostname}} ip={{ip}} BOOTIF={{mac}}" }
-  rescue: { kernel: /rescue/vmlinuz }
-  netboot: { chain: "http://198.51.100.7/boot.ipxe" }
-`;
-const HOSTS = `hosts:
-  52:54:00:00:00:01: { hostname: pc01, image: debian }
-  52:54:00:00:00:02: { hostname: pc02 }
-  52:54:00:00:00:03: { hostname: pc03, image: netboot }
-`;
-const map = (defaults: string) => hostView(`defaults: ${defaults}\n${IMAGES}${HOSTS}`);
-const MENU = map('{ action: menu, menuDefault: debian, menuTimeout: 5 }');
 
 const RESCUE = ["menuentry 'rescue' {", '  linux /rescue/vmlinuz', '}'];
 const LOCAL = ["menuentry 'Boot from the local disk' {", '  exit', '}'];

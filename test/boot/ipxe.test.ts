@@ -5,10 +5,9 @@ import t from 'tap';
 import { BOOT_IPXE, ipxeProvider, scriptFor } from '../../services/boot/ipxe.js';
 import { scriptPath } from '../../services/dhcp/boot.js';
 import { hostView } from '../helpers/dhcp-bytes.js';
-import type { BootSite } from '../../services/boot/vars.js';
+import { IP, SITE } from './loader-fixtures.js';
 
-const SITE: BootSite = { server: '192.0.2.1', httpBase: 'http://192.0.2.1', bootedPath: (mac) => `bootlab/booted/${mac.replace(/:/g, '-')}/k3y` };
-const CTX = { site: SITE, clientIp: '192.0.2.50' };
+const CTX = { site: SITE, clientIp: IP };
 
 const view = hostView;
 

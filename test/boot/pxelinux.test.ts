@@ -5,25 +5,9 @@
 // provider's name matching.
 import t from 'tap';
 import { pxelinuxDefault, pxelinuxHostConfig, pxelinuxProvider } from '../../services/boot/pxelinux.js';
-import type { BootSite } from '../../services/boot/vars.js';
 import { hostView } from '../helpers/dhcp-bytes.js';
+import { IMAGES, IP, lines, map, MENU, SITE } from './loader-fixtures.js';
 
-const SITE: BootSite = { server: '192.0.2.1', httpBase: 'http://192.0.2.1', bootedPath: (mac) => `bootlab/booted/${mac.replace(/:/g, '-')}/k3y` };
-const IP = '192.0.2.50';
-const lines = (...l: string[]) => `${l.join('\n')}\n`;
-
-const IMAGES = `images:
-  debian: { kernel: debian/linux, initrd: debian/initrd.gz, cmdline: "hostname={{hostname}} ip={{ip}} BOOTIF={{mac}}" }
-  rescue: { kernel: /rescue/vmlinuz }
-  netboot: { chain: "http://198.51.100.7/boot.ipxe" }
-`;
-const HOSTS = `hosts:
-  52:54:00:00:00:01: { hostname: pc01, image: debian }
-  52:54:00:00:00:02: { hostname: pc02 }
-  52:54:00:00:00:03: { hostname: pc03, image: netboot }
-`;
-const map = (defaults: string) => hostView(`defaults: ${defaults}\n${IMAGES}${HOSTS}`);
-const MENU = map('{ action: menu, menuDefault: debian, menuTimeout: 5 }');
 
 const DEBIAN_PC01 = ['LABEL debian', '  MENU LABEL debian', '  KERNEL /debian/linux', `  APPEND initrd=/debian/initrd.gz hostname=pc01 ip=${IP} BOOTIF=52:54:00:00:00:01`];
 const RESCUE = ['LABEL rescue', '  MENU LABEL rescue', '  KERNEL /rescue/vmlinuz'];
