@@ -32,7 +32,8 @@ import {
 import { HarnessError, Proc, cpuSeconds, requireRootAndTools, installCleanup, killAllSync, removeAtExit, run, sleep } from './lab.js';
 import { REPO } from './peers.js';
 import {
-  cpuModel, fmtNum, loadavg, log, machineBetween, median, procStat, sh, summariseLog, writeMarkedBlock, type MachineSample,
+  benchMarkers, cpuModel, everyRun, fmtNum, loadavg, log, machineBetween, median, procStat, sh,
+  summariseLog, type MachineSample, writeMarkedBlock,
 } from './report.js';
 
 // ---------------------------------------------------------------------------------------
@@ -470,16 +471,11 @@ function report(s: Settings, defs: DhcpServerDef[], loadAtStart: string, elapsed
     ...(g.length ? ['', 'bootlab\'s goals (issue 3):', ...g] : []),
     ...(notes.length ? ['', ...notes] : []),
     '',
-    '<details><summary>Every run</summary>',
-    '',
-    runList(s),
-    '',
-    '</details>',
+    ...everyRun(runList(s)),
   ].join('\n');
 }
 
-const BEGIN = '<!-- bench:dhcp:begin (written by npm run bench:dhcp; edit outside the markers) -->';
-const END = '<!-- bench:dhcp:end -->';
+const { begin: BEGIN, end: END } = benchMarkers('dhcp');
 
 function writeDoc(body: string): string {
   return writeMarkedBlock(join(REPO, 'docs/benchmarks.md'), BEGIN, END, body, '## DHCP (issue 3)\n\n### Latest results');

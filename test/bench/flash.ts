@@ -25,7 +25,7 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { HarnessError, Proc, envInt, envList, installCleanup, killAllSync, makeBenchFiles, requireRootAndTools, sha256File, sleep, type Exit } from './lab.js';
 import { REPO, bootlabVersion, fetchPeers } from './peers.js';
-import { cpuModel, fmtNum, loadavg, log, median, sh, writeMarkedBlock } from './report.js';
+import { benchMarkers, cpuModel, everyRun, fmtNum, loadavg, log, median, sh, writeMarkedBlock } from './report.js';
 import { NetLab } from '../helpers/netlab.js';
 
 const RUNS = envInt('BENCH_RUNS', 3);
@@ -254,16 +254,11 @@ function report(tftpdVersion: string, elapsedS: number): string {
       + 'the bootlab column\'s median over the best of tftp-hpa, atftp and curl. Every upload was checked by sha256.',
     ...notes,
     '',
-    '<details><summary>Every run</summary>',
-    '',
-    runDetails(),
-    '',
-    '</details>',
+    ...everyRun(runDetails()),
   ].join('\n');
 }
 
-const BEGIN = '<!-- bench:flash:begin (written by npm run bench:flash; edit outside the markers) -->';
-const END = '<!-- bench:flash:end -->';
+const { begin: BEGIN, end: END } = benchMarkers('flash');
 
 // ---------------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ import {
   checkOutput, procStatusKb, requireRootAndTools, resetPeakRss, run, sleep,
 } from './lab.js';
 import { REPO, bootlabVersion } from './peers.js';
-import { cpuModel, fmtNum, loadavg, log, median, sh, writeMarkedBlock } from './report.js';
+import { benchMarkers, cpuModel, everyRun, fmtNum, loadavg, log, median, sh, writeMarkedBlock } from './report.js';
 
 // ---------------------------------------------------------------------------------------
 // Settings
@@ -806,16 +806,11 @@ function report(defs: ServerDef[], order: string[], elapsedS: number): string {
       + `${ranges.length ? ` (e) ranges ${RANGES.map((r) => r.spec).join(', ')} of the 16 MiB file, identical bytes and 206: ${ranges.join('; ')}.` : ''}`,
     ...notes,
     '',
-    '<details><summary>Every run</summary>',
-    '',
-    runDetails(order),
-    '',
-    '</details>',
+    ...everyRun(runDetails(order)),
   ].join('\n');
 }
 
-const BEGIN = '<!-- bench:http:begin (written by npm run bench:http; edit outside the markers) -->';
-const END = '<!-- bench:http:end -->';
+const { begin: BEGIN, end: END } = benchMarkers('http');
 
 // ---------------------------------------------------------------------------------------
 

@@ -36,7 +36,8 @@ import {
 import { HarnessError, Proc, checkOutput, requireRootAndTools, cpuSeconds, installCleanup, killAllSync, makeBenchFiles, run, sleep } from './lab.js';
 import { REPO, fetchPeers } from './peers.js';
 import {
-  cpuModel, fmtNum, loadavg, log, machineBetween, median, procStat, sh, summariseLog, writeMarkedBlock, type MachineSample,
+  cpuModel, everyRun, fmtNum, loadavg, log, machineBetween, median, procStat, sh, summariseLog,
+  type MachineSample, writeMarkedBlock,
 } from './report.js';
 
 // ---------------------------------------------------------------------------------------
@@ -609,11 +610,7 @@ function report(s: Settings, defs: McastServerDef[], loadAtStart: string, elapse
     ...(g.length ? ['', 'Goals (issue 4):', ...g] : []),
     ...(notes.length ? ['', ...notes] : []),
     '',
-    '<details><summary>Every run</summary>',
-    '',
-    runList(s, defs),
-    '',
-    '</details>',
+    ...everyRun(runList(s, defs)),
   ].join('\n');
 }
 

@@ -93,3 +93,13 @@ export function log(msg: string): void {
   const secs = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
   process.stdout.write(`[${secs}s] ${msg}\n`);
 }
+
+/** The folded "Every run" section that ends each benchmark's block in docs/benchmarks.md. */
+export function everyRun(body: string): string[] {
+  return ['<details><summary>Every run</summary>', '', body, '', '</details>'];
+}
+
+/** The markers around the block `npm run bench:<name>` writes (writeMarkedBlock). */
+export function benchMarkers(name: string): { begin: string; end: string } {
+  return { begin: `<!-- bench:${name}:begin (written by npm run bench:${name}; edit outside the markers) -->`, end: `<!-- bench:${name}:end -->` };
+}

@@ -29,7 +29,7 @@ import {
   checkOutput, cpuSeconds, probe, procStatusKb, resetPeakRss, run, sleep, type ProbeResult,
 } from './lab.js';
 import { REPO, fetchPeers, serverDefs, type ServerDef, type ServerName } from './peers.js';
-import { cpuModel, loadavg, log, sh, writeMarkedBlock } from './report.js';
+import { benchMarkers, cpuModel, everyRun, loadavg, log, sh, writeMarkedBlock } from './report.js';
 
 // ---------------------------------------------------------------------------------------
 // Settings
@@ -543,16 +543,11 @@ function report(defs: ServerDef[], order: ServerName[], elapsedS: number): strin
       + `OACK to "blksize 1468 windowsize 16 tsize 0": ${optionLines || '-'}.`,
     ...notes.map((n) => `${n}`),
     '',
-    '<details><summary>Every run</summary>',
-    '',
-    runDetails(order),
-    '',
-    '</details>',
+    ...everyRun(runDetails(order)),
   ].join('\n');
 }
 
-const BEGIN = '<!-- bench:tftp:begin (written by npm run bench:tftp; edit outside the markers) -->';
-const END = '<!-- bench:tftp:end -->';
+const { begin: BEGIN, end: END } = benchMarkers('tftp');
 
 function writeDoc(body: string): string {
   return writeMarkedBlock(join(REPO, 'docs/benchmarks.md'), BEGIN, END, body, '## TFTP: latest results');
