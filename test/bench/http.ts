@@ -31,7 +31,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, st
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import {
-  HarnessError, NetnsPair, envInt, envList, makeBenchFiles, type BenchFiles, NS_CLIENT_ADDR, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
+  HarnessError, NetnsPair, clientFailure, downloadVerdict, envInt, envList, makeBenchFiles, type BenchFiles, NS_CLIENT_ADDR, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
   checkOutput, procStatusKb, requireRootAndTools, resetPeakRss, run, sleep,
 } from './lab.js';
 import { REPO, bootlabVersion } from './peers.js';
@@ -493,10 +493,6 @@ function childrenCpuSeconds(): number | null {
 // ---------------------------------------------------------------------------------------
 // Cases
 
-function clientFailure(p: Proc, exit: unknown, timeoutMs: number): string {
-  if (exit === null) return `client timed out after ${timeoutMs / 1000} s`;
-  return `client ${p.describe()}`;
-}
 
 async function caseA(defs: ServerDef[], files: Files, lab: NetnsPair): Promise<void> {
   log('(a) one client (curl), 64 MiB; servers on CPU 0, client on CPU 1');
@@ -509,13 +505,7 @@ async function caseA(defs: ServerDef[], files: Files, lab: NetnsPair): Promise<v
         const r = await run(`a:${s.def.name}`, cmd, args, ONE_CLIENT_TIMEOUT_MS);
         const c = cell('a', s.def.name);
         const rate = BIG / 1e6 / (r.ms / 1000);
-        let bad: string | null;
-        if (r.exit?.code !== 0) {
-          bad = clientFailure(r.proc, r.exit, ONE_CLIENT_TIMEOUT_MS);
-          rmSync(outFile, { force: true });
-        } else {
-          bad = await checkOutput(outFile, files.sha.f64);
-        }
+        const bad = await downloadVerdict(r, outFile, files.sha.f64, ONE_CLIENT_TIMEOUT_MS);
         if (bad) c.failures.push(bad);
         else c.values.push(rate);
         log(`  (a) run ${i + 1}/${RUNS} ${s.def.name}: ${bad ?? `${rate.toFixed(1)} MB/s`}`);

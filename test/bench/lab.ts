@@ -109,6 +109,21 @@ export async function run(label: string, cmd: string, args: string[], timeoutMs:
   return { proc, exit, ms: performance.now() - t0 };
 }
 
+/** Why a client run failed: it timed out (exit null), or how it exited. */
+export function clientFailure(p: Proc, exit: Exit | null, timeoutMs: number): string {
+  if (exit === null) return `client timed out after ${timeoutMs / 1000} s`;
+  return `client ${p.describe()}`;
+}
+
+/** A download's verdict: null when the client exited 0 and `outFile` has `sha`; else why not (the partial file is removed). */
+export async function downloadVerdict(r: { proc: Proc; exit: Exit | null }, outFile: string, sha: string, timeoutMs: number): Promise<string | null> {
+  if (r.exit?.code !== 0) {
+    rmSync(outFile, { force: true });
+    return clientFailure(r.proc, r.exit, timeoutMs);
+  }
+  return checkOutput(outFile, sha);
+}
+
 /** Synchronous last-resort cleanup, for exit handlers. */
 export function killAllSync(): void {
   for (const p of live) {

@@ -25,7 +25,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
-  HarnessError, NetnsPair, envInt, envList, makeBenchFiles, type BenchFiles, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
+  HarnessError, NetnsPair, clientFailure, downloadVerdict, envInt, envList, makeBenchFiles, type BenchFiles, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
   checkOutput, cpuSeconds, probe, procStatusKb, resetPeakRss, run, sleep, type ProbeResult,
 } from './lab.js';
 import { REPO, fetchPeers, serverDefs, type ServerDef, type ServerName } from './peers.js';
@@ -224,10 +224,6 @@ function alive(servers: Running[], rows: RowId[]): Running[] {
 // Cases
 
 
-function clientFailure(p: Proc, exit: unknown, timeoutMs: number): string {
-  if (exit === null) return `client timed out after ${timeoutMs / 1000} s`;
-  return `client ${p.describe()}`;
-}
 
 async function oneClient(row: 'a' | 'b', servers: Running[], files: Files, client: (s: Running, out: string) => [string, string[]]): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
@@ -237,13 +233,7 @@ async function oneClient(row: 'a' | 'b', servers: Running[], files: Files, clien
       const r = await run(`${row}:${s.def.name}`, cmd, args, ONE_CLIENT_TIMEOUT_MS);
       const c = cell(row, s.def.name);
       const rate = BIG / 1e6 / (r.ms / 1000);
-      let bad: string | null;
-      if (r.exit?.code !== 0) {
-        bad = clientFailure(r.proc, r.exit, ONE_CLIENT_TIMEOUT_MS);
-        rmSync(outFile, { force: true });
-      } else {
-        bad = await checkOutput(outFile, files.sha.f64);
-      }
+      const bad = await downloadVerdict(r, outFile, files.sha.f64, ONE_CLIENT_TIMEOUT_MS);
       if (bad) c.failures.push(bad);
       else c.values.push(rate);
       log(`  (${row}) run ${i + 1}/${RUNS} ${s.def.name}: ${bad ?? `${rate.toFixed(1)} MB/s`}`);
