@@ -5,6 +5,7 @@ import { httpListening, installBootFiles, Site } from '../boot/providers.js';
 import type { AppConfig } from '../core/config.js';
 import type { ServiceContext } from '../core/service.js';
 import type { HostMap } from '../core/hostmap.js';
+import type { FileLayer } from '../tftp/files.js';
 import { start as startHttp } from '../http/server.js';
 import { start as startDhcp } from '../dhcp/server.js';
 import { start as startMtftp } from '../mtftp/server.js';
@@ -27,7 +28,7 @@ export const tftpService: ServiceDefinition = {
 };
 
 /** The generated boot files (services/boot) in a service's file layer: the same over TFTP and HTTP. */
-function bootFiles(ctx: ServiceContext, hosts: HostMap, files: Parameters<typeof installBootFiles>[0]): BootReports {
+function bootFiles(ctx: ServiceContext, hosts: HostMap, files: FileLayer): BootReports {
   const reports = new BootReports(ctx.events);
   installBootFiles(files, hosts, new Site(ctx.config, reports), reports);
   return reports;

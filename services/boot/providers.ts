@@ -4,7 +4,7 @@
 import type { AppConfig } from '../core/config.js';
 import { interfaceInfo } from '../core/net.js';
 import type { HostView } from '../dhcp/boot.js';
-import type { ContentProvider } from '../tftp/files.js';
+import type { FileLayer } from '../tftp/files.js';
 import type { BootReports } from './booted.js';
 import { grubProvider } from './grub.js';
 import { ipxeProvider } from './ipxe.js';
@@ -53,11 +53,9 @@ export class Site implements BootSite {
   bootedPath(mac: string): string { return this.reports.path(mac); }
 }
 
-type Provider = (name: string, client: { address: string }) => string | null;
-
-export function installBootFiles(files: { addProvider(p: ContentProvider, o?: { fallback?: boolean }): () => void }, hosts: HostView, site: BootSite, reports: BootReports): void {
-  files.addProvider(ipxeProvider(hosts, site) as Provider);
-  files.addProvider(reports.provider() as Provider);
-  files.addProvider(pxelinuxProvider(hosts, site) as Provider, { fallback: true });
-  files.addProvider(grubProvider(hosts, site) as Provider, { fallback: true });
+export function installBootFiles(files: Pick<FileLayer, 'addProvider'>, hosts: HostView, site: BootSite, reports: BootReports): void {
+  files.addProvider(ipxeProvider(hosts, site));
+  files.addProvider(reports.provider());
+  files.addProvider(pxelinuxProvider(hosts, site), { fallback: true });
+  files.addProvider(grubProvider(hosts, site), { fallback: true });
 }

@@ -88,14 +88,11 @@ export class ClientTracker extends EventEmitter {
 
   transfers(): TransferRow[] { return this.active.list(); }
 
-  /** The booted OS (or the last line of its script) says it is up. Creates the row if new. */
+  /** The machine says it is up, as a client.booted event from the admin API would. Creates the row if new. */
   markBooted(mac: string, message?: string): ClientRow {
     const key = normalizeMac(mac) ?? mac;
-    const at = this.now();
-    const b = this.rows.get(key) ?? this.create(key, at);
-    b.booted(at, message, 'api');
-    this.changed(b);
-    return { ...b.row };
+    this.booted({ kind: 'client.booted', mac: key, via: 'api', at: this.now(), ...(message ? { message } : {}) });
+    return { ...this.rows.get(key)!.row };
   }
 
   /** A line in a machine's history and the activity feed (the admin API's own actions). */
@@ -183,7 +180,7 @@ export class ClientTracker extends EventEmitter {
   }
 
   private booted(e: ClientBooted): void {
-    const key = normalizeMac(e.mac) ?? e.mac;
+    const key = isNormalMac(e.mac) ? e.mac : normalizeMac(e.mac) ?? e.mac;
     const b = this.rows.get(key) ?? this.create(key, e.at);
     if (e.ip && !b.row.ip) this.learnIp(b, e.ip);
     b.booted(e.at, e.message, e.via);
