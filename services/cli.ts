@@ -29,14 +29,18 @@ commands:
   remap-test [--config FILE] [--ip ADDRESS] [--put]
                                 read file names on stdin, print what tftp.remap makes of each
   flash --target IP --file FIRMWARE [--port 69] [--remote-name NAME] [--retry-every 1s]
-        [--wait 60s] [--blksize N] [--password P]
+        [--wait 60s] [--blksize N] [--timeout 1s] [--retries 10] [--password P]
                                 push firmware to a device's boot loader over TFTP: the write
                                 request is repeated until the device answers or the wait ends
-  get --target IP --file NAME [-o OUT] [same options]
+  get --target IP --file NAME [-o OUT] [same options but --password]
                                 fetch a file from a device over TFTP (a config backup)
   help                          this text
 
 durations: 1s, 500ms, 2m or plain seconds. Options (blksize, tsize) are sent only with --blksize.
+--timeout: the longest wait for a block's answer once the transfer runs (shorter waits
+follow the round trip); --retries: how many such waits in a row before giving up.
+--password: sent in the write request's file-name field, as Linksys-style boot loaders
+read it (instead of --remote-name).
 flash/get exit codes: 0 done, 1 usage or local file error, 3 no device answered within
 the wait, 4 the device refused (its ERROR is printed), 5 the transfer broke.
 `;
@@ -233,6 +237,8 @@ async function main(argv: string[]): Promise<void> {
         wait: { type: 'string' },
         blksize: { type: 'string' },
         password: { type: 'string' },
+        timeout: { type: 'string' },
+        retries: { type: 'string' },
       },
       allowPositionals: false,
     });

@@ -80,6 +80,9 @@ async function start(ev) {
   if (wait > 0) json.waitSeconds = wait;
   const port = Number($('#flash-port').value);
   if (port > 0 && port !== 69) json.port = port;
+  // Sent in the write request's file-name field, as Linksys-style boot loaders read it.
+  const password = $('#flash-password').value;
+  if (password) json.password = password;
   try {
     await api('POST', '/api/flash', { json });
     await refreshJobs();

@@ -20,6 +20,7 @@ export interface FlashJob {
   port: number;
   /** The firmware's name under tftpboot/firmware/ (or the uploaded file's). */
   file: string;
+  /** The name the write request carries; "(password)" when a password took its place (never shown). */
   remoteName: string;
   state: JobState;
   /** WRQs sent while waiting for the boot loader. */
@@ -58,7 +59,7 @@ export class FlashJobs extends EventEmitter {
 
   start(req: StartRequest): FlashJob {
     const job: FlashJob = {
-      id: randomUUID(), target: req.target, port: req.port, file: req.file, remoteName: req.remoteName, state: 'waiting',
+      id: randomUUID(), target: req.target, port: req.port, file: req.file, remoteName: req.password ? '(password)' : req.remoteName, state: 'waiting',
       attempts: 0, bytes: 0, total: req.data.length, percent: 0, startedAt: Date.now(), endedAt: null, message: null,
     };
     this.jobs.set(job.id, job);

@@ -19,6 +19,8 @@ export interface ClientArgs {
   wait?: string;
   blksize?: string;
   password?: string;
+  timeout?: string;
+  retries?: string;
 }
 
 export class UsageError extends Error {}
@@ -50,8 +52,21 @@ export function transferOptions(a: ClientArgs, remoteName: string): TransferOpti
     retryEveryMs: parseDuration(a['retry-every'] ?? '1s', 'retry-every'),
     waitMs: parseDuration(a.wait ?? '60s', 'wait'),
     blksize: a.blksize === undefined ? null : parseInteger(a.blksize, 'blksize', 8, 65464),
-    password: a.password ?? null,
+    timeoutMs: parseDuration(a.timeout ?? '1s', 'timeout'),
+    maxRetries: a.retries === undefined ? 10 : parseInteger(a.retries, 'retries', 0, 1000),
   };
+}
+
+/**
+ * --password goes where the boot loaders that ask for one read it: the write request's
+ * file-name field (client.ts), so it cannot come with --remote-name, and get has no use for it.
+ */
+function passwordOf(a: ClientArgs, command: 'flash' | 'get'): string | null {
+  if (a.password === undefined) return null;
+  if (command === 'get') throw new UsageError('--password is for flash only (it takes the place of the file name in a write request)');
+  if (a['remote-name'] !== undefined) throw new UsageError('--password and --remote-name cannot both be given: the password is sent in the request\'s file-name field');
+  if (a.password === '' || a.password.length > 255 || a.password.includes('\0')) throw new UsageError('--password: give 1 to 255 characters, no NUL');
+  return a.password;
 }
 
 /** A bar on a terminal, plain lines (each attempt, every 10 %) otherwise. */
@@ -114,7 +129,8 @@ function withSignals<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
 
 export async function flashCommand(a: ClientArgs): Promise<number> {
   if (!a.file) throw new UsageError('--file FIRMWARE is required');
-  const o = transferOptions(a, a['remote-name'] ?? basename(a.file));
+  const password = passwordOf(a, 'flash');
+  const o = { ...transferOptions(a, a['remote-name'] ?? basename(a.file)), password };
   let data: Buffer;
   try {
     data = readFileSync(a.file);
@@ -130,6 +146,7 @@ export async function flashCommand(a: ClientArgs): Promise<number> {
 
 export async function getCommand(a: ClientArgs): Promise<number> {
   if (!a.file) throw new UsageError('--file NAME is required');
+  passwordOf(a, 'get');
   const o = transferOptions(a, a['remote-name'] ?? a.file);
   const out = a.out ?? basename(a.file);
   const where = `${o.target}:${o.port}`;

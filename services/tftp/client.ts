@@ -6,19 +6,21 @@
 //   recovery guide's `rexmt 1`, `timeout 60`).
 // - The first answer fixes the server's port (its TID); packets from any other port get
 //   ERROR 5 and are otherwise ignored (RFC 1350 section 4).
-// - Options (RFC 2347) only when the caller asks for them (blksize, password): many boot
-//   loaders break on them. With none sent, an OACK is a protocol error.
+// - Options (RFC 2347) only when the caller asks for them (blksize): many boot loaders
+//   break on them. With none sent, an OACK is a protocol error.
 // - Lock-step DATA/ACK; on a timeout the last packet is sent again, up to maxRetries.
-//   The resend wait adapts to the round trip (rto.ts). A duplicate ACK is ignored, never answered with a resend (the sorcerer's apprentice
-//   bug, RFC 1123 section 4.2.3.1). Block numbers roll over from 65535 to 0.
+//   The resend wait adapts to the round trip (rto.ts), for DATA (put) and ACK (get)
+//   alike. A duplicate ACK is ignored, never answered with a resend (the sorcerer's
+//   apprentice bug, RFC 1123 section 4.2.3.1). Block numbers roll over from 65535 to 0.
 // - ICMP port unreachable before the first answer is "not up yet" (keep trying); after
 //   it, the transfer is broken.
 //
-// `password`: no reliable description of the Linksys password variant's wire format was
-// found (the Linksys Windows client and redsand.net's linksys-tftp 1.2.1 take an admin
-// password, per http://terrycoats.net/mywordpress/?p=385 and a 2009 blog post about
-// ftp.linksys.com/pub/network/tftp.exe, but neither documents the packet). It is sent as
-// the RFC 2347 option "password" in the request, and only when given.
+// `password` (put only): the boot loaders that ask for one read it from the request's
+// file-name field. The one such server in public source, DD-WRT's RedBoot tftpd
+// (net/tftp_server.c, FIRMWARE_PASSWORD "flash_update"), parses a WRQ as
+// `password = th_stuff; mode = password + strlen(password) + 1`; redsand.net's
+// linksys-tftp takes it as `put FILE PASSWORD`, where other clients take the remote
+// name. So with a password the WRQ is `02 | password | 00 | octet | 00`, with no option.
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { ClientSocket, type Incoming } from './client-socket.js';
 import { RetransmitTimer } from './rto.js';
@@ -78,7 +80,6 @@ function requestOptions(o: TransferOptions, tsize: number): Options {
     opts.set('blksize', String(o.blksize));
     opts.set('tsize', String(tsize));
   }
-  if (o.password) opts.set('password', o.password);
   return opts;
 }
 
@@ -198,11 +199,11 @@ async function session<T extends TransferOptions>(o: T, run: (s: Session, o: Ses
   }
 }
 
-/** Writes `data` to the device as `remoteName` (WRQ, octet mode). */
+/** Writes `data` to the device as `remoteName`, or under `password` when given (WRQ, octet mode). */
 export function put(o: PutOptions, onProgress?: OnProgress): Promise<TransferResult> {
   return session(o, async (s, full) => {
     const sent = requestOptions(full, full.data.length);
-    const request = encode({ op: 'WRQ', filename: full.remoteName, mode: 'octet', options: sent });
+    const request = encode({ op: 'WRQ', filename: full.password ?? full.remoteName, mode: 'octet', options: sent });
     const first = await awaitFirstAnswer(s, request, onProgress);
     if ('result' in first) return first.result;
     const p = first.packet;
@@ -223,19 +224,30 @@ export function put(o: PutOptions, onProgress?: OnProgress): Promise<TransferRes
 
 interface Receiver { fd: number; bytes: number; total: number | null }
 
-/** Receives DATA blocks from `expected` on, writing them to `r.fd`; `first` is a DATA 1 already in hand. */
+/**
+ * Receives DATA blocks from `expected` on, writing them to `r.fd`; `first` is a DATA 1
+ * already in hand. The wait before our last ACK is sent again adapts to the round trip
+ * (ACK sent to the next DATA in), as sendBlocks' does; only waits at the ceiling
+ * (`timeoutMs`) count against `maxRetries`.
+ */
 async function receiveBlocks(s: Session, r: Receiver, first: Packet | null, onProgress?: OnProgress): Promise<TransferResult> {
   let expected = 1;
   let lastAck = encode({ op: 'ACK', block: 0 });
   let pending: Packet | null = first;
   let tries = 0;
+  const rto = new RetransmitTimer(Math.min(MIN_RETRANSMIT_MS, s.o.timeoutMs), s.o.timeoutMs);
+  let ackedAt = Date.now();
+  let resent = false;
   for (;;) {
-    const p = pending ?? await awaitPacket(s, s.o.timeoutMs, (q) => q.op === 'DATA');
+    const wait = rto.current();
+    const p = pending ?? await awaitPacket(s, wait, (q) => q.op === 'DATA');
     pending = null;
     if (typeof p === 'string') {
       if (p === 'aborted') return abortWith(s, ErrorCode.NotDefined, 'transfer cancelled', r.bytes);
       if (p === 'unreachable') return broken('the device stopped listening (ICMP port unreachable)', r.bytes);
-      if (++tries > s.o.maxRetries) return abortWith(s, ErrorCode.NotDefined, `no DATA ${expected} after ${tries} tries`, r.bytes);
+      if (wait >= s.o.timeoutMs && ++tries > s.o.maxRetries) return abortWith(s, ErrorCode.NotDefined, `no DATA ${expected} after ${tries} full timeouts`, r.bytes);
+      rto.backOff();
+      resent = true;
       s.sock.send(lastAck, s.tid);
       continue;
     }
@@ -246,11 +258,15 @@ async function receiveBlocks(s: Session, r: Receiver, first: Packet | null, onPr
       if (p.block === ((expected - 1) & 0xffff)) s.sock.send(lastAck, s.tid);
       continue;
     }
+    if (expected > 1 && !resent) rto.sample(Date.now() - ackedAt); // Karn: none across a resend
+    rto.progress();
     tries = 0;
+    resent = false;
     writeSync(r.fd, p.data);
     r.bytes += p.data.length;
     lastAck = encode({ op: 'ACK', block: expected });
     s.sock.send(lastAck, s.tid);
+    ackedAt = Date.now();
     onProgress?.({ phase: 'receiving', attempts: s.attempts, bytes: r.bytes, total: r.total });
     if (p.data.length < s.blksize) return { kind: 'ok', bytes: r.bytes, seconds: (Date.now() - s.started) / 1000 };
     expected += 1;

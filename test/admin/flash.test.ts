@@ -111,3 +111,22 @@ t.test('firmware upload: into tftpboot/firmware/, above admin.bodyLimit, create-
   t.notOk(existsSync(join(f.root, 'x.bin')));
   t.same(readdirSync(join(f.root, 'firmware')).filter((n) => n.endsWith('.part')), [], 'no temporary file left');
 });
+
+t.test('a password goes in the write request\'s file-name field, never shown; not with remoteName', async (t) => {
+  const f = await fixture(t);
+  // bootlab's own TFTP as the device stores the upload under the name the WRQ carried:
+  // with a password that is the password (as a Linksys-style boot loader reads it).
+  const res = await f.send('POST', '/api/flash', { target: '127.0.0.1', port: tftpPort(f), file: 'router.bin', password: 'uploads/secret', waitSeconds: 10, timeoutSeconds: 0.5, retries: 3 });
+  t.equal(res.statusCode, 202, res.body);
+  t.equal(res.json().remoteName, '(password)', 'the password is not echoed');
+  const end = await until(f, res.json().id, (j) => j.endedAt !== null);
+  t.equal(end.state, 'done', String(end.message));
+  t.ok(readFileSync(join(f.root, 'uploads', 'secret')).equals(FIRMWARE), 'the WRQ named the password');
+  t.notOk(JSON.stringify((await f.get('/api/flash')).json()).includes('secret'), 'no listing shows it');
+  const both = await f.send('POST', '/api/flash', { target: '127.0.0.1', file: 'router.bin', password: 'admin', remoteName: 'code.bin' });
+  t.equal(both.statusCode, 400);
+  t.same(both.json(), { error: 'bad_request', message: 'password: cannot come with remoteName: the password is sent in the write request\'s file-name field', field: 'password' });
+  const badRetries = await f.send('POST', '/api/flash', { target: '127.0.0.1', file: 'router.bin', retries: -1 });
+  t.equal(badRetries.statusCode, 400);
+  t.match(badRetries.json().message, /retries/);
+});

@@ -260,3 +260,88 @@ t.test('progress: a bar redrawn with \\r on a terminal, plain lines every 10 % o
   tt.match(tty.chunks.at(-2), /\[#{30}\] 100% 1000 bytes/);
   tt.equal(tty.chunks.at(-1), '\n');
 });
+
+t.test('--password: the WRQ carries it in the file-name field, byte for byte, with no option', async (tt) => {
+  // A device that parses the request as DD-WRT's RedBoot tftpd does: the first string is
+  // the password, the second the mode; a wrong one is refused with EACCESS.
+  const raw: Buffer[] = [];
+  const d = await device(tt, (p, from, via) => {
+    if (p.op === 'WRQ') {
+      if (p.filename !== 'flash_update') d.send(d.transfer, { op: 'ERROR', code: 2, message: 'Access violation (invalid password)' }, from);
+      else d.send(d.transfer, { op: 'ACK', block: 0 }, from);
+    } else if (p.op === 'DATA' && via === d.transfer) {
+      d.send(d.transfer, { op: 'ACK', block: p.block }, from);
+    }
+  });
+  d.listen.prependListener('message', (b) => raw.push(Buffer.from(b)));
+  const data = randomBytes(700);
+  const ok = await put({ target: '127.0.0.1', port: d.port, remoteName: 'fw.bin', password: 'flash_update', data, retryEveryMs: 100, waitMs: 1000 });
+  tt.equal(ok.kind, 'ok', JSON.stringify(ok));
+  tt.same(raw[0], Buffer.from('\x00\x02flash_update\x00octet\x00', 'latin1'), 'opcode 2 | password | 0 | octet | 0');
+  const wrong = await put({ target: '127.0.0.1', port: d.port, remoteName: 'fw.bin', password: 'admin', data, retryEveryMs: 100, waitMs: 1000 });
+  tt.same(wrong, { kind: 'refused', code: 2, message: 'Access violation (invalid password)' });
+  // Without a password the same field carries the remote name.
+  raw.length = 0;
+  await put({ target: '127.0.0.1', port: d.port, remoteName: 'fw.bin', data, retryEveryMs: 100, waitMs: 1000 });
+  tt.same(raw[0], Buffer.from('\x00\x02fw.bin\x00octet\x00', 'latin1'));
+});
+
+t.test('CLI: --password only for flash, never with --remote-name; --timeout and --retries checked', async (tt) => {
+  const { spawnSync } = await import('node:child_process');
+  const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'cli.js');
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  const both = run('flash', '--target', '127.0.0.1', '--file', cli, '--password', 'admin', '--remote-name', 'code.bin');
+  tt.equal(both.status, 1);
+  tt.match(both.stderr, /--password and --remote-name cannot both be given/);
+  const onGet = run('get', '--target', '127.0.0.1', '--file', 'cfg', '--password', 'admin');
+  tt.equal(onGet.status, 1);
+  tt.match(onGet.stderr, /--password is for flash only/);
+  const badTimeout = run('flash', '--target', '127.0.0.1', '--file', cli, '--timeout', 'never');
+  tt.equal(badTimeout.status, 1);
+  tt.match(badTimeout.stderr, /--timeout never: give a duration/);
+  const badRetries = run('flash', '--target', '127.0.0.1', '--file', cli, '--retries=1.5');
+  tt.equal(badRetries.status, 1);
+  tt.match(badRetries.stderr, /--retries 1.5: give a whole number from 0 to 1000/);
+  const { transferOptions } = await import('../../services/tftp/client-cli.js');
+  tt.match(transferOptions({ target: '192.0.2.20', timeout: '250ms', retries: '3' }, 'x'), { timeoutMs: 250, maxRetries: 3 });
+  tt.match(transferOptions({ target: '192.0.2.20' }, 'x'), { timeoutMs: 1000, maxRetries: 10 });
+});
+
+t.test('get: a lost DATA is recovered by re-ACKing after a wait learnt from the round trip, well before timeoutMs', async (tt) => {
+  // The device never retransmits on its own timer: only a repeated ACK brings the lost
+  // DATA again (some servers resend on a repeated ACK; tftpd-hpa does not and waits for
+  // its own timer, which test/interop/flash.test.ts meets).
+  const file = randomBytes(512 * 40 + 1);
+  const acks: { block: number; at: number }[] = [];
+  let dropped = false;
+  let droppedAt = 0;
+  const d = await device(tt, (p, from, via) => {
+    const block = (n: number) => ({ op: 'DATA' as const, block: n, data: file.subarray((n - 1) * 512, n * 512) });
+    if (p.op === 'RRQ') d.send(d.transfer, block(1), from);
+    if (p.op === 'ACK' && via === d.transfer) {
+      acks.push({ block: p.block, at: Date.now() });
+      const next = p.block + 1;
+      if (next > 41) return;
+      if (next === 30 && !dropped) { dropped = true; droppedAt = Date.now(); return; } // DATA 30 "lost"
+      d.send(d.transfer, block(next), from);
+    }
+  });
+  const out = join(tt.testdir({}), 'cfg.bin');
+  const r = await get({ target: '127.0.0.1', port: d.port, remoteName: 'cfg', out, retryEveryMs: 100, waitMs: 1000, timeoutMs: 3000, maxRetries: 2 });
+  tt.match(r, { kind: 'ok', bytes: file.length });
+  tt.ok(readFileSync(out).equals(file), 'byte-exact');
+  const again = acks.filter((a) => a.block === 29);
+  tt.equal(again.length, 2, 'ACK 29 sent twice: once, then again after the wait');
+  const waited = again[1].at - droppedAt;
+  tt.ok(waited < 1500, `re-ACKed after ${waited} ms, not after the 3000 ms ceiling`);
+});
+
+t.test('get: a device that goes silent is given up after maxRetries full timeouts, the part file removed', async (tt) => {
+  const d = await device(tt, (p, from) => {
+    if (p.op === 'RRQ') d.send(d.transfer, { op: 'DATA', block: 1, data: Buffer.alloc(512) }, from);
+  });
+  const out = join(tt.testdir({}), 'cfg.bin');
+  const r = await get({ target: '127.0.0.1', port: d.port, remoteName: 'cfg', out, retryEveryMs: 100, waitMs: 1000, timeoutMs: 60, maxRetries: 2 });
+  tt.match(r, { kind: 'broken', reason: /no DATA 2 after 3 full timeouts/, bytes: 512 });
+  tt.notOk(existsSync(out) || existsSync(`${out}.part`));
+});

@@ -286,10 +286,13 @@ t.test('the dashboard registers a MAC and shows a real transfer moving', async (
   await page.fill('#flash-target', '127.0.0.1');
   await page.fill('#flash-port', String(tftpPort));
   await page.fill('#flash-wait', '5');
+  await page.fill('#flash-password', 'admin');
   await page.click('#flash-start');
   const job = page.locator('#flash-body tr[data-state="refused"]');
   await job.waitFor({ timeout: 10_000 });
   t.equal(await job.locator('.flash-message').textContent(), 'the device refused: error 2: writes are disabled on this server', 'a flash job ends refused, with the device\'s message');
+  const jobs = (await (await fetch(`${url}/api/flash`)).json()) as { jobs: { remoteName: string }[] };
+  t.equal(jobs.jobs[0]?.remoteName, '(password)', 'the password field went with the job, and is not shown back');
   t.same(pageErrors, [], 'no script error in the page');
   if (t.passing() === false) t.comment(log());
 });

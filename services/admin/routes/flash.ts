@@ -44,7 +44,9 @@ const StartBody = Type.Object({
   retryEverySeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 60, default: 1 })),
   waitSeconds: Type.Optional(Type.Number({ minimum: 1, maximum: 3600, default: 60 })),
   blksize: Type.Optional(Type.Integer({ minimum: 8, maximum: 65464, description: 'ask for this block size (no option is sent unless given: many boot loaders break on OACK)' })),
-  password: Type.Optional(Type.String({ maxLength: 64 })),
+  timeoutSeconds: Type.Optional(Type.Number({ minimum: 0.05, maximum: 60, default: 1, description: 'the longest wait for a block\'s ACK once the upload runs; shorter waits follow the round trip' })),
+  retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: 10, description: 'full timeouts in a row before the upload is given up' })),
+  password: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'for boot loaders that ask for one (Linksys style): sent in the write request\'s file-name field, so not together with remoteName' })),
 }, { additionalProperties: false });
 
 const IdParams = Type.Object({ id: Type.String() });
@@ -119,6 +121,8 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
     const b = req.body;
     if (!isIPv4(b.target)) throw badRequest('target', 'must be an IPv4 address (the device\'s boot loader)');
     if (!FIRMWARE_NAME.test(b.file)) throw badRequest('file', 'must be a file name under tftpboot/firmware/, no folders');
+    if (b.password !== undefined && b.remoteName !== undefined) throw badRequest('password', 'cannot come with remoteName: the password is sent in the write request\'s file-name field');
+    if (b.password?.includes('\0')) throw badRequest('password', 'must not contain NUL');
     const busy = ctx.flash.running(b.target);
     if (busy) throw new ApiError('conflict', `a flash job for ${b.target} is running (${busy.id}); wait for it or cancel it`);
     let data: Buffer;
@@ -130,6 +134,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
     const started = ctx.flash.start({
       target: b.target, port: b.port ?? 69, file: b.file, remoteName: b.remoteName ?? b.file, data,
       retryEveryMs: Math.round((b.retryEverySeconds ?? 1) * 1000), waitMs: Math.round((b.waitSeconds ?? 60) * 1000),
+      timeoutMs: Math.round((b.timeoutSeconds ?? 1) * 1000), maxRetries: b.retries ?? 10,
       blksize: b.blksize ?? null, password: b.password ?? null,
     });
     ctx.log.info({ service: 'admin', job: started.id, target: b.target, file: b.file }, 'flash job started');
