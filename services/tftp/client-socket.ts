@@ -66,8 +66,13 @@ export class ClientSocket {
     }
   }
 
-  /** Connects a second socket on the same local port to the server's TID (see the top). */
+  /**
+   * Connects a second socket on the same local port to the server's TID (see the top).
+   * A new request after an ERROR gets a new TID: the socket of the old one is closed.
+   */
   async lock(port: number): Promise<void> {
+    this.connected?.close();
+    this.connected = null;
     const type = isIPv6(this.target) ? 'udp6' : 'udp4';
     const sock = dgram.createSocket({ type, reuseAddr: true });
     try {

@@ -7,7 +7,8 @@
 // - The first answer fixes the server's port (its TID); packets from any other port get
 //   ERROR 5 and are otherwise ignored (RFC 1350 section 4).
 // - Options (RFC 2347) only when the caller asks for them (blksize): many boot loaders
-//   break on them. With none sent, an OACK is a protocol error.
+//   break on them. With none sent, an OACK is a protocol error; a device that refuses
+//   them (ERROR 8) is asked again without.
 // - Lock-step DATA/ACK; on a timeout the last packet is sent again, up to maxRetries.
 //   The resend wait adapts to the round trip (rto.ts), for DATA (put) and ACK (get)
 //   alike. A duplicate ACK is ignored, never answered with a resend (the sorcerer's
@@ -132,6 +133,20 @@ async function awaitPacket(s: Session, ms: number, accept: (p: Packet) => boolea
   }
 }
 
+/**
+ * Sends the request built with `sent` options until the device answers. A device that
+ * refuses the options (ERROR 8, RFC 2347) is asked once more without any, as the RFC
+ * lets a client do; the options actually in force are returned with the answer.
+ */
+async function request(s: Session, build: (o: Options) => Buffer, sent: Options, onProgress?: OnProgress): Promise<{ answer: Answer; sent: Options }> {
+  const answer = await awaitFirstAnswer(s, build(sent), onProgress);
+  if ('result' in answer || sent.size === 0) return { answer, sent };
+  const p = answer.packet;
+  if (p.op !== 'ERROR' || p.code !== ErrorCode.OptionRefused) return { answer, sent };
+  const none: Options = new Map();
+  return { answer: await awaitFirstAnswer(s, build(none), onProgress), sent: none };
+}
+
 /** Reads the server's OACK: only options we sent, blksize no larger than asked. */
 function applyOack(s: Session, options: Options, sent: Options): string | null {
   if (sent.size === 0) return 'the device sent an OACK though no option was asked for';
@@ -202,9 +217,8 @@ async function session<T extends TransferOptions>(o: T, run: (s: Session, o: Ses
 /** Writes `data` to the device as `remoteName`, or under `password` when given (WRQ, octet mode). */
 export function put(o: PutOptions, onProgress?: OnProgress): Promise<TransferResult> {
   return session(o, async (s, full) => {
-    const sent = requestOptions(full, full.data.length);
-    const request = encode({ op: 'WRQ', filename: full.password ?? full.remoteName, mode: 'octet', options: sent });
-    const first = await awaitFirstAnswer(s, request, onProgress);
+    const filename = full.password ?? full.remoteName;
+    const { answer: first, sent } = await request(s, (options) => encode({ op: 'WRQ', filename, mode: 'octet', options }), requestOptions(full, full.data.length), onProgress);
     if ('result' in first) return first.result;
     const p = first.packet;
     if (p.op === 'ERROR') return { kind: 'refused', code: p.code, message: p.message };
@@ -291,9 +305,7 @@ function startReceiving(s: Session, p: Packet, sent: Options, r: Receiver): Tran
 /** Reads `remoteName` from the device into `out` (through out.part, renamed at the end). */
 export function get(o: GetOptions, onProgress?: OnProgress): Promise<TransferResult> {
   return session(o, async (s, full) => {
-    const sent = requestOptions(full, 0);
-    const request = encode({ op: 'RRQ', filename: full.remoteName, mode: 'octet', options: sent });
-    const first = await awaitFirstAnswer(s, request, onProgress);
+    const { answer: first, sent } = await request(s, (options) => encode({ op: 'RRQ', filename: full.remoteName, mode: 'octet', options }), requestOptions(full, 0), onProgress);
     if ('result' in first) return first.result;
     const part = `${full.out}.part`;
     const r: Receiver = { fd: openSync(part, 'w'), bytes: 0, total: null };

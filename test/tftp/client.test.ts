@@ -345,3 +345,25 @@ t.test('get: a device that goes silent is given up after maxRetries full timeout
   tt.match(r, { kind: 'broken', reason: /no DATA 2 after 3 full timeouts/, bytes: 512 });
   tt.notOk(existsSync(out) || existsSync(`${out}.part`));
 });
+
+t.test('a device that refuses the options (ERROR 8) is asked again without any', async (tt) => {
+  const wrqs: Packet[] = [];
+  const d = await device(tt, (p, from, via) => {
+    if (p.op === 'WRQ') {
+      wrqs.push(p);
+      // A fresh TID per request, as a real server has: the error from one, the ACK from another.
+      if (p.options.size > 0) void udp().then((once) => once.send(encode({ op: 'ERROR', code: 8, message: 'no options' }), from.port, '127.0.0.1', () => once.close()));
+      else d.send(d.transfer, { op: 'ACK', block: 0 }, from);
+    } else if (p.op === 'DATA' && via === d.transfer) {
+      d.send(d.transfer, { op: 'ACK', block: p.block }, from);
+    }
+  });
+  const data = randomBytes(2000);
+  const r = await put({ target: '127.0.0.1', port: d.port, remoteName: 'fw.bin', data, blksize: 1468, retryEveryMs: 100, waitMs: 2000 });
+  tt.equal(r.kind, 'ok', JSON.stringify(r));
+  tt.same(wrqs.map((w) => [...(w as { options: Map<string, string> }).options.keys()]), [['blksize', 'tsize'], []], 'with options, then without');
+  tt.equal(wrqs.length, 2);
+  // Any other ERROR to a request with options is the device's refusal, as before.
+  const no = await device(tt, (p, from) => { if (p.op === 'WRQ') no.send(no.transfer, { op: 'ERROR', code: 2, message: 'Access violation' }, from); });
+  tt.same(await put({ target: '127.0.0.1', port: no.port, remoteName: 'x', data, blksize: 1468, retryEveryMs: 100, waitMs: 1000 }), { kind: 'refused', code: 2, message: 'Access violation' });
+});
