@@ -29,7 +29,7 @@ import {
   ALL_SERVERS, BOOTLAB_CLI, CLIENT_IP, DhcpLab, POOL, SERVER_IP, PREFIX_LEN, leaseFileInfo, parsePerfdhcp,
   serverDefs, toolVersions, type DhcpServerDef, type DhcpServerName, type PerfdhcpReport,
 } from './dhcp-lab.js';
-import { HarnessError, Proc, cpuSeconds, requireRootAndTools, installCleanup, killAllSync, removeAtExit, run, sleep } from './lab.js';
+import { HarnessError, Proc, cpuSeconds, requireRootAndTools, installCleanup, killAllSync, removeAtExit, run, sleep, runBench, peerFailureExit } from './lab.js';
 import { REPO } from './peers.js';
 import {
   benchMarkers, cpuModel, everyRun, fmtNum, loadavg, log, machineBetween, median, procStat, sh,
@@ -566,14 +566,7 @@ async function main(): Promise<number> {
   log(`raw numbers: ${s.json}`);
   if (s.doc) log(`wrote ${writeDoc(body)}`);
   const peerFailures = runs.filter((r) => !r.server.startsWith('bootlab') && !r.ok);
-  if (peerFailures.length) {
-    process.stderr.write(`bench: a peer failed, the harness or the machine is broken:\n  ${peerFailures.map((r) => `${r.server} ${r.rate}/s: ${r.failure}`).join('\n  ')}\n`);
-    return 1;
-  }
-  return 0;
+  return peerFailureExit(peerFailures.map((r) => `${r.server} ${r.rate}/s: ${r.failure}`));
 }
 
-main().then((code) => process.exit(code), (e) => {
-  process.stderr.write(`bench: ${e instanceof HarnessError ? e.message : (e as Error)?.stack ?? e}\n`);
-  process.exit(1);
-});
+runBench(main);

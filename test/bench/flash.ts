@@ -23,7 +23,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { HarnessError, Proc, envInt, envList, installCleanup, killAllSync, makeBenchFiles, requireRootAndTools, sha256File, sleep, type Exit } from './lab.js';
+import { HarnessError, Proc, envInt, envList, installCleanup, killAllSync, makeBenchFiles, requireRootAndTools, sha256File, sleep, type Exit, runBench, peerFailureExit } from './lab.js';
 import { REPO, bootlabVersion, fetchPeers } from './peers.js';
 import { benchMarkers, cpuModel, everyRun, fmtNum, loadavg, log, median, sh, writeMarkedBlock } from './report.js';
 import { NetLab } from '../helpers/netlab.js';
@@ -306,14 +306,7 @@ async function main(): Promise<number> {
   for (const row of ['a-s'] as RowId[]) {
     for (const c of CLIENTS) if (c.peer && results.get(row)?.get(c.name)?.failures.length) peerFailures.push(`${row} ${c.name}: ${results.get(row)!.get(c.name)!.failures[0]}`);
   }
-  if (peerFailures.length) {
-    process.stderr.write(`bench: a peer failed without loss, the harness or the machine is broken:\n  ${peerFailures.join('\n  ')}\n`);
-    return 1;
-  }
-  return 0;
+  return peerFailureExit(peerFailures, 'without loss');
 }
 
-main().then((code) => process.exit(code), (e) => {
-  process.stderr.write(`bench: ${e instanceof HarnessError ? e.message : (e as Error)?.stack ?? e}\n`);
-  process.exit(1);
-});
+runBench(main);

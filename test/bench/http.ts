@@ -31,8 +31,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, st
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import {
-  HarnessError, NetnsPair, clientFailure, downloadVerdict, envInt, envList, makeBenchFiles, type BenchFiles, NS_CLIENT_ADDR, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
-  checkOutput, procStatusKb, requireRootAndTools, resetPeakRss, run, sleep,
+  NetnsPair, clientFailure, downloadVerdict, envInt, envList, makeBenchFiles, type BenchFiles, NS_CLIENT_ADDR, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
+  checkOutput, peerFailureExit, procStatusKb, requireRootAndTools, resetPeakRss, run, runBench, sleep,
 } from './lab.js';
 import { REPO, bootlabVersion } from './peers.js';
 import { benchMarkers, cpuModel, everyRun, fmtNum, loadavg, log, median, sh, writeMarkedBlock } from './report.js';
@@ -861,14 +861,7 @@ async function main(): Promise<number> {
       if (peer && c.failures.length) peerFailures.push(`${row} ${name}: ${c.failures[0]}`);
     }
   }
-  if (peerFailures.length) {
-    process.stderr.write(`bench: a peer failed, the harness or the machine is broken:\n  ${peerFailures.join('\n  ')}\n`);
-    return 1;
-  }
-  return 0;
+  return peerFailureExit(peerFailures);
 }
 
-main().then((code) => process.exit(code), (e) => {
-  process.stderr.write(`bench: ${e instanceof HarnessError ? e.message : (e as Error)?.stack ?? e}\n`);
-  process.exit(1);
-});
+runBench(main);

@@ -406,3 +406,22 @@ export function makeBenchFiles(prefix: string, files: ReadonlyArray<readonly [st
   for (const [name, size] of files) sha[name] = writeRandomFile(join(root, name), size);
   return { base, root, out, sha };
 }
+
+/**
+ * A bench's exit code: 1 when a peer failed (described by `failures`, one line each),
+ * for then the harness or the machine is broken, not bootlab; 0 otherwise. `what` says
+ * when a failure counts (flash: "without loss").
+ */
+export function peerFailureExit(failures: string[], what = ''): number {
+  if (failures.length === 0) return 0;
+  process.stderr.write(`bench: a peer failed${what ? ` ${what}` : ''}, the harness or the machine is broken:\n  ${failures.join('\n  ')}\n`);
+  return 1;
+}
+
+/** Runs a bench's main and exits with its code; a HarnessError prints its message, anything else its stack. */
+export function runBench(main: () => Promise<number>): void {
+  main().then((code) => process.exit(code), (e) => {
+    process.stderr.write(`bench: ${e instanceof HarnessError ? e.message : (e as Error)?.stack ?? e}\n`);
+    process.exit(1);
+  });
+}

@@ -33,7 +33,7 @@ import {
   ALL_SERVERS, BOOTLAB_CLI, IMAGE, MTFTP, McastLab, PROBE, SERVER_IP, WARM, backlogDrops, clientIp, serverDefs,
   type McastServerDef, type McastServerName, type Method, type SentCounters,
 } from './mtftp-lab.js';
-import { HarnessError, Proc, checkOutput, requireRootAndTools, cpuSeconds, installCleanup, killAllSync, makeBenchFiles, run, sleep } from './lab.js';
+import { HarnessError, Proc, checkOutput, requireRootAndTools, cpuSeconds, installCleanup, killAllSync, makeBenchFiles, run, sleep, runBench, peerFailureExit } from './lab.js';
 import { REPO, fetchPeers } from './peers.js';
 import {
   cpuModel, everyRun, fmtNum, loadavg, log, machineBetween, median, procStat, sh, summariseLog,
@@ -687,14 +687,7 @@ async function main(): Promise<number> {
   log(`raw numbers: ${s.json}`);
   if (s.doc) log(`wrote ${writeDoc(body)}`);
   const peerFailures = runs.filter((r) => r.server !== 'bootlab' && !r.ok);
-  if (peerFailures.length) {
-    process.stderr.write(`bench: a peer failed, the harness or the machine is broken:\n  ${peerFailures.map((r) => `${r.server} ${r.method} N=${r.n}: ${r.failure}`).join('\n  ')}\n`);
-    return 1;
-  }
-  return 0;
+  return peerFailureExit(peerFailures.map((r) => `${r.server} ${r.method} N=${r.n}: ${r.failure}`));
 }
 
-main().then((code) => process.exit(code), (e) => {
-  process.stderr.write(`bench: ${e instanceof HarnessError ? e.message : (e as Error)?.stack ?? e}\n`);
-  process.exit(1);
-});
+runBench(main);

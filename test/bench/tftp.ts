@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
   HarnessError, NetnsPair, clientFailure, downloadVerdict, envInt, envList, makeBenchFiles, type BenchFiles, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
-  checkOutput, cpuSeconds, probe, procStatusKb, resetPeakRss, run, sleep, type ProbeResult,
+  checkOutput, cpuSeconds, peerFailureExit, probe, procStatusKb, resetPeakRss, run, runBench, sleep, type ProbeResult,
 } from './lab.js';
 import { REPO, fetchPeers, serverDefs, type ServerDef, type ServerName } from './peers.js';
 import { benchMarkers, cpuModel, everyRun, loadavg, log, sh, writeMarkedBlock } from './report.js';
@@ -589,14 +589,7 @@ async function main(): Promise<number> {
     if (row.startsWith('e-')) continue;
     for (const [name, c] of m) if (name !== 'bootlab' && c.failures.length) peerFailures.push(`${row} ${name}: ${c.failures[0]}`);
   }
-  if (peerFailures.length) {
-    process.stderr.write(`bench: a peer failed, the harness or the machine is broken:\n  ${peerFailures.join('\n  ')}\n`);
-    return 1;
-  }
-  return 0;
+  return peerFailureExit(peerFailures);
 }
 
-main().then((code) => process.exit(code), (e) => {
-  process.stderr.write(`bench: ${e instanceof HarnessError ? e.message : (e as Error)?.stack ?? e}\n`);
-  process.exit(1);
-});
+runBench(main);
