@@ -209,11 +209,25 @@ export interface ClientBooted extends Base {
   /** Who said so: the script/OS over HTTP, or the admin API. */
   via: 'http' | 'api';
   message?: string;
+  /** 'local': the report of the script's local-disk step: the machine left the network boot for its own disk. */
+  target?: 'local';
+}
+
+/**
+ * bootlab stopped a machine's network boot itself and says why in plain words: a chain that
+ * keeps coming back to the machine's own script (a script or chain URL that leads to itself).
+ */
+export interface ClientStopped extends Base {
+  kind: 'client.stopped';
+  mac: string;
+  cause: 'chain-loop';
+  /** One sentence for the machine's row, e.g. "its boot chain came back to its own script 10 times ...". */
+  reason: string;
 }
 
 export type BootEvent = TftpStart | TftpProgress | TftpDone | TftpFailed | TftpRefused | DhcpMessage
   | MtftpRound | MtftpReceiver | MtftpProgress | MtftpClientDone
-  | HttpStart | HttpProgress | HttpDone | HttpFailed | HttpRefused | ClientBooted;
+  | HttpStart | HttpProgress | HttpDone | HttpFailed | HttpRefused | ClientBooted | ClientStopped;
 export type BootEventKind = BootEvent['kind'];
 export type EventOf<K extends BootEventKind> = K extends DhcpMessage['kind'] ? DhcpMessage & { kind: K } : Extract<BootEvent, { kind: K }>;
 

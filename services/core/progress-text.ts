@@ -36,7 +36,8 @@ export function eventText(e: BootEvent): string {
       ? `HTTP: the client closed ${e.file} after ${byteSize(e.bytes)} (${e.reason})`
       : `HTTP: ${e.file} failed after ${byteSize(e.bytes)}: ${e.reason}`;
     case 'http.refused': return `HTTP: ${e.file} refused (${e.code}): ${e.reason}`;
-    case 'client.booted': return e.message ? `booted: ${e.message}` : `booted (reported ${e.via === 'http' ? 'by its script or OS' : 'to the admin API'})`;
+    case 'client.stopped': return `stopped by bootlab: ${e.reason}`;
+    case 'client.booted': return e.target === 'local' ? 'left the network boot for its local disk' : e.message ? `booted: ${e.message}` : `booted (reported ${e.via === 'http' ? 'by its script or OS' : 'to the admin API'})`;
     default: return dhcpText(e);
   }
 }

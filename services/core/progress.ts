@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import { classifyFile, cleanPath, imageFiles, scriptMac } from './bootfiles.js';
 import { BootRow, type ActivityItem, type ClientRow, type HistoryItem, type Stage } from './bootrow.js';
 import type {
-  BootEvent, ClientBooted, DhcpMessage, EventBus, HttpDone, HttpFailed, HttpProgress, HttpRefused, HttpStart,
+  BootEvent, ClientBooted, ClientStopped, DhcpMessage, EventBus, HttpDone, HttpFailed, HttpProgress, HttpRefused, HttpStart,
   MtftpClientDone, MtftpProgress, MtftpReceiver, MtftpRound, TftpDone, TftpFailed, TftpProgress, TftpRefused, TftpStart,
 } from './events.js';
 import { isNormalMac, normalizeMac, type HostMap, type Image } from './hostmap.js';
@@ -154,6 +154,7 @@ export class ClientTracker extends EventEmitter {
       case 'http.failed': return this.tftpFailed(e);
       case 'http.refused': return this.tftpRefused(e);
       case 'client.booted': return this.booted(e);
+      case 'client.stopped': return this.stopped(e);
       default: return this.dhcp(e);
     }
   }
@@ -184,6 +185,15 @@ export class ClientTracker extends EventEmitter {
     const b = this.rows.get(key) ?? this.create(key, e.at);
     if (e.ip && !b.row.ip) this.learnIp(b, e.ip);
     b.booted(e.at, e.message, e.via);
+    this.changed(b);
+  }
+
+  /** bootlab itself stopped this machine's boot (a chain loop): the row fails with the reason. */
+  private stopped(e: ClientStopped): void {
+    const key = isNormalMac(e.mac) ? e.mac : normalizeMac(e.mac) ?? e.mac;
+    const b = this.rows.get(key) ?? this.create(key, e.at);
+    b.record(e, null);
+    b.fail(e.reason, e.at);
     this.changed(b);
   }
 
