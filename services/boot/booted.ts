@@ -14,12 +14,13 @@ import { hyphenMac } from './vars.js';
  */
 const PROCESS_SECRET = randomBytes(32);
 
-const REPORT = /^bootlab\/booted\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\/([0-9a-f]{1,64})$/i;
+// The path, and `/local` from the script's local-disk step.
+const REPORT = /^bootlab\/booted\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\/([0-9a-f]{1,64})(\/local)?$/i;
 
 export class BootReports {
   private readonly secret: Buffer;
 
-  constructor(private readonly events: EventBus, secret?: Buffer) {
+  constructor(readonly events: EventBus, secret?: Buffer) {
     this.secret = secret ?? PROCESS_SECRET;
   }
 
@@ -31,12 +32,12 @@ export class BootReports {
     return `bootlab/booted/${hyphenMac(mac)}/${this.key(mac)}`;
   }
 
-  /** Checks the key and, when it is right, reports the machine booted. */
-  report(mac: string, key: string, ip: string | null): boolean {
+  /** Checks the key and, when it is right, reports the machine booted (`local`: from its own disk). */
+  report(mac: string, key: string, ip: string | null, target?: 'local'): boolean {
     const want = Buffer.from(this.key(mac));
     const got = Buffer.from(key.toLowerCase());
     if (got.length !== want.length || !timingSafeEqual(got, want)) return false;
-    this.events.emit({ kind: 'client.booted', mac, via: 'http', ...(ip ? { ip } : {}) });
+    this.events.emit({ kind: 'client.booted', mac, via: 'http', ...(ip ? { ip } : {}), ...(target ? { target } : {}) });
     return true;
   }
 
@@ -46,7 +47,7 @@ export class BootReports {
       const m = REPORT.exec(name);
       if (!m) return null;
       const mac = normalizeMac(m[1]);
-      return mac && this.report(mac, m[2], client.address) ? `booted ${mac}\n` : null;
+      return mac && this.report(mac, m[2], client.address, m[3] ? 'local' : undefined) ? `booted ${mac}\n` : null;
     };
   }
 }

@@ -32,7 +32,8 @@ export class BootOnce {
 
   constructor(private readonly opts: BootOnceOptions) {
     this.offBooted = opts.events.on('client.booted', (e) => {
-      if (this.opts.config().boot.bootOnceEnds === 'booted') void this.end(e.mac, 'it reported booted');
+      // Leaving for the local disk (the menu's entry) is not the boot-once image having booted.
+      if (e.target !== 'local' && this.opts.config().boot.bootOnceEnds === 'booted') void this.end(e.mac, 'it reported booted');
     });
     opts.tracker.on('file-done', this.onFile);
   }

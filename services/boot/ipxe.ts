@@ -1,10 +1,13 @@
 // Per-machine iPXE scripts, generated from the host map when asked for, never written to
 // disk: bootlab/<mac>.ipxe (the DHCP responder hands iPXE this name, services/dhcp/boot.ts),
-// and boot.ipxe, which any iPXE can chain: it asks for its own script by MAC.
+// and the dispatcher any iPXE can chain, which asks for its own script by MAC:
+// bootlab/boot.ipxe always, and boot.ipxe at the root only when the disk has none (many
+// sites have their own boot.ipxe; bootlab never shadows it, issue 15 A1).
 // Paths in the scripts start with "/", so iPXE resolves them against the script's own
 // URL: the same script loads kernels over HTTP when it came over HTTP, TFTP otherwise.
 import { ARCHES, normalizeMac, type Arch, type Host, type Image } from '../core/hostmap-parse.js';
 import { imageFor, type HostView } from '../dhcp/boot.js';
+import type { ChainLoopGuard } from './loop.js';
 import { render, varsFor, type BootSite } from './vars.js';
 
 const SCRIPT_NAME = /^bootlab\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
@@ -52,12 +55,19 @@ function imageScript(img: Image, mac: string, host: Host | undefined, ctx: Scrip
   }
 }
 
-/** Boot from the local disk: BIOS boots drive 0x80 itself; UEFI (and a failed sanboot) returns to the firmware's next boot option. */
-const LOCAL = [
-  'echo Booting from the local disk',
-  'iseq ${platform} pcbios && sanboot --no-describe --drive 0x80 ||',
-  'exit',
-];
+/**
+ * Boot from the local disk: BIOS boots drive 0x80 itself; UEFI (and a failed sanboot) returns
+ * to the firmware's next boot option. The report first: the machine's row ends as "booted
+ * from the local disk" instead of waiting in "boot script" forever.
+ */
+function local(mac: string, ctx: ScriptContext): string[] {
+  return [
+    'echo Booting from the local disk',
+    `imgfetch --name bootlab-booted /${ctx.site.bootedPath(mac)}/local && imgfree bootlab-booted || echo bootlab: could not report the local boot`,
+    'iseq ${platform} pcbios && sanboot --no-describe --drive 0x80 ||',
+    'exit',
+  ];
+}
 
 function menu(mac: string, host: Host | undefined, hosts: HostView, ctx: ScriptContext): string[] {
   const images = [...hosts.images.values()];
@@ -71,7 +81,7 @@ function menu(mac: string, host: Host | undefined, hosts: HostView, ctx: ScriptC
     ? `goto ${dflt}`
     : `choose --timeout ${menuTimeout * 1000} --default ${dflt} target && goto \${target} || goto ${dflt}`);
   for (const img of images) lines.push(`:img-${img.name}`, ...imageScript(img, mac, host, ctx), 'goto menu');
-  lines.push(':local', ...LOCAL);
+  lines.push(':local', ...local(mac, ctx));
   return lines;
 }
 
@@ -80,33 +90,68 @@ export function scriptFor(mac: string, hosts: HostView, ctx: ScriptContext): str
   const target = imageFor(mac, hosts);
   if (target === 'none') return null;
   const host = hosts.lookup(mac);
-  const body = target === 'menu' ? menu(mac, host, hosts, ctx) : target === 'local' ? LOCAL : imageScript(target, mac, host, ctx);
-  return ['#!ipxe', `# bootlab: ${mac}${host?.hostname ? ` (${host.hostname})` : ''}`, ...body, ''].join('\n');
+  const body = target === 'menu' ? menu(mac, host, hosts, ctx) : target === 'local' ? local(mac, ctx) : imageScript(target, mac, host, ctx);
+  return [...header(mac, host), ...body, ''].join('\n');
+}
+
+const header = (mac: string, host: Host | undefined) => ['#!ipxe', `# bootlab: ${mac}${host?.hostname ? ` (${host.hostname})` : ''}`];
+
+/** What a machine whose chain loops gets instead of its script: the reason, then back to its firmware. */
+export function stoppedScript(mac: string, host: Host | undefined, reason: string): string {
+  return [
+    ...header(mac, host),
+    `echo bootlab: ${reason.replace(/[${}]/g, '')}`,
+    'sleep 10 ||',
+    'exit',
+    '',
+  ].join('\n');
 }
 
 /**
- * boot.ipxe: for an iPXE that was pointed at bootlab by another DHCP server or a USB stick.
- * iPXE fills in ${mac:hexhyp} itself and asks for its own script (as pixiecore and
- * netboot.xyz do), so this one file serves every machine.
+ * The dispatcher: for an iPXE that was pointed at bootlab by another DHCP server or a USB
+ * stick. iPXE fills in ${mac:hexhyp} itself and asks for its own script (as pixiecore and
+ * netboot.xyz do), so this one file serves every machine. The chain is relative to where the
+ * dispatcher was fetched from, so it also works behind a URL prefix.
  */
-export const BOOT_IPXE = [
-  '#!ipxe',
-  '# bootlab: chain to this machine\'s own script',
-  'chain bootlab/${mac:hexhyp}.ipxe || goto failed',
-  'exit',
-  ':failed',
-  'echo bootlab: no boot script for ${mac} (is the machine set to boot nothing?)',
-  'exit',
-  '',
-].join('\n');
+function dispatcher(scriptDir: string): string {
+  return [
+    '#!ipxe',
+    '# bootlab: chain to this machine\'s own script',
+    `chain ${scriptDir}\${mac:hexhyp}.ipxe || goto failed`,
+    'exit',
+    ':failed',
+    'echo bootlab: no boot script for ${mac} (is the machine set to boot nothing?)',
+    'exit',
+    '',
+  ].join('\n');
+}
 
-/** A content provider (FileLayer.addProvider) serving boot.ipxe and bootlab/<mac>.ipxe. */
-export function ipxeProvider(hosts: HostView, site: BootSite): (name: string, client: { address: string }) => string | null {
+/** boot.ipxe at the root: served only when the disk has no boot.ipxe (a fallback provider). */
+export const BOOT_IPXE = dispatcher('bootlab/');
+/** bootlab/boot.ipxe: the dispatcher in bootlab's own folder, always bootlab's. */
+export const BOOTLAB_BOOT_IPXE = dispatcher('');
+
+/**
+ * A content provider (FileLayer.addProvider) serving bootlab/boot.ipxe and bootlab/<mac>.ipxe.
+ * With a guard, a machine whose script keeps being fetched with no new DHCP in between gets
+ * stoppedScript instead (loop.ts).
+ */
+export function ipxeProvider(hosts: HostView, site: BootSite, guard?: ChainLoopGuard): (name: string, client: { address: string }) => string | null {
   return (name, client) => {
-    if (name === 'boot.ipxe') return BOOT_IPXE;
+    if (name === 'bootlab/boot.ipxe') return BOOTLAB_BOOT_IPXE;
     const m = SCRIPT_NAME.exec(name);
     if (!m) return null;
     const mac = normalizeMac(m[1]);
-    return mac ? scriptFor(mac, hosts, { site, clientIp: client.address }) : null;
+    if (!mac) return null;
+    const script = scriptFor(mac, hosts, { site, clientIp: client.address });
+    if (script === null || !guard) return script;
+    const target = imageFor(mac, hosts);
+    const stop = guard.served(mac, client.address, typeof target === 'object' ? target.name : null);
+    return stop === null ? script : stoppedScript(mac, hosts.lookup(mac), stop);
   };
+}
+
+/** boot.ipxe for an iPXE pointed at the root, after the disk (a fallback provider). */
+export function dispatcherProvider(): (name: string) => string | null {
+  return (name) => (name === 'boot.ipxe' ? BOOT_IPXE : null);
 }

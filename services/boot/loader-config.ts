@@ -2,6 +2,9 @@
 // which target a config describes, and the provider that answers the loader's names.
 // - Per host (pxelinux.cfg/01-<mac>, grub/grub.cfg-01-<mac>): only for machines the host
 //   map names; the rest get "not found" and the loader falls to its default, as it would.
+//   So does a machine whose image is not a kernel (a script, a chain, raw files): the
+//   loader was started by that image (a teacher's script chaining pxelinux.0, a files image
+//   of grubx64.efi), so the loader's own default config (the teacher's on disk) decides.
 // - The default (pxelinux.cfg/default, grub/grub.cfg): the host map's defaults.
 // A loader can only boot kernel images; any other target is written as the local disk.
 import { normalizeMac, type Host, type HostMapData, type Image } from '../core/hostmap-parse.js';
@@ -29,12 +32,12 @@ function write(fmt: LoaderFormat, target: Image | 'local' | 'menu', hosts: HostV
   return [`# bootlab: ${what}`, ...lines, ''].join('\n');
 }
 
-/** The config of one host-map machine; null for a machine the map does not name, or one set to boot nothing. */
+/** The config of one host-map machine; null for a machine the map does not name, one set to boot nothing, or one whose image is not a kernel. */
 export function hostConfig(fmt: LoaderFormat, mac: string, hosts: HostView, ip: string | null, site: BootSite): string | null {
   const host = hosts.lookup(mac);
   if (!host) return null;
   const target = imageFor(mac, hosts);
-  if (target === 'none') return null;
+  if (target === 'none' || (typeof target === 'object' && target.kind !== 'kernel')) return null;
   return write(fmt, target, hosts, { mac, host, ip, site }, target === 'menu' ? `${mac} (the menu)` : mac);
 }
 

@@ -7,7 +7,8 @@ import type { HostView } from '../dhcp/boot.js';
 import type { FileLayer } from '../tftp/files.js';
 import type { BootReports } from './booted.js';
 import { grubProvider } from './grub.js';
-import { ipxeProvider } from './ipxe.js';
+import { dispatcherProvider, ipxeProvider } from './ipxe.js';
+import { loopGuardFor } from './loop.js';
 import { pxelinuxProvider } from './pxelinux.js';
 import type { BootSite } from './vars.js';
 
@@ -53,9 +54,16 @@ export class Site implements BootSite {
   bootedPath(mac: string): string { return this.reports.path(mac); }
 }
 
-export function installBootFiles(files: Pick<FileLayer, 'addProvider'>, hosts: HostView, site: BootSite, reports: BootReports): void {
-  files.addProvider(ipxeProvider(hosts, site));
+/**
+ * Generated names live in bootlab/ (before the disk: bootlab's own) or are defaults a file on
+ * disk overrides (boot.ipxe, pxelinux.cfg/*, grub/grub.cfg*). A loader chained from a name in
+ * bootlab/ takes it as its path prefix; those names resolve from the root (FileLayer.addPrefixAlias).
+ */
+export function installBootFiles(files: Pick<FileLayer, 'addProvider' | 'addPrefixAlias'>, hosts: HostView, site: BootSite, reports: BootReports): void {
+  files.addProvider(ipxeProvider(hosts, site, loopGuardFor(reports.events)));
   files.addProvider(reports.provider());
+  files.addPrefixAlias('bootlab');
+  files.addProvider(dispatcherProvider(), { fallback: true });
   files.addProvider(pxelinuxProvider(hosts, site), { fallback: true });
   files.addProvider(grubProvider(hosts, site), { fallback: true });
 }

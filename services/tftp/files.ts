@@ -49,6 +49,8 @@ export class FileLayer {
   private readonly providers: ContentProvider[] = [];
   /** Consulted only when the disk has no such file: generated defaults a file on disk overrides. */
   private readonly fallbacks: ContentProvider[] = [];
+  /** Folders of generated names whose contents are also the root's (addPrefixAlias). */
+  private readonly aliases = new Set<string>();
   private realRoot: string | null = null;
 
   constructor(private readonly opts: FileLayerOptions) {}
@@ -61,6 +63,17 @@ export class FileLayer {
       const i = list.indexOf(p);
       if (i >= 0) list.splice(i, 1);
     };
+  }
+
+  /**
+   * Names under `dir` that nothing owns there (no provider, no file on disk, no fallback)
+   * resolve as the same name without it. A loader chained from a generated name takes that
+   * name's folder as its path prefix: pxelinux under iPXE, given http://srv/bootlab/<mac>.ipxe,
+   * asks for bootlab/ldlinux.c32 and bootlab/pxelinux.cfg/01-<mac> (syslinux core/fs/pxe),
+   * GRUB for bootlab/grub/grub.cfg. One prefix is taken off, once.
+   */
+  addPrefixAlias(dir: string): void {
+    this.aliases.add(dir);
   }
 
   private async generated(list: ContentProvider[], name: string, client: Client): Promise<ReadTarget | null> {
@@ -109,6 +122,14 @@ export class FileLayer {
   async openRead(raw: string, client: Client): Promise<ReadTarget | FileRefusal> {
     const parts = this.mapName(raw, 'read', client);
     if (isRefusal(parts)) return parts;
+    const found = await this.openParts(parts, client);
+    if (!isRefusal(found) || found.code !== ErrorCode.FileNotFound || parts.length < 2 || !this.aliases.has(parts[0])) return found;
+    const aliased = await this.openParts(parts.slice(1), client);
+    // Not found under either name: the refusal names what was asked for.
+    return isRefusal(aliased) && aliased.code === ErrorCode.FileNotFound ? found : aliased;
+  }
+
+  private async openParts(parts: string[], client: Client): Promise<ReadTarget | FileRefusal> {
     const name = parts.join('/');
     const first = await this.generated(this.providers, name, client);
     if (first) return first;

@@ -75,10 +75,21 @@ t.test('the provider: the path form answers "booted <mac>\\n" and reports; a bad
     `bootlab/booted/52:54:00:00:00:01/${key}`,
     `bootlab/booted/525400000001/${key}`,
     `bootlab/booted/52-54-00-00-00-01/${key}/x`,
+    `bootlab/booted/52-54-00-00-00-01/${key}/local/x`,
+    `bootlab/booted/52-54-00-00-00-01/${r.key(B)}/local`,
     `booted/52-54-00-00-00-01/${key}`,
     `x/bootlab/booted/52-54-00-00-00-01/${key}`,
     `bootlab/booted/52-54-00-00-00-01/${key}.txt`,
     'bootlab/52-54-00-00-00-01.ipxe',
   ]) t.equal(p(name, { address: '192.0.2.50' }), null, `null: ${name}`);
   t.same(seen, [], 'no event for any of them');
+});
+
+t.test('the local-disk step\'s report (<path>/local): client.booted with target local', async (t) => {
+  const { events, seen } = bus();
+  const r = new BootReports(events, SECRET);
+  t.equal(r.provider()(`${r.path(A)}/local`, { address: '192.0.2.50' }), `booted ${A}\n`);
+  t.match(seen, [{ kind: 'client.booted', mac: A, via: 'http', ip: '192.0.2.50', target: 'local' }]);
+  r.provider()(r.path(A), { address: '192.0.2.50' });
+  t.equal('target' in seen[1], false, 'the image\'s report has no target');
 });

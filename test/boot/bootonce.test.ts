@@ -88,6 +88,14 @@ t.test('booted: a host without bootOnce, or not in the map, is untouched', async
   t.match(l.hosts.lookup(PC01), { image: 'debian', bootOnce: false });
 });
 
+t.test('booted: the local-disk step\'s report (target local) does not end it: the image did not boot', async (t) => {
+  const l = await lab(t, 'booted');
+  l.events.emit({ kind: 'client.booted', mac: PC02, via: 'http', ip: IP02, target: 'local' });
+  await l.bootOnce.settled(PC02);
+  t.equal(l.text(), HOSTS);
+  t.equal(l.hosts.lookup(PC02)?.bootOnce, true);
+});
+
 t.test('booted: a whole kernel download does not end it', async (t) => {
   const l = await lab(t, 'booted');
   l.ack(PC02, IP02);

@@ -2,7 +2,7 @@
 // chain, local disk, the menu for unknown machines, nothing for defaults none; and the
 // TFTP provider's name matching.
 import t from 'tap';
-import { BOOT_IPXE, ipxeProvider, scriptFor } from '../../services/boot/ipxe.js';
+import { BOOT_IPXE, BOOTLAB_BOOT_IPXE, dispatcherProvider, ipxeProvider, scriptFor } from '../../services/boot/ipxe.js';
 import { scriptPath } from '../../services/dhcp/boot.js';
 import { hostView } from '../helpers/dhcp-bytes.js';
 import { IP, SITE } from './loader-fixtures.js';
@@ -10,6 +10,16 @@ import { IP, SITE } from './loader-fixtures.js';
 const CTX = { site: SITE, clientIp: IP };
 
 const view = hostView;
+
+const lines = (...l: string[]) => `${l.join('\n')}\n`;
+const REPORT = 'imgfetch --name bootlab-booted /bootlab/booted/52-54-00-00-00-01/k3y && imgfree bootlab-booted || echo bootlab: could not report booted';
+/** The local-disk step: the report (target local), then BIOS sanboot or back to the firmware. */
+const LOCAL = (machyp: string) => [
+  'echo Booting from the local disk',
+  `imgfetch --name bootlab-booted /bootlab/booted/${machyp}/k3y/local && imgfree bootlab-booted || echo bootlab: could not report the local boot`,
+  'iseq ${platform} pcbios && sanboot --no-describe --drive 0x80 ||',
+  'exit',
+];
 
 const MAP = view(`
 defaults: { action: menu }
@@ -50,7 +60,7 @@ t.test('an unknown machine gets the menu: every image plus local disk, with a ti
   t.match(s, /^item img-grub grub$/m);
   t.match(s, /^item local /m);
   t.match(s, /choose --timeout 10000 --default local target/);
-  t.match(s, /^:local\necho Booting from the local disk\niseq \$\{platform\} pcbios && sanboot --no-describe --drive 0x80 \|\|\nexit$/m);
+  t.equal(s.slice(s.indexOf(':local\n')), lines(':local', ...LOCAL('52-54-00-00-00-99')));
 });
 
 t.test('defaults local and none', async (t) => {
@@ -68,25 +78,27 @@ t.test('the provider serves bootlab/<mac>.ipxe for the name DHCP hands out, and 
   t.equal(p('undionly.kpxe', { address: '192.0.2.50' }), null);
 });
 
-const lines = (...l: string[]) => `${l.join('\n')}\n`;
-const REPORT = 'imgfetch --name bootlab-booted /bootlab/booted/52-54-00-00-00-01/k3y && imgfree bootlab-booted || echo bootlab: could not report booted';
-const LOCAL = ['echo Booting from the local disk', 'iseq ${platform} pcbios && sanboot --no-describe --drive 0x80 ||', 'exit'];
-
-t.test('boot.ipxe: exact text, from the provider for any client', async (t) => {
-  const want = lines(
+t.test('boot.ipxe and bootlab/boot.ipxe: exact text; the root one only as a fallback after the disk', async (t) => {
+  const want = (dir: string) => lines(
     '#!ipxe',
     '# bootlab: chain to this machine\'s own script',
-    'chain bootlab/${mac:hexhyp}.ipxe || goto failed',
+    `chain ${dir}\${mac:hexhyp}.ipxe || goto failed`,
     'exit',
     ':failed',
     'echo bootlab: no boot script for ${mac} (is the machine set to boot nothing?)',
     'exit',
   );
-  t.equal(BOOT_IPXE, want);
+  t.equal(BOOT_IPXE, want('bootlab/'), 'at the root: the scripts are in bootlab/');
+  t.equal(BOOTLAB_BOOT_IPXE, want(''), 'in bootlab/: beside the scripts');
   const p = ipxeProvider(MAP, SITE);
-  t.equal(p('boot.ipxe', { address: '192.0.2.50' }), want);
-  t.equal(ipxeProvider(view('defaults: { action: none }\n'), SITE)('boot.ipxe', { address: '198.51.100.20' }), want, 'the same under defaults none');
-  for (const name of ['boot.ipxe.bak', 'bootlab/boot.ipxe', 'xboot.ipxe', 'bootlab/52-54-00-00-00-01.ipxe.bak', 'bootlab/52-54-00-00-00-01', 'bootlab/525400000001.ipxe', 'bootlab/01-52-54-00-00-00-01.ipxe']) {
+  t.equal(p('bootlab/boot.ipxe', { address: '192.0.2.50' }), want(''));
+  t.equal(ipxeProvider(view('defaults: { action: none }\n'), SITE)('bootlab/boot.ipxe', { address: '198.51.100.20' }), want(''), 'the same under defaults none');
+  t.equal(p('boot.ipxe', { address: '192.0.2.50' }), null, 'boot.ipxe at the root is not the before-the-disk provider\'s: a teacher\'s own wins');
+  t.equal(dispatcherProvider()('boot.ipxe'), want('bootlab/'), 'the fallback provider answers boot.ipxe');
+  for (const name of ['boot.ipxe.bak', 'bootlab/boot.ipxe', 'xboot.ipxe', 'bootlab/52-54-00-00-00-01.ipxe']) {
+    t.equal(dispatcherProvider()(name), null, `the fallback does not answer ${name}`);
+  }
+  for (const name of ['boot.ipxe.bak', 'xboot.ipxe', 'bootlab/52-54-00-00-00-01.ipxe.bak', 'bootlab/52-54-00-00-00-01', 'bootlab/525400000001.ipxe', 'bootlab/01-52-54-00-00-00-01.ipxe']) {
     t.equal(p(name, { address: '192.0.2.50' }), null, `not answered: ${name}`);
   }
 });
@@ -137,7 +149,7 @@ t.test('the menu, whole: menuDefault an image → --default img-<name>, menuTime
     'chain http://198.51.100.7/boot.ipxe',
     'goto menu',
     ':local',
-    ...LOCAL,
+    ...LOCAL('52-54-00-00-00-99'),
   ));
 });
 
@@ -153,7 +165,7 @@ t.test('menuTimeout 0: goto the default at once, no choose', async (t) => {
 });
 
 t.test('defaults local: the whole script', async (t) => {
-  t.equal(scriptFor('52:54:00:00:00:99', view('defaults: { action: local }\n'), CTX), lines('#!ipxe', '# bootlab: 52:54:00:00:00:99', ...LOCAL));
+  t.equal(scriptFor('52:54:00:00:00:99', view('defaults: { action: local }\n'), CTX), lines('#!ipxe', '# bootlab: 52:54:00:00:00:99', ...LOCAL('52-54-00-00-00-99')));
 });
 
 t.test('{{variables}} are rendered in the cmdline and the chain URL', async (t) => {

@@ -340,3 +340,32 @@ t.test('fallback providers are asked below a folder the disk lacks', async (t) =
   fl.addProvider(async (name) => (name.startsWith('grub/') ? Buffer.from(`gen ${name}`) : null), { fallback: true });
   t.match(await read(fl, 'grub/grub.cfg'), { kind: 'memory', content: 'gen grub/grub.cfg' }, 'ENOENT: no grub folder on disk');
 });
+
+// Issue 15 A2: a loader chained from a generated name (iPXE got http://srv/bootlab/<mac>.ipxe)
+// takes that name's folder as its path prefix: pxelinux asks for bootlab/ldlinux.c32,
+// bootlab/pxelinux.cfg/01-<mac>, GRUB for bootlab/grub/grub.cfg. They resolve from the root.
+t.test('a prefix alias: names under a generated folder resolve from the root when nothing owns them there', async (t) => {
+  const { root } = tree(t);
+  const fl = layer(root);
+  fl.addPrefixAlias('bootlab');
+  fl.addProvider((name) => (name === 'bootlab/own.ipxe' ? 'generated own' : null));
+  fl.addProvider((name) => (name.startsWith('pxelinux.cfg/01-') ? `generated ${name}` : null), { fallback: true });
+  t.match(await read(fl, 'bootlab/pxelinux.0'), { kind: 'file', name: 'pxelinux.0', content: 'PXE' }, 'bootlab/pxelinux.0 is the root\'s pxelinux.0');
+  t.match(await read(fl, '/bootlab/boot/x86/file.efi'), { kind: 'file', content: 'EFI' }, 'deeper paths too');
+  t.match(await read(fl, 'bootlab/pxelinux.cfg/01-52-54-00-00-00-01'), { kind: 'memory', content: 'generated pxelinux.cfg/01-52-54-00-00-00-01' },
+    'a fallback provider answers for the name without the prefix');
+  t.match(await read(fl, 'bootlab/own.ipxe'), { kind: 'memory', content: 'generated own' }, 'a generated name under the folder is still itself');
+  t.equal(code(await read(fl, 'bootlab/nothing')), 1, 'not found under either name');
+  t.equal(code(await read(fl, 'bootlab/../../outside/secret')), 2, 'an escape is refused before any alias');
+  t.equal(code(await read(fl, 'bootlab/link-out')), 2, 'the alias goes through the same symlink check');
+  t.equal(code(await read(fl, 'bootlab')), 1, 'the folder itself is not a file');
+  t.equal(code(await read(fl, 'bootlab/bootlab/pxelinux.0')), 1, 'one prefix is taken off, not every one');
+  t.equal(code(await read(fl, 'other/pxelinux.0')), 1, 'other folders are not aliases');
+});
+
+t.test('a prefix alias: a real file under the folder on disk wins over the root\'s', async (t) => {
+  const dir = t.testdir({ root: { 'ldlinux.c32': 'root copy', bootlab: { 'ldlinux.c32': 'disk copy under bootlab' } } });
+  const fl = layer(join(dir, 'root'));
+  fl.addPrefixAlias('bootlab');
+  t.match(await read(fl, 'bootlab/ldlinux.c32'), { kind: 'file', content: 'disk copy under bootlab' });
+});
