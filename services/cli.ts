@@ -8,6 +8,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type AppConfig } from './core/config.js';
 import { createLogger, silentLogger } from './core/log.js';
 import { HostMap, HostMapError } from './core/hostmap.js';
+import type { Image } from './core/hostmap-parse.js';
+import { bootPathWarnings } from './boot/shadow.js';
 import { BindError, StartError } from './core/service.js';
 import { multicastInterfaceName } from './core/net.js';
 import type { AdminApp } from './admin/app.js';
@@ -93,6 +95,7 @@ async function serve(file: string): Promise<void> {
   }
   const missing = missingBootFiles(config);
   if (missing.length > 0) log.warn(missingText(missing));
+  for (const w of bootPaths(config, runtime.hosts.images.values())) log.warn(w);
   const { supervisor } = runtime;
   try {
     await supervisor.startAll();
@@ -153,8 +156,10 @@ function announceToken(runtime: Runtime): void {
 
 async function checkConfig(file: string): Promise<void> {
   const config = load(file);
+  let warnings: string[] = [];
   try {
     const hosts = await HostMap.open(config.hosts, silentLogger());
+    warnings = bootPaths(config, hosts.images.values());
     hosts.close();
   } catch (e) {
     if (e instanceof HostMapError) die(e.lines.join('\n'));
@@ -174,10 +179,16 @@ async function checkConfig(file: string): Promise<void> {
   process.stdout.write(`  http: ${h.enabled ? `${h.address}:${h.port}, the tftp root and the generated boot files${h.baseUrl ? `, clients told ${h.baseUrl}` : ''}` : 'off'}\n`);
   const missing = missingBootFiles(config);
   if (missing.length > 0) process.stdout.write(`  warning: ${missingText(missing)}\n`);
+  for (const w of warnings) process.stdout.write(`  warning: ${w}\n`);
   process.stdout.write(`  mtftp: ${m.enabled ? `port ${m.serverPort} on ${via}, ttl ${config.multicast.ttl}: ${m.files.map((f) => `${f.file} -> ${f.group}:${f.clientPort}`).join(', ')}` : 'off'}\n`);
   const a = config.admin;
   const token = a.token !== null ? 'from the config' : process.env[TOKEN_ENV] ? `from ${TOKEN_ENV}` : `in ${join(config.stateDir, TOKEN_FILE)} (generated at the first start)`;
   process.stdout.write(`  admin: ${a.enabled ? `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/, token ${token}, reads ${readsProtected(a) ? 'need the token' : 'open'}` : 'off'}\n`);
+}
+
+/** Disk files the generated names shadow, and images that chain back to the machine's own script. */
+function bootPaths(config: AppConfig, images: Iterable<Image>): string[] {
+  return config.tftp.enabled || config.http.enabled ? bootPathWarnings(config.tftp.root, images) : [];
 }
 
 /** The iPXE binaries DHCP hands to BIOS and UEFI x64 firmware, when tftp.root lacks them. */

@@ -54,6 +54,33 @@ t.test('check-config: the shipped file is valid and summarised', async (t) => {
   t.match(r.stdout, /tftp: 0\.0\.0\.0:69, root .*tftpboot, writes off/);
 });
 
+t.test('check-config warns about files under bootlab/ the generated names shadow, and images that chain back to the machine', async (t) => {
+  const dir = t.testdir({
+    root: { bootlab: { 'boot.ipxe': 'mine', '52-54-00-00-00-01.ipxe': 'old', 'notes.txt': 'fine' } },
+    'hosts.yaml': [
+      'images:',
+      '  dispatch: { script: boot.ipxe }',
+      '  own: { script: bootlab/52-54-00-00-00-09.ipxe }',
+      '  url: { chain: "http://192.0.2.1/bootlab/{{machyp}}.ipxe" }',
+      '  fine: { script: lab/menu.ipxe }',
+      '',
+    ].join('\n'),
+    'a.yaml': 'tftp:\n  root: ./root\nhosts: ./hosts.yaml\ndhcp:\n  mode: off\n',
+  });
+  const r = bootlab(['check-config', '--config', join(dir, 'a.yaml')]);
+  t.equal(r.code, 0, r.stderr);
+  const warnings = r.stdout.split('\n').filter((l) => l.startsWith('  warning: '));
+  t.equal(warnings.length, 5, r.stdout);
+  t.match(r.stdout, /warning: .*root\/bootlab\/boot\.ipxe is never served: bootlab\/boot\.ipxe is one of bootlab's generated names/);
+  t.match(r.stdout, /warning: .*root\/bootlab\/52-54-00-00-00-01\.ipxe is never served/);
+  t.match(r.stdout, /warning: image dispatch: script boot\.ipxe is bootlab's own dispatcher \(there is no boot\.ipxe on disk\), which chains the machine's own script again: a loop/);
+  t.match(r.stdout, /warning: image own: script bootlab\/52-54-00-00-00-09\.ipxe is bootlab's own dispatcher/);
+  t.match(r.stdout, /warning: image url: chain bootlab\/\{\{machyp\}\}\.ipxe is bootlab's own dispatcher/);
+  t.notMatch(r.stdout, /notes\.txt|image fine/, 'other files and images: no word');
+  writeFileSync(join(dir, 'root', 'boot.ipxe'), '#!ipxe\n');
+  t.notMatch(bootlab(['check-config', '--config', join(dir, 'a.yaml')]).stdout, /image dispatch/, 'with a boot.ipxe on disk the image runs that one: no loop');
+});
+
 t.test('a bad config stops with one line naming file, line and key; exit 2', async (t) => {
   const dir = t.testdir({ 'a.yaml': '# comment\ntftp:\n  root: .\n  port: 70000\n' });
   const file = join(dir, 'a.yaml');
