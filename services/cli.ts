@@ -13,7 +13,7 @@ import { bootPathWarnings } from './boot/shadow.js';
 import { BindError, StartError } from './core/service.js';
 import { multicastInterfaceName } from './core/net.js';
 import type { AdminApp } from './admin/app.js';
-import { readsProtected, TOKEN_ENV, TOKEN_FILE, TokenError } from './admin/auth.js';
+import { readsProtected, resolveToken, TOKEN_ENV, TOKEN_FILE, TokenError } from './admin/auth.js';
 // The appliance itself (Fastify, the services) is loaded by `serve` only: `bootlab flash`
 // must start in a fraction of a second, inside a boot loader's listening window.
 import type { Runtime } from './admin/server.js';
@@ -28,6 +28,8 @@ const USAGE = `usage: bootlab <command> [options]
 commands:
   serve [--config FILE]         run the appliance (default config: ${DEFAULT_CONFIG})
   check-config [--config FILE]  validate the configuration and exit
+  token [--config FILE]         print the admin token (admin.token, BOOTLAB_ADMIN_TOKEN, or the one
+                                kept in the state folder; generated and kept there if there is none yet)
   remap-test [--config FILE] [--ip ADDRESS] [--put]
                                 read file names on stdin, print what tftp.remap makes of each
   flash --target IP --file FIRMWARE [--port 69] [--remote-name NAME] [--retry-every 1s]
@@ -149,9 +151,29 @@ async function serve(file: string): Promise<void> {
 function announceToken(runtime: Runtime): void {
   const t = runtime.tokenSource;
   if (t.source === 'generated') {
-    process.stderr.write(`bootlab: admin token (shown once; kept in ${t.file}, readable by its owner only):\n  ${t.token}\n`);
+    process.stderr.write(`bootlab: admin token (kept in ${t.file}, readable by its owner only; \`bootlab token\` prints it again):\n  ${t.token}\n`);
   }
   runtime.log.info({ tokenSource: t.source, tokenFile: t.file ?? null }, 'admin token in use');
+}
+
+/**
+ * `bootlab token`: the token on stdout alone (for scripts: TOKEN=$(bootlab token)), where it
+ * comes from on stderr. The same resolution as serve, so a token generated here is the one
+ * serve uses. In the container: docker compose exec bootlab bootlab token.
+ */
+function printToken(file: string): void {
+  const config = load(file);
+  let t;
+  try {
+    t = resolveToken(config.admin, config.stateDir);
+  } catch (e) {
+    if (e instanceof TokenError) die(`${e.message} (run bootlab token as the user bootlab runs as: root, sudo, or docker compose exec bootlab bootlab token)`, 1);
+    throw e;
+  }
+  const from = t.source === 'config' ? `admin.token in ${file}` : t.source === 'environment' ? TOKEN_ENV
+    : t.source === 'file' ? t.file! : `${t.file!} (generated now; bootlab serve uses it from its next start)`;
+  process.stderr.write(`bootlab: the admin token, from ${from}:\n`);
+  process.stdout.write(`${t.token}\n`);
 }
 
 async function checkConfig(file: string): Promise<void> {
@@ -260,6 +282,7 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve': return serve(config);
     case 'check-config': return checkConfig(config);
+    case 'token': return printToken(config);
     case 'remap-test': return remapTest(config, ip, put);
     case 'flash':
     case 'get':

@@ -81,6 +81,36 @@ t.test('check-config warns about files under bootlab/ the generated names shadow
   t.notMatch(bootlab(['check-config', '--config', join(dir, 'a.yaml')]).stdout, /image dispatch/, 'with a boot.ipxe on disk the image runs that one: no loop');
 });
 
+t.test('bootlab token prints the token serve uses: from the config, the environment, or the state folder', async (t) => {
+  const dir = t.testdir({
+    'a.yaml': 'stateDir: ./state\n',
+    'b.yaml': 'admin:\n  token: from-the-config-0123456789\n',
+    'c.yaml': 'stateDir: ./not-a-folder\n',
+    'not-a-folder': 'a file',
+  });
+  const token = (file: string, env: NodeJS.ProcessEnv = {}) => {
+    const r = spawnSync(process.execPath, [cli, 'token', '--config', join(dir, file)], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH, ...env } });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const first = token('a.yaml');
+  t.equal(first.code, 0, first.stderr);
+  t.match(first.stdout, /^[A-Za-z0-9_-]{32}\n$/, 'stdout: the token alone');
+  t.match(first.stderr, /from .*state\/admin-token \(generated now/);
+  t.equal(readFileSync(join(dir, 'state', 'admin-token'), 'utf8'), first.stdout, 'kept in the state folder');
+  t.equal(statSync(join(dir, 'state', 'admin-token')).mode & 0o777, 0o600, 'readable by its owner only');
+  const again = token('a.yaml');
+  t.equal(again.stdout, first.stdout, 'the same token the next time (as serve reads it after a restart)');
+  t.match(again.stderr, /from .*state\/admin-token:/);
+  t.same(token('b.yaml'), { code: 0, stdout: 'from-the-config-0123456789\n', stderr: `bootlab: the admin token, from admin.token in ${join(dir, 'b.yaml')}:\n` });
+  const env = token('a.yaml', { BOOTLAB_ADMIN_TOKEN: 'from-the-environment-0123' });
+  t.equal(env.stdout, 'from-the-environment-0123\n');
+  t.match(env.stderr, /from BOOTLAB_ADMIN_TOKEN/);
+  const broken = token('c.yaml');
+  t.equal(broken.code, 1);
+  t.equal(broken.stdout, '');
+  t.match(broken.stderr, /not-a-folder\/admin-token: cannot read the admin token: ENOTDIR/);
+});
+
 t.test('a bad config stops with one line naming file, line and key; exit 2', async (t) => {
   const dir = t.testdir({ 'a.yaml': '# comment\ntftp:\n  root: .\n  port: 70000\n' });
   const file = join(dir, 'a.yaml');
