@@ -42,6 +42,7 @@ COPY web ./web
 COPY config ./config
 COPY scripts/setup-tftpboot.sh /usr/local/bin/bootlab-setup-tftpboot
 COPY deploy/docker-entrypoint.sh /usr/local/bin/bootlab-entrypoint
+COPY deploy/bootlab-cli.sh /usr/local/bin/bootlab
 # The setup step, run at build time: it fails the build if the packages lack a file, and
 # leaves the image's reference copy with its provenance. At start the entrypoint runs it
 # again (--keep) on the mounted tftpboot/, so a fresh checkout gets the binaries.

@@ -3,11 +3,13 @@
 # binaries into the mounted tftpboot/ when they are missing, then runs bootlab.
 #   bootlab-entrypoint serve --config /app/config/appliance.yaml   (the image's CMD)
 #   bootlab-entrypoint check-config ...                            (any bootlab command)
+# In a running container the same CLI is `bootlab` (deploy/bootlab-cli.sh):
+#   docker compose exec bootlab bootlab token
 #   bootlab-entrypoint sh                                           (anything else: run as is)
 set -eu
 
 case "${1:-}" in
-  serve|check-config|remap-test|help|--help|-h) ;;
+  serve|check-config|remap-test|token|help|--help|-h) ;;
   *) exec "$@" ;;
 esac
 

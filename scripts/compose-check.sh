@@ -7,7 +7,8 @@
 #   - the same file over the HTTP boot server (when this build has one);
 #   - the container runs as the configured uid with exactly NET_BIND_SERVICE + NET_ADMIN;
 #   - the BOOTLAB_* overrides reached the config (BOOTLAB_DHCP_MODE=off in the log);
-#   - an empty tftpboot/ got the boot binaries and PROVENANCE.txt at start.
+#   - an empty tftpboot/ got the boot binaries and PROVENANCE.txt at start;
+#   - `docker compose exec bootlab bootlab token` prints the token in use.
 #
 #   scripts/compose-check.sh            (root, or a user who may use the Docker engine)
 #
@@ -171,6 +172,9 @@ curl -fsS --max-time 5 -X PUT -H "Authorization: Bearer $TOKEN" -H 'content-type
   || fail "the admin API refused a host change with BOOTLAB_ADMIN_TOKEN"
 grep -q 'hostname: compose-check' "$scratch/config/hosts.yaml" || fail "the host map in the mounted config/ was not written"
 echo "  admin API: BOOTLAB_ADMIN_TOKEN accepted, host map saved into the mounted config/ (owner uid $(stat -c %u "$scratch/config/hosts.yaml"))"
+shown=$(compose exec -T bootlab bootlab token 2>/dev/null) || fail "docker compose exec bootlab bootlab token failed"
+[ "$shown" = "$TOKEN" ] || fail "bootlab token in the container printed '$shown', want the BOOTLAB_ADMIN_TOKEN it runs with"
+echo "  docker compose exec bootlab bootlab token: prints the token in use"
 size=$(docker image inspect -f '{{.Size}}' bootlab:local)
 echo "  image bootlab:local: $((size / 1000000)) MB"
 step "other checks"
