@@ -9,7 +9,8 @@ set -euo pipefail
 # (undionly.kpxe, snponly.efi), ovmf (UEFI), pxelinux + syslinux-common, cpio.
 # chromium + fonts-liberation: the dashboard's browser test (driven by playwright-core, which never
 # downloads a browser of its own).
-packages=(atftp tftp-hpa curl iproute2 nftables util-linux mount procps
+# python3, make, g++: npm ci compiles the sockopt addon.
+packages=(python3 make g++ atftp tftp-hpa curl iproute2 nftables util-linux mount procps
   isc-dhcp-client busybox-static dnsmasq-base tcpdump
   qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common cpio chromium fonts-liberation)
 missing=()

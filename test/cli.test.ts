@@ -1,6 +1,6 @@
 // The `bootlab` command as a user runs it: check-config, one-line config errors, the
 // privileged-port message, serve answering a real client and stopping on SIGTERM,
-// remap-test, and `npm start` with the shipped configuration.
+// remap-test, and scripts/start.sh (the README's first command) with the shipped configuration.
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -185,8 +185,24 @@ t.test('remap-test prints what each name on stdin maps to', async (t) => {
   ].join('\n'));
 });
 
-t.test('npm start: builds if needed and serves the shipped config on port 69', { skip: process.getuid?.() !== 0 ? 'port 69 needs root (CI runs as root)' : false }, async (t) => {
-  const { child } = await startUntil('npm', ['start', '--silent'], /"msg":"bootlab running"/);
+t.test('scripts/as-root: runs as is for root, says what to do for a user without sudo', { skip: process.getuid?.() !== 0 ? 'needs root to drop to nobody (CI runs as root)' : false }, async (t) => {
+  const asRoot = join(project, 'scripts/as-root');
+  const root = spawnSync(asRoot, ['id', '-u'], { encoding: 'utf8' });
+  t.equal(root.stdout, '0\n', 'root: the command itself, no sudo');
+  // A user on a machine without sudo: a PATH that holds only id.
+  const bin = t.testdir({ id: t.fixture('symlink', '/usr/bin/id') });
+  chmodSync(bin, 0o755);
+  const user = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '/usr/bin/env', `PATH=${bin}`, '/bin/sh', asRoot, 'id', '-u'], { encoding: 'utf8' });
+  t.equal(user.status, 1);
+  t.equal(user.stdout, '');
+  t.equal(user.stderr, "bootlab: 'id -u' needs root, and sudo is not installed: run this again as root (su -)\n");
+});
+
+// The README's first command, literally: it finds every Debian package installed (CI installed
+// them), node_modules current and the boot binaries in place, builds if needed and serves.
+t.test('scripts/start.sh (the README\'s first command) serves the shipped config on port 69', { skip: process.getuid?.() !== 0 ? 'port 69 needs root (CI runs as root)' : false }, async (t) => {
+  const { child, out } = await startUntil(join(project, 'scripts/start.sh'), [], /"msg":"bootlab running"/);
+  t.notMatch(out(), /installing from Debian|npm ci/, 'nothing to install on a machine that has it all');
   const local = join(t.testdir(), 'readme');
   const r = await curl('get', { port: 69, remote: 'README.md', local });
   t.ok(r.ok, describe(r));

@@ -1,0 +1,14 @@
+#!/bin/sh
+# The README's second command, and CI's (.ci/run): the whole test suite on a Debian 12
+# machine, as root or as a user who may sudo. It installs the Debian packages the tests
+# drive (real TFTP and DHCP clients, QEMU, OVMF, Chromium ...: scripts/install-test-deps.sh),
+# npm ci, the boot binaries into tftpboot/, builds, then runs every test as root: the
+# network-namespace, VM and privileged-port tests need it (they skip, saying why, without it).
+set -eu
+cd "$(dirname "$0")/.."
+scripts/as-root scripts/install-test-deps.sh
+npm ci --no-audit --no-fund
+scripts/setup-tftpboot.sh
+npm run build
+# The build is the user's (above); root only runs the compiled tests.
+exec scripts/as-root node_modules/.bin/tap "$@"
