@@ -55,10 +55,15 @@ export class ClientRows {
     return mac ? this.rows.get(mac) : this.rows.get(addressKey(ip));
   }
 
-  /** The MAC's row, made if new; `ip` (the client of a transfer) becomes its address if the index says so. */
+  /**
+   * The MAC's row, made if new. `ip`, the client of a transfer that is this machine's
+   * (ownerOf), becomes its address when the index says so, or when the machine has none
+   * yet and the address is nobody's (its own first fetch of its script).
+   */
   machine(mac: string, at: number, ip?: string): BootRow {
     const b = this.rows.get(mac) ?? this.create(mac, mac, null, at);
-    if (ip && b.row.ip !== ip && this.macOf(ip) === mac) this.learnIp(b, ip, at);
+    const owner = ip ? this.macOf(ip) : null;
+    if (ip && b.row.ip !== ip && (owner === mac || (owner === null && b.row.ip === null))) this.learnIp(b, ip, at);
     return b;
   }
 
@@ -73,17 +78,15 @@ export class ClientRows {
    * The MAC behind a download of `file` from `ip`: the index's, or the one its script's name
    * carries when that is the machine's own first fetch (see the top of the file).
    */
-  ownerOf(ip: string | undefined, file: string, at: number): string | null {
+  ownerOf(ip: string | undefined, file: string): string | null {
     const named = scriptMac(file);
     if (!ip) return named;
     const owner = this.macOf(ip);
     if (!named || owner === named) return owner;
-    if (owner === null && !this.rows.get(named)?.row.ip) {
-      this.macByIp.set(ip, named);
-      // The address's own row (it fetched something first) is this machine's.
-      if (this.rows.has(addressKey(ip))) this.machine(named, at, ip);
-      return named;
-    }
+    // The machine's own first fetch: machine(named, at, ip) learns the address (and merges
+    // the address's own row) when the caller makes or finds the row; a refusal that makes
+    // no row leaves the index as it was.
+    if (owner === null && !this.rows.get(named)?.row.ip) return named;
     return owner;
   }
 

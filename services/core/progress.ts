@@ -214,7 +214,7 @@ export class ClientTracker extends EventEmitter {
   // HTTP downloads go through the same steps as TFTP reads: one row per transfer, the
   // machine's row follows it (its id says which protocol: tftp-<n> or http-<n>).
   private tftpStart(e: TftpStart | HttpStart): void {
-    const mac = this.rows.ownerOf(e.ip, e.file, e.at);
+    const mac = this.rows.ownerOf(e.ip, e.file);
     const id = this.active.tftpStart(e.kind === 'http.start' ? { ...e, protocol: 'http' } : e, mac);
     if (e.kind === 'http.start' && e.range !== null) this.partial.add(id);
     this.emit('transfers');
@@ -261,7 +261,7 @@ export class ClientTracker extends EventEmitter {
   }
 
   private tftpRefused(e: TftpRefused | HttpRefused): void {
-    const mac = this.rows.ownerOf(e.ip, e.file, e.at);
+    const mac = this.rows.ownerOf(e.ip, e.file);
     // A device known by its address: noted in its row, if it has one (a refusal makes none).
     const known = mac ? this.rows.get(mac) : e.ip ? this.rows.get(addressKey(e.ip)) : undefined;
     // pxelinux asks for pxelinux.cfg/<uuid>, <mac>, <hex ip>... until one exists: not an error.

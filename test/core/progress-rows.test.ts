@@ -125,6 +125,11 @@ t.test('a stranger fetching a machine\'s script URL does not take that machine\'
   t.match(tracker.transfers().find((x) => x.id === 'tftp-6'), { mac: PC03 });
   t.match(tracker.client(PC03), { ip: '192.0.2.103', stage: 'bound' });
   t.equal(tracker.client('aa:bb:cc:dd:ee:09'), undefined, 'no row for a machine that was only looked at');
+  // A refused fetch of a script that makes no row leaves no trace in the index: the address's next download is its own.
+  feed({ kind: 'tftp.refused', ip: '198.51.100.70', direction: 'read', file: 'bootlab/aa-bb-cc-dd-ee-0a.ipxe', code: 1, reason: 'file not found' } as EventInput);
+  feed(tftpStart(7, '198.51.100.70', 'memtest.bin', 10));
+  t.equal(tracker.client('aa:bb:cc:dd:ee:0a'), undefined);
+  t.match(tracker.client('ip:198.51.100.70'), { mac: null, file: 'memtest.bin' });
   // A booted report naming pc02 from someone else's address does not move pc02 either.
   feed({ kind: 'client.booted', mac: PC02, via: 'http', ip: '192.0.2.103' } as EventInput);
   t.match(tracker.client(PC02), { ip: '198.51.100.60', stage: 'booted' });
