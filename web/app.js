@@ -14,7 +14,7 @@ const ACTIVITY_MAX = 200;
 const ENDED_KEEP_MS = 30_000;
 
 const state = {
-  clients: new Map(), // mac → ClientRow
+  clients: new Map(), // key (the MAC, or ip:<address>) → ClientRow
   transfers: [],
   ended: new Map(), // id → { row, endedAt }
   services: [],
@@ -92,10 +92,14 @@ function setTransfers(list, ended = [], now = Date.now()) {
   schedule('transfers');
 }
 
+// A row's id: `removed` lists these (a server before keys had only MACs).
+const keyOf = (c) => c.key || c.mac;
+const byKey = (clients) => new Map(clients.map((c) => [keyOf(c), c]));
+
 // ---- the live stream -----------------------------------------------------------------
 const handlers = {
   snapshot(d) {
-    state.clients = new Map(d.clients.map((c) => [c.mac, c]));
+    state.clients = byKey(d.clients);
     state.ended.clear();
     state.transfers = [];
     setTransfers(d.transfers);
@@ -103,8 +107,8 @@ const handlers = {
     schedule('clients', 'services');
   },
   clients(d) {
-    for (const c of d.clients || []) state.clients.set(c.mac, c);
-    for (const mac of d.removed || []) state.clients.delete(mac);
+    for (const c of d.clients || []) state.clients.set(keyOf(c), c);
+    for (const key of d.removed || []) state.clients.delete(key);
     schedule('clients');
   },
   transfers(d) {
@@ -228,7 +232,7 @@ async function clearFinished(ev) {
     const { removed } = await api('DELETE', '/api/clients?which=finished');
     // Re-read the list rather than wait for the event, so the table is right at once.
     const { clients } = await api('GET', '/api/clients');
-    state.clients = new Map(clients.map((c) => [c.mac, c]));
+    state.clients = byKey(clients);
     schedule('clients');
     notice(`Cleared ${removed} finished machine${removed === 1 ? '' : 's'}.`, 'info');
   } catch (e) {

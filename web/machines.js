@@ -1,6 +1,8 @@
 // The room at a glance: one row per machine (from /api/clients and the `clients` events)
 // and one per active TFTP/MTFTP transfer. Rows are rebuilt from state on every flush; at
 // most a few dozen rows, four times a second, this costs less than keeping them in sync.
+// A row's id is its `key`: the MAC, or ip:<address> for a device bootlab knows only by
+// its address (it did no DHCP with bootlab: a static address, a switch saving its config).
 import { h, fill, fmtAgo, fmtBytes, fmtRate, fmtTime, isoTime, progressBar } from './dom.js';
 
 // The boot path in order, as the API names the stages, with the words a teacher reads.
@@ -14,15 +16,18 @@ export const STAGES = [
   ['initrd', 'initrd'],
   ['booted', 'booted'],
 ];
-const STAGE_LABEL = new Map(STAGES);
+const STAGE_LABEL = new Map([...STAGES, ['seen', 'seen (no DHCP)']]);
+const LOCAL_LABEL = 'booted from local disk';
 
 const FIRMWARE = { bios: 'BIOS', uefi: 'UEFI', ipxe: 'iPXE', http: 'UEFI HTTP', other: 'other' };
 
-/** Machines in a stable, useful order: failed first (they need a person), then by name. */
+/** What a row is called: its hostname, its MAC, or (known only by its address) its IP. */
+const nameOf = (c) => c.hostname || c.mac || c.ip || c.key;
+
+/** Machines in a stable, useful order: failed first (they need a person), then by name; devices by address last. */
 function ordered(clients) {
-  const rank = (c) => (c.stage === 'failed' ? 0 : c.stage === 'booted' ? 2 : 1);
-  return [...clients.values()].sort((a, b) =>
-    rank(a) - rank(b) || (a.hostname || a.mac).localeCompare(b.hostname || b.mac));
+  const rank = (c) => (c.stage === 'failed' ? 0 : !c.mac ? 3 : c.stage === 'booted' ? 2 : 1);
+  return [...clients.values()].sort((a, b) => rank(a) - rank(b) || nameOf(a).localeCompare(nameOf(b)));
 }
 
 function stageCell(c) {
@@ -32,30 +37,35 @@ function stageCell(c) {
       c.reason ? h('span', { class: 'reason', text: c.reason }) : null);
   }
   const step = STAGES.findIndex(([s]) => s === c.stage) + 1;
+  const local = c.stage === 'booted' && c.bootedFrom === 'local';
   return h('td', { class: 'stage' },
     h('span', {
-      class: `badge badge-${c.stage}`,
+      class: `badge badge-${c.stage}${local ? ' badge-local' : ''}`,
       'data-testid': 'client-stage',
-      title: step > 0 ? `step ${step} of ${STAGES.length}` : null,
-      text: STAGE_LABEL.get(c.stage) || c.stage,
+      title: local ? 'it chose its local disk (the local-disk step of its boot script)'
+        : c.stage === 'seen' ? 'known by its address only: it did no DHCP with bootlab'
+          : step > 0 ? `step ${step} of ${STAGES.length}` : null,
+      text: local ? LOCAL_LABEL : STAGE_LABEL.get(c.stage) || c.stage,
     }));
 }
 
 function progressCell(c) {
-  if (c.stage === 'booted') return h('td', { class: 'progress' }, progressBar(100, `${c.hostname || c.mac}: booted`, 'client-progress'));
+  if (c.stage === 'booted' && c.bootedFrom === 'local') return h('td', { class: 'progress muted', text: 'local disk' });
+  if (c.stage === 'booted') return h('td', { class: 'progress' }, progressBar(100, `${nameOf(c)}: booted`, 'client-progress'));
   if (!c.file) return h('td', { class: 'progress muted', text: '–' });
   return h('td', { class: 'progress' },
-    progressBar(c.percent, `${c.hostname || c.mac}: ${c.file}`, 'client-progress'),
+    progressBar(c.percent, `${nameOf(c)}: ${c.file}`, 'client-progress'),
     h('span', { class: 'file', title: c.file, text: c.file }),
     h('span', { class: 'bytes', text: `${fmtBytes(c.bytes)} of ${c.total === null ? '?' : fmtBytes(c.total)}` }));
 }
 
 function clientRow(c, now) {
   const firmware = c.firmware ? FIRMWARE[c.firmware] || c.firmware : '–';
-  return h('tr', { class: `client stage-${c.stage}`, 'data-mac': c.mac, 'data-stage': c.stage },
+  return h('tr', { class: `client stage-${c.stage}${c.mac ? '' : ' by-address'}`, 'data-key': c.key || c.mac, 'data-mac': c.mac, 'data-stage': c.stage },
     h('th', { scope: 'row' },
-      h('span', { class: 'name', text: c.hostname || c.mac }),
-      c.hostname ? h('span', { class: 'mac', text: c.mac }) : null),
+      h('span', { class: 'name', text: nameOf(c) }),
+      c.hostname ? h('span', { class: 'mac', text: c.mac }) : null,
+      c.mac ? null : h('span', { class: 'mac', text: 'no MAC known (no DHCP with bootlab)' })),
     h('td', { text: c.ip || '–' }),
     h('td', { text: c.arch === null ? firmware : `${firmware} (arch ${c.arch})` }),
     h('td', { text: c.image || '–' }),
@@ -65,18 +75,34 @@ function clientRow(c, now) {
     h('td', {}, h('time', { datetime: isoTime(c.lastSeen), title: fmtTime(c.lastSeen), text: fmtAgo(c.lastSeen, now) })));
 }
 
-/** Counts by outcome for the section heading: "12 machines: 9 booted, 1 failed, 2 booting". */
+/**
+ * Counts by outcome for the section heading: "12 machines: 9 booted (2 from the local
+ * disk), 1 failed, 2 booting; 1 device known by its address". A machine that chose its
+ * local disk has booted; a device known only by its address is counted apart (nothing
+ * says whether it boots at all: a switch saving its config does not).
+ */
 export function summary(clients) {
+  let total = 0;
   let booted = 0;
+  let local = 0;
   let failed = 0;
+  let byAddress = 0;
   for (const c of clients.values()) {
-    if (c.stage === 'booted') booted += 1;
-    else if (c.stage === 'failed') failed += 1;
+    if (!c.mac) { byAddress += 1; continue; }
+    total += 1;
+    if (c.stage === 'booted') {
+      booted += 1;
+      if (c.bootedFrom === 'local') local += 1;
+    } else if (c.stage === 'failed') failed += 1;
   }
-  const total = clients.size;
-  if (total === 0) return '';
-  const busy = total - booted - failed;
-  return `${total} machine${total === 1 ? '' : 's'}: ${booted} booted, ${failed} failed, ${busy} booting`;
+  const parts = [];
+  if (total > 0) {
+    const busy = total - booted - failed;
+    const fromDisk = local > 0 ? ` (${local} from the local disk)` : '';
+    parts.push(`${total} machine${total === 1 ? '' : 's'}: ${booted} booted${fromDisk}, ${failed} failed, ${busy} booting`);
+  }
+  if (byAddress > 0) parts.push(`${byAddress} device${byAddress === 1 ? '' : 's'} known by ${byAddress === 1 ? 'its address' : 'their addresses'}`);
+  return parts.join('; ');
 }
 
 export function renderClients(tbody, clients, now = Date.now()) {

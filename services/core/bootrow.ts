@@ -1,20 +1,26 @@
 // One machine's boot as the progress model (progress.ts) keeps it: the row the API shows,
 // the boot file its DHCP reply named, the download the row follows, and a bounded history.
 // The stage rules live here: a stage only moves forward within one boot, and the first
-// failure is the one reported (later ones follow from it).
+// failure is the one reported (later ones follow from it). A row is a MAC's, or an
+// address's (a device that did no DHCP with bootlab, key ip:<address>, mac null) until
+// it is merged into its MAC's row (absorb).
 import type { FileRole } from './bootfiles.js';
 import type { BootEvent } from './events.js';
-import { eventText, STAGE_TEXT, type StageName } from './progress-text.js';
+import { bootedText, eventText, STAGE_TEXT, type StageName } from './progress-text.js';
 import { percentOf } from './transfers.js';
 
 export type Stage = StageName;
 export type Firmware = 'bios' | 'uefi' | 'ipxe' | 'http' | 'other';
 
 export interface ClientRow {
-  mac: string; ip: string | null; hostname: string | null; arch: number | null;
+  /** The row's id: its MAC, or ip:<address> for a device known only by its address. */
+  key: string;
+  mac: string | null; ip: string | null; hostname: string | null; arch: number | null;
   firmware: Firmware | null; image: string | null;
   stage: Stage; reason: string | null; file: string | null; bytes: number; total: number | null;
   percent: number | null; rate: number; firstSeen: number; lastSeen: number; bootedAt: number | null;
+  /** Booted: 'local' when its script's local-disk step reported it, else 'network'; null before. */
+  bootedFrom: 'network' | 'local' | null;
 }
 
 export interface ActivityItem { at: number; level: 'info' | 'warn' | 'error'; mac: string | null; ip: string | null; text: string }
@@ -25,7 +31,9 @@ export interface HistoryItem { at: number; kind: string; text: string; [field: s
 /** Tells the activity feed about this machine. */
 export type Say = (level: ActivityItem['level'], text: string, at: number) => void;
 
-const RANK: Record<Stage, number> = { dhcp: 0, offered: 1, bound: 2, bootloader: 3, script: 4, kernel: 5, initrd: 6, booted: 7, failed: 7 };
+const RANK: Record<Stage, number> = { dhcp: 0, offered: 1, bound: 2, seen: 2, bootloader: 3, script: 4, kernel: 5, initrd: 6, booted: 7, failed: 7 };
+/** The stages of a boot in progress, which a merged address row hands on to its MAC's row. */
+const LOADING = new Set<Stage>(['bootloader', 'script', 'kernel', 'initrd']);
 const FIRMWARES = new Set<string>(['bios', 'uefi', 'ipxe', 'http', 'other']);
 
 export class BootRow {
@@ -38,8 +46,12 @@ export class BootRow {
   endedAt: number | null = null;
   readonly history: HistoryItem[] = [];
 
-  constructor(mac: string, at: number, private readonly say: Say, private readonly historySize: number) {
-    this.row = { mac, ip: null, hostname: null, arch: null, firmware: null, image: null, stage: 'dhcp', reason: null, file: null, bytes: 0, total: null, percent: null, rate: 0, firstSeen: at, lastSeen: at, bootedAt: null };
+  /** `mac` null: a row by address (`key` ip:<address>, `ip` set), which starts at `seen`, not asking DHCP. */
+  constructor(key: string, mac: string | null, ip: string | null, at: number, private readonly say: Say, private readonly historySize: number) {
+    this.row = {
+      key, mac, ip, hostname: null, arch: null, firmware: null, image: null, stage: mac ? 'dhcp' : 'seen', reason: null,
+      file: null, bytes: 0, total: null, percent: null, rate: 0, firstSeen: at, lastSeen: at, bootedAt: null, bootedFrom: null,
+    };
   }
 
   get finished(): boolean { return this.endedAt !== null; }
@@ -51,10 +63,10 @@ export class BootRow {
   }
 
   /** The machine boots again: the row starts over, its history goes on. */
-  newBoot(at: number): void {
-    Object.assign(this.row, { stage: 'dhcp', reason: null, file: null, bytes: 0, total: null, percent: null, rate: 0, bootedAt: null, arch: null, firmware: null });
+  newBoot(at: number, why = 'booting again (a new DHCP discovery)'): void {
+    Object.assign(this.row, { stage: this.row.mac ? 'dhcp' : 'seen', reason: null, file: null, bytes: 0, total: null, percent: null, rate: 0, bootedAt: null, bootedFrom: null, arch: null, firmware: null });
     Object.assign(this, { bootFile: null, transfer: null, endedAt: null });
-    this.record({ at, kind: 'client.new-boot', text: 'booting again (a new DHCP discovery)' }, 'info');
+    this.record({ at, kind: 'client.new-boot', text: why }, 'info');
   }
 
   /** The row shows this download from now on, and moves to the stage the file stands for. */
@@ -93,12 +105,33 @@ export class BootRow {
     this.say('error', `failed: ${reason}`, at);
   }
 
-  booted(at: number, message: string | undefined, via: 'http' | 'api' = 'api'): void {
-    Object.assign(this.row, { stage: 'booted', reason: null, bootedAt: at, rate: 0 });
+  /** `local`: the machine left the network boot for its own disk (its script's LOCAL step): booted all the same. */
+  booted(at: number, message: string | undefined, via: 'http' | 'api' = 'api', local = false): void {
+    Object.assign(this.row, { stage: 'booted', reason: null, bootedAt: at, bootedFrom: local ? 'local' : 'network', rate: 0 });
     Object.assign(this, { endedAt: at, transfer: null });
     this.seen(at);
-    const text = message ? `booted: ${message}` : via === 'http' ? 'booted (reported by its boot script or OS)' : 'booted (reported to the admin API)';
-    this.record({ at, kind: 'client.booted', text, ...(message ? { message } : {}) }, 'info');
+    const text = bootedText(local, message, via);
+    this.record({ at, kind: 'client.booted', text, ...(message ? { message } : {}), ...(local ? { target: 'local' } : {}) }, 'info');
+  }
+
+  /**
+   * The row of the same device by its address, before bootlab knew its MAC: its history
+   * joins this one in time order, and a boot it was loading carries on here (a failure or a
+   * booted report of the address's does not: its DHCP now says what this machine does).
+   */
+  absorb(other: BootRow, at: number): void {
+    const lines = other.history.filter((h) => h.kind !== 'client.seen');
+    const merged = [...this.history, ...lines].sort((a, b) => a.at - b.at);
+    this.history.splice(0, this.history.length, ...merged.slice(-this.historySize));
+    this.row.firstSeen = Math.min(this.row.firstSeen, other.row.firstSeen);
+    this.seen(other.row.lastSeen);
+    if (this.transfer === null && (other.transfer !== null || this.row.file === null)) {
+      const { file, bytes, total, percent, rate } = other.row;
+      Object.assign(this.row, { file, bytes, total, percent, rate });
+      this.transfer = other.transfer;
+    }
+    if (LOADING.has(other.row.stage)) this.advance(other.row.stage, at, other.row.file ?? undefined);
+    this.record({ at, kind: 'client.merged', ip: other.row.ip, text: `the transfers from ${other.row.ip} before bootlab knew its MAC are this machine's` }, null);
   }
 
   seen(at: number): void {

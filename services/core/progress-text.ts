@@ -2,10 +2,11 @@
 // event kind, for a teacher to read (the event's fields stay beside it for scripts).
 import type { BootEvent, DhcpMessage } from './events.js';
 
-export type StageName = 'dhcp' | 'offered' | 'bound' | 'bootloader' | 'script' | 'kernel' | 'initrd' | 'booted' | 'failed';
+/** `seen`: a device known only by its address (it did no DHCP with bootlab), before any boot file. */
+export type StageName = 'dhcp' | 'offered' | 'bound' | 'seen' | 'bootloader' | 'script' | 'kernel' | 'initrd' | 'booted' | 'failed';
 
 export const STAGE_TEXT: Record<StageName, string> = {
-  dhcp: 'asking for an address', offered: 'offered', bound: 'address acknowledged', bootloader: 'loading its boot loader',
+  dhcp: 'asking for an address', offered: 'offered', bound: 'address acknowledged', seen: 'seen by its address', bootloader: 'loading its boot loader',
   script: 'reading its boot script', kernel: 'loading the kernel', initrd: 'loading the initrd', booted: 'booted', failed: 'failed',
 };
 
@@ -37,9 +38,16 @@ export function eventText(e: BootEvent): string {
       : `HTTP: ${e.file} failed after ${byteSize(e.bytes)}: ${e.reason}`;
     case 'http.refused': return `HTTP: ${e.file} refused (${e.code}): ${e.reason}`;
     case 'client.stopped': return `stopped by bootlab: ${e.reason}`;
-    case 'client.booted': return e.target === 'local' ? 'left the network boot for its local disk' : e.message ? `booted: ${e.message}` : `booted (reported ${e.via === 'http' ? 'by its script or OS' : 'to the admin API'})`;
+    case 'client.booted': return bootedText(e.target === 'local', e.message, e.via);
     default: return dhcpText(e);
   }
+}
+
+/** A machine's booted report in words: from the local disk (its script's LOCAL step), or with its message. */
+export function bootedText(local: boolean, message: string | undefined, via: 'http' | 'api'): string {
+  if (local) return 'booted from the local disk (its boot script\'s local-disk step)';
+  if (message) return `booted: ${message}`;
+  return via === 'http' ? 'booted (reported by its boot script or OS)' : 'booted (reported to the admin API)';
 }
 
 function dhcpText(e: DhcpMessage): string {

@@ -1,6 +1,8 @@
 // The transfers running now, for GET /api/transfers and the dashboard: unicast TFTP
 // transfers (tftp.start until done or failed) and multicast rounds (mtftp.round start
-// until end), from the event bus through the progress model (progress.ts).
+// until end), from the event bus through the progress model (progress.ts); and the last
+// FINISHED_KEPT that ended, with how, so a transfer of a second is still seen afterwards
+// (issue 15, D1: a device bootlab knows no MAC of must not vanish once its transfer ended).
 import type { HttpProgress, HttpStart, MtftpProgress, MulticastProtocol, TftpProgress, TftpStart } from './events.js';
 
 export interface TransferRow {
@@ -11,6 +13,12 @@ export interface TransferRow {
 
 /** A transfer that left the list, and how it ended: the dashboard shows done or failed. */
 export interface EndedTransfer { id: string; ok: boolean; reason: string | null; bytes: number; size: number | null; at: number }
+
+/** A transfer in the finished list: its last row (a done one: its whole-transfer rate), and its end. */
+export type FinishedTransfer = TransferRow & { ok: boolean; reason: string | null; endedAt: number };
+
+/** How a transfer ended, as the progress model learnt it. `rate`: the whole transfer's, when done. */
+export interface Outcome { ok: boolean; reason: string | null; bytes: number; rate?: number; at: number }
 
 /** What a multicast event names: its round. */
 export interface RoundKey { protocol: MulticastProtocol; group: string; file: string; round: number; at: number }
@@ -25,6 +33,8 @@ interface Active {
 
 /** A transfer with no event for this long lost its end event. */
 const SILENCE_MS = 120_000;
+/** Finished transfers listed: a classroom's boot files several times over, a few hundred KB at most. */
+export const FINISHED_KEPT = 200;
 
 /** Percent done, one decimal; null when the size is unknown. */
 export const percentOf = (bytes: number, total: number | null): number | null =>
@@ -39,8 +49,13 @@ export const roundId = (e: { protocol: MulticastProtocol; group: string; round: 
 
 export class ActiveTransfers {
   private readonly map = new Map<string, Active>();
+  /** Oldest first, at most FINISHED_KEPT. */
+  private readonly ended: FinishedTransfer[] = [];
 
   list(): TransferRow[] { return [...this.map.values()].map((a) => ({ ...a.row })); }
+
+  /** The transfers that ended lately, newest first. */
+  finished(): FinishedTransfer[] { return this.ended.map((f) => ({ ...f })).reverse(); }
 
   get(id: string): TransferRow | undefined { return this.map.get(id)?.row; }
 
@@ -65,11 +80,27 @@ export class ActiveTransfers {
     return a.row;
   }
 
-  /** Off the list; the row it had, if it was on it. */
-  end(id: string): TransferRow | undefined {
+  /** Off the list, into the finished ones with its outcome; the row it had, if it was on it. */
+  end(id: string, o: Outcome): TransferRow | undefined {
     const a = this.map.get(id);
+    if (!a) return undefined;
     this.map.delete(id);
-    return a?.row;
+    const { row } = a;
+    const size = row.size ?? (o.ok ? o.bytes : null);
+    this.ended.push({ ...row, bytes: o.bytes, size, percent: o.ok ? 100 : percentOf(o.bytes, size), rate: o.ok && o.rate !== undefined ? o.rate : row.rate, ok: o.ok, reason: o.reason, endedAt: o.at });
+    if (this.ended.length > FINISHED_KEPT) this.ended.shift();
+    return row;
+  }
+
+  /** Transfers from `ip` that had no MAC are `mac`'s (its address row was merged); true when any was. */
+  claim(ip: string, mac: string): boolean {
+    let any = false;
+    for (const { row } of this.map.values()) {
+      if (row.ip !== ip || row.mac !== null) continue;
+      row.mac = mac;
+      any = true;
+    }
+    return any;
   }
 
   /** The round's row, made on its first event (a receiver can be reported before the start). */
@@ -105,11 +136,13 @@ export class ActiveTransfers {
     return row;
   }
 
-  /** Drops transfers silent for too long; true when any was dropped. */
+  /** Ends transfers silent for too long (failed: their end was never heard); true when any was. */
   sweep(now: number): boolean {
     let dropped = false;
     for (const [id, a] of this.map) {
-      if (now - a.seen >= SILENCE_MS) dropped = this.map.delete(id) || dropped;
+      if (now - a.seen < SILENCE_MS) continue;
+      this.end(id, { ok: false, reason: 'its end was never heard (its service stopped or restarted)', bytes: a.row.bytes, at: now });
+      dropped = true;
     }
     return dropped;
   }

@@ -2,13 +2,17 @@
 // and /api/leases, through app.inject on the real runtime; events are fed on its bus as
 // the services would emit them. Exact bodies for every error, 401 for writes without the token.
 import t from 'tap';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventInput } from '../../services/core/events.js';
 import { silentLogger } from '../../services/core/log.js';
 import type { ServiceStatus } from '../../services/core/service.js';
 import type { ServiceDefinition } from '../../services/admin/supervisor.js';
 import { LeaseStore } from '../../services/dhcp/leases.js';
 import { adminFixture, UNAUTHORIZED, type AdminFixture } from '../helpers/admin.js';
+import { curl, requireClients } from '../helpers/clients.js';
 
 const HOSTS = `images:
   debian:
@@ -37,8 +41,8 @@ function bootPc01(f: AdminFixture): void {
 }
 
 const PC01_ROW = {
-  mac: PC01, ip: '192.0.2.101', hostname: 'pc01', arch: 0, firmware: 'bios', image: 'debian', stage: 'kernel', reason: null,
-  file: 'debian/linux', bytes: 2_000_000, total: 8_000_000, percent: 25, rate: 4_000_000, firstSeen: 1000, lastSeen: 1040, bootedAt: null,
+  key: PC01, mac: PC01, ip: '192.0.2.101', hostname: 'pc01', arch: 0, firmware: 'bios', image: 'debian', stage: 'kernel', reason: null,
+  file: 'debian/linux', bytes: 2_000_000, total: 8_000_000, percent: 25, rate: 4_000_000, firstSeen: 1000, lastSeen: 1040, bootedAt: null, bootedFrom: null,
 };
 
 t.test('GET /api/clients, /api/clients/:mac in any notation, and the errors', async (t) => {
@@ -106,7 +110,7 @@ t.test('POST /api/clients/:mac/booted: the token, the row, the body, and the end
   const ok = await f.send('POST', '/api/clients/52-54-00-00-00-01/booted', { message: 'debian 13 up' });
   t.equal(ok.statusCode, 200);
   const row = ok.json();
-  t.same(row, { ...PC01_ROW, stage: 'booted', rate: 0, reason: null, lastSeen: row.bootedAt, bootedAt: row.bootedAt });
+  t.same(row, { ...PC01_ROW, stage: 'booted', rate: 0, reason: null, lastSeen: row.bootedAt, bootedAt: row.bootedAt, bootedFrom: 'network' });
   t.ok(row.bootedAt >= before && row.bootedAt <= Date.now(), 'bootedAt (and lastSeen) is now');
   t.match((await f.get(`/api/clients/${PC01}/events`)).json().events.at(-1), { kind: 'client.booted', text: 'booted: debian 13 up', message: 'debian 13 up' });
 
@@ -165,9 +169,9 @@ t.test('DELETE /api/clients?which=: finished, stale, all; the token; a bad or mi
   t.same((await f.get('/api/clients')).json(), { clients: [] });
 });
 
-t.test('GET /api/transfers: active TFTP transfers and multicast rounds', async (t) => {
+t.test('GET /api/transfers: active TFTP transfers and multicast rounds, then the finished ones', async (t) => {
   const f = await adminFixture(t, { hosts: HOSTS });
-  t.same((await f.get('/api/transfers')).json(), { transfers: [] });
+  t.same((await f.get('/api/transfers')).json(), { transfers: [], finished: [] });
   bootPc01(f);
   emit(f, { kind: 'mtftp.round', at: 1050, protocol: 'rfc2090', group: '239.255.0.1:1758', file: 'debian/initrd.gz', round: 3, phase: 'start', master: '192.0.2.101', blocks: 100, size: 51_000 });
   const r = await f.get('/api/transfers');
@@ -177,9 +181,53 @@ t.test('GET /api/transfers: active TFTP transfers and multicast rounds', async (
       { id: 'tftp-7', protocol: 'tftp', direction: 'read', file: 'debian/linux', ip: '192.0.2.101', mac: PC01, bytes: 2_000_000, size: 8_000_000, percent: 25, rate: 4_000_000, receivers: null, startedAt: 1030 },
       { id: 'rfc2090-239.255.0.1:1758-3', protocol: 'rfc2090', direction: 'read', file: 'debian/initrd.gz', ip: '192.0.2.101', mac: PC01, bytes: 0, size: 51_000, percent: 0, rate: 0, receivers: 0, startedAt: 1050 },
     ],
+    finished: [],
   });
   emit(f, { kind: 'tftp.done', at: 1060, id: 7, ip: '192.0.2.101', direction: 'read', file: 'debian/linux', bytes: 8_000_000, seconds: 2, throughput: 4e6, retransmits: 0, dataPackets: 1, dataBytes: 8e6, acksReceived: 1 });
-  t.same((await f.get('/api/transfers')).json().transfers.map((x: { id: string }) => x.id), ['rfc2090-239.255.0.1:1758-3']);
+  const after = (await f.get('/api/transfers')).json();
+  t.same(after.transfers.map((x: { id: string }) => x.id), ['rfc2090-239.255.0.1:1758-3']);
+  t.same(after.finished, [
+    { id: 'tftp-7', protocol: 'tftp', direction: 'read', file: 'debian/linux', ip: '192.0.2.101', mac: PC01, bytes: 8_000_000, size: 8_000_000, percent: 100, rate: 4_000_000, receivers: null, startedAt: 1030, ok: true, reason: null, endedAt: 1060 },
+  ], 'the finished transfer, with its outcome');
+});
+
+t.test('a device that never did DHCP: its real TFTP download stays listed after it ended (by address)', async (t) => {
+  requireClients('curl');
+  const loader = randomBytes(20_000);
+  const f = await adminFixture(t, { hosts: HOSTS, tftp: [], files: { 'pxelinux.0': loader } });
+  const port = f.runtime.supervisor.row('tftp').bound[0].port;
+  const got = await curl('get', { port, remote: 'pxelinux.0', local: join(f.dir, 'pxelinux.0') });
+  t.ok(got.ok, `curl fetched the boot loader (exit ${got.code})`);
+  t.ok(readFileSync(join(f.dir, 'pxelinux.0')).equals(loader), 'whole');
+  // The server's tftp.done follows curl's last ACK; poll for it (the limit only stops a hung test).
+  type Row = { key: string; percent: number | null };
+  let row: Row | undefined;
+  for (let i = 0; i < 500 && row?.percent !== 100; i++) {
+    if (i > 0) await sleep(20);
+    row = ((await f.get('/api/clients')).json().clients as Row[]).find((c) => c.key === 'ip:127.0.0.1');
+  }
+  const want = {
+    key: 'ip:127.0.0.1', mac: null, ip: '127.0.0.1', hostname: null, arch: null, firmware: null, image: null, stage: 'bootloader', reason: null,
+    file: 'pxelinux.0', bytes: 20_000, total: 20_000, percent: 100, bootedAt: null, bootedFrom: null,
+  };
+  t.match(row, want, 'GET /api/clients lists the device by its address after its transfer ended');
+  t.match((await f.get('/api/clients/ip:127.0.0.1')).json(), want, 'GET /api/clients/ip:<address>');
+  const history = (await f.get('/api/clients/ip:127.0.0.1/events')).json();
+  t.same(history.events.map((e: { kind: string }) => e.kind), ['client.seen', 'tftp.start', 'tftp.done'], 'its history');
+  const transfers = (await f.get('/api/transfers')).json();
+  t.same(transfers.transfers, [], 'nothing running');
+  t.match(transfers.finished, [{ protocol: 'tftp', direction: 'read', file: 'pxelinux.0', ip: '127.0.0.1', mac: null, bytes: 20_000, size: 20_000, percent: 100, ok: true, reason: null }]);
+
+  const bad = await f.get('/api/clients/ip:not-an-address');
+  t.equal(bad.statusCode, 400);
+  t.same(bad.json(), { error: 'bad_request', message: 'mac: "ip:not-an-address" is not a client address (ip:<IPv4 address>)', field: 'mac' });
+  const nobody = await f.get('/api/clients/ip:192.0.2.250/events');
+  t.equal(nobody.statusCode, 404);
+  t.same(nobody.json(), { error: 'not_found', message: 'client ip:192.0.2.250 not found' });
+  const booted = await f.send('POST', '/api/clients/ip:127.0.0.1/booted');
+  t.equal(booted.statusCode, 400, 'a booted report needs a MAC');
+  t.same(booted.json(), { error: 'bad_request', message: `mac: "ip:127.0.0.1" is not a MAC address (${MAC_FORMS})`, field: 'mac' });
+  t.same((await f.send('DELETE', '/api/clients?which=all')).json(), { removed: 1 });
 });
 
 /** A stand-in DHCP service with a lease store in memory (the real one needs an interface). */

@@ -254,15 +254,12 @@ t.test('a write is live at once: DHCP decides with it, and a real TFTP client ge
 
   const kernelLine = /^kernel \/debian\/linux initrd=initrd.gz auto=true$/m;
   t.match(await fetchScript('aa-bb-cc-dd-ee-02'), /^menu bootlab: choose what this machine boots$/m, 'before: pc02 has no image and gets the menu');
-  const start = Date.now();
   const res = await f.send('PUT', '/api/hosts/AA-BB-CC-DD-EE-02', { hostname: 'pc02', image: 'debian' });
   t.equal(res.statusCode, 200);
   const script = await fetchScript('aa-bb-cc-dd-ee-02');
-  const took = Date.now() - start;
   t.match(script, kernelLine, 'after: the script loads the debian kernel');
   t.match(script, /^initrd \/debian\/initrd.gz$/m);
   t.notMatch(script, /^menu /m);
-  t.ok(took < 1000, `live in ${took} ms (PUT answered, TFTP read done)`);
   const patched = await f.send('PATCH', '/api/hosts/52:54:00:00:00:01', { image: 'rescue' });
   t.equal(patched.statusCode, 200);
   t.match(await fetchScript('52-54-00-00-00-01'), /^chain \/rescue.ipxe$/m, 'a PATCH too: the teacher now chains the rescue script');

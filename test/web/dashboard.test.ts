@@ -10,8 +10,8 @@
 //   dashboard's 250 ms updates can show. So the test paces the client itself, stopping and
 //   continuing the atftp process it started (SIGSTOP/SIGCONT by its PID): the server sees
 //   a slow client, retransmits a little, and the bar moves for a few seconds.
-// - TFTP from 127.0.0.1 has no MAC (no DHCP came first), so it shows in the transfers
-//   table, not as a machine row.
+// - TFTP from 127.0.0.1 has no MAC (no DHCP came first): it shows as a row by address
+//   (ip:127.0.0.1) until the machine's own script names its MAC, then in that machine's row.
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -239,12 +239,37 @@ t.test('the dashboard registers a MAC and shows a real transfer moving', async (
   await machine.waitFor({ state: 'detached', timeout: 5000 });
   t.pass('clear finished removed the booted machine');
 
+  // A download from an address bootlab knows no MAC of: a row by address, kept after the end.
+  const loose = spawn('atftp', atftpArgs('get', { port: tftpPort, remote: 'firmware/router.bin', local: join(dir, 'router.bin') }), { stdio: 'ignore' });
+  t.equal(await new Promise((r) => loose.on('close', r)), 0, 'a download from 127.0.0.1 with no DHCP first');
+  const byAddress = page.locator('#clients-body tr[data-key="ip:127.0.0.1"][data-stage="seen"]');
+  await byAddress.waitFor({ timeout: 5000 });
+  t.match(await byAddress.textContent(), /127\.0\.0\.1.*no MAC known.*seen \(no DHCP\)/, 'listed by its address, with no MAC, at stage seen');
+  await page.waitForFunction(`document.querySelector('#machines-summary').textContent.includes('1 device known by its address')`, undefined, { timeout: 5000 });
+  t.pass('the summary counts it apart from the machines');
+
   // The machine asks for its iPXE script first: its name carries the MAC, so bootlab ties
   // this client address to the machine and its row follows the download too.
   const script = spawn('atftp', atftpArgs('get', { port: tftpPort, remote: `bootlab/${MAC.replace(/:/g, '-')}.ipxe`, local: join(dir, 'boot.ipxe') }), { stdio: 'ignore' });
   t.equal(await new Promise((r) => script.on('close', r)), 0, 'the machine fetched its script');
   await page.locator(`#clients-body tr[data-mac="${MAC}"][data-stage="script"]`).waitFor({ timeout: 5000 });
   t.pass('the machine row is back, at the script stage');
+  await byAddress.waitFor({ state: 'detached', timeout: 5000 });
+  t.pass('the address row merged into it');
+
+  // A machine that chose its local disk (its script's local-disk step reports it): the
+  // page's own code renders such a row as booted from the local disk, and counts it booted.
+  const localRow = (await page.evaluate(`(async () => {
+    const m = await import('/machines.js');
+    const row = { key: '52:54:00:00:00:0c', mac: '52:54:00:00:00:0c', ip: '127.0.0.9', hostname: 'pc12', arch: 0, firmware: 'bios', image: null,
+      stage: 'booted', reason: null, file: 'bootlab/52-54-00-00-00-0c.ipxe', bytes: 300, total: 300, percent: 100, rate: 0,
+      firstSeen: Date.now(), lastSeen: Date.now(), bootedAt: Date.now(), bootedFrom: 'local' };
+    const rows = new Map([[row.key, row]]);
+    const tbody = document.createElement('tbody');
+    m.renderClients(tbody, rows);
+    return { stage: tbody.querySelector('[data-testid="client-stage"]').textContent, download: tbody.querySelector('td.progress').textContent, summary: m.summary(rows) };
+  })()`)) as { stage: string; download: string; summary: string };
+  t.same(localRow, { stage: 'booted from local disk', download: 'local disk', summary: '1 machine: 1 booted (1 from the local disk), 0 failed, 0 booting' });
 
   // A real download, paced, watched in the transfers table.
   const local = join(dir, 'got.img');

@@ -1,22 +1,25 @@
 // Boot progress per machine (core/progress.ts): GET /api/clients, GET /api/clients/:mac,
 // its history, DELETE /api/clients?which= (clear finished or stale rows), and POST
 // /api/clients/:mac/booted, which the booted OS or the last line of its iPXE script calls.
+// A device that did no DHCP with bootlab is listed by its address: key ip:<address>, mac
+// null; GET /api/clients/ip:<address> and its /events read it.
+import { isIPv4 } from 'node:net';
 import { Type } from 'typebox';
-import { normalizeMac } from '../../core/hostmap.js';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { badRequest, errorResponses, notFound } from '../errors.js';
-import { nullable, MacParams, macOrBadRequest } from '../schemas.js';
+import { MAC_FORMS, nullable, MacParams, macOrBadRequest } from '../schemas.js';
 
 
 export const ClientRowSchema = Type.Object({
-  mac: Type.String({ description: 'normal form: aa:bb:cc:dd:ee:ff' }),
+  key: Type.String({ description: 'the row\'s id: its MAC, or ip:<address> for a device known only by its address (it did no DHCP with bootlab)' }),
+  mac: nullable(Type.String(), 'normal form: aa:bb:cc:dd:ee:ff; null for a device known only by its address'),
   ip: nullable(Type.String()),
   hostname: nullable(Type.String(), 'from the host map'),
   arch: nullable(Type.Integer(), 'RFC 4578 option 93: 0 BIOS, 7 EFI x64, 11 EFI arm64 ...'),
   firmware: nullable(Type.Enum(['bios', 'uefi', 'ipxe', 'http', 'other'])),
   image: nullable(Type.String(), 'the image the host map gives it'),
-  stage: Type.Enum(['dhcp', 'offered', 'bound', 'bootloader', 'script', 'kernel', 'initrd', 'booted', 'failed']),
+  stage: Type.Enum(['dhcp', 'offered', 'bound', 'seen', 'bootloader', 'script', 'kernel', 'initrd', 'booted', 'failed'], { description: 'seen: a device known only by its address, before any boot file' }),
   reason: nullable(Type.String(), 'why it failed'),
   file: nullable(Type.String(), 'the file it downloads (or last downloaded)'),
   bytes: Type.Number(),
@@ -26,6 +29,7 @@ export const ClientRowSchema = Type.Object({
   firstSeen: Type.Number({ description: 'ms since the epoch' }),
   lastSeen: Type.Number({ description: 'ms since the epoch' }),
   bootedAt: nullable(Type.Number()),
+  bootedFrom: nullable(Type.Enum(['network', 'local']), 'booted: local when it left the network boot for its own disk (its script\'s local-disk step), else network'),
 }, { $id: 'ClientRow', title: 'ClientRow' });
 
 const HistoryItem = Type.Object({
@@ -38,6 +42,14 @@ const ClearQuery = Type.Object({
   which: Type.Enum(['finished', 'stale', 'all'], { description: 'finished: booted or failed; stale: unfinished and silent for 2 minutes; all' }),
 }, { additionalProperties: false });
 const BootedBody = Type.Object({ message: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false });
+const ClientParams = Type.Object({ mac: Type.String({ description: `a MAC in any usual notation (${MAC_FORMS}), or ip:<address> for a device known only by its address` }) });
+
+/** A row's id from the path: a MAC's normal form, or ip:<IPv4 address>; else a 400. */
+function keyOrBadRequest(raw: string): string {
+  if (!raw.startsWith('ip:')) return macOrBadRequest(raw);
+  if (!isIPv4(raw.slice(3))) throw badRequest('mac', `"${raw}" is not a client address (ip:<IPv4 address>)`);
+  return raw;
+}
 
 
 export default function register(app: AdminApp, ctx: AdminContext): void {
@@ -57,25 +69,25 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
 
   app.get('/api/clients/:mac', {
     config: { access: 'read' },
-    schema: { tags, summary: 'One machine\'s boot progress', params: MacParams, response: { 200: row, ...errorResponses(400, 401, 404, 429) } },
+    schema: { tags, summary: 'One machine\'s boot progress', params: ClientParams, response: { 200: row, ...errorResponses(400, 401, 404, 429) } },
   }, async (req) => {
-    const mac = macOrBadRequest(req.params.mac);
-    const client = ctx.tracker.client(mac);
-    if (!client) throw notFound(`client ${mac}`);
+    const key = keyOrBadRequest(req.params.mac);
+    const client = ctx.tracker.client(key);
+    if (!client) throw notFound(`client ${key}`);
     return client;
   });
 
   app.get('/api/clients/:mac/events', {
     config: { access: 'read' },
     schema: {
-      tags, summary: 'One machine\'s history: DHCP, TFTP and multicast events, newest last (the last 200)', params: MacParams,
-      response: { 200: Type.Object({ mac: Type.String(), events: Type.Array(HistoryItem) }), ...errorResponses(400, 401, 404, 429) },
+      tags, summary: 'One machine\'s history: DHCP, TFTP and multicast events, newest last (the last 200)', params: ClientParams,
+      response: { 200: Type.Object({ mac: Type.String({ description: 'the row\'s key: the MAC (normal form), or ip:<address>' }), events: Type.Array(HistoryItem) }), ...errorResponses(400, 401, 404, 429) },
     },
   }, async (req) => {
-    const mac = macOrBadRequest(req.params.mac);
-    const events = ctx.tracker.history(mac);
-    if (!events) throw notFound(`client ${mac}`);
-    return { mac, events };
+    const key = keyOrBadRequest(req.params.mac);
+    const events = ctx.tracker.history(key);
+    if (!events) throw notFound(`client ${key}`);
+    return { mac: key, events };
   });
 
   app.post('/api/clients/:mac/booted', {

@@ -1,5 +1,6 @@
-// GET /api/transfers (TFTP transfers and multicast rounds running now, from the progress
-// model) and GET /api/leases (the DHCP service's leases, with the host map's names).
+// GET /api/transfers (TFTP and HTTP transfers and multicast rounds running now, and the
+// last 200 that ended with how each ended, from the progress model) and GET /api/leases
+// (the DHCP service's leases, with the host map's names).
 import { Type } from 'typebox';
 import type { DhcpServer } from '../../dhcp/server.js';
 import type { AdminApp } from '../app.js';
@@ -23,6 +24,12 @@ export const TransferRowSchema = Type.Object({
   startedAt: Type.Number({ description: 'ms since the epoch' }),
 }, { $id: 'TransferRow', title: 'TransferRow' });
 
+export const FinishedTransferSchema = Type.Intersect([Type.Ref('TransferRow'), Type.Object({
+  ok: Type.Boolean({ description: 'true: the whole file went through' }),
+  reason: nullable(Type.String(), 'why it failed (the client ended it, a timeout, its end never heard ...)'),
+  endedAt: Type.Number({ description: 'ms since the epoch' }),
+})], { description: 'a transfer that ended: its last row (a done one: bytes per second over the whole transfer) and its outcome' });
+
 const LeaseRow = Type.Object({
   mac: Type.String(),
   ip: Type.String(),
@@ -36,8 +43,11 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
 
   app.get('/api/transfers', {
     config: { access: 'read' },
-    schema: { tags: ['clients'], summary: 'TFTP transfers and multicast rounds running now', response: { 200: Type.Object({ transfers: Type.Array(Type.Ref('TransferRow')) }), ...errorResponses(401, 429) } },
-  }, async () => ({ transfers: ctx.tracker.transfers() }));
+    schema: {
+      tags: ['clients'], summary: 'TFTP and HTTP transfers and multicast rounds running now, and the last 200 that ended (newest first)',
+      response: { 200: Type.Object({ transfers: Type.Array(Type.Ref('TransferRow')), finished: Type.Array(FinishedTransferSchema) }), ...errorResponses(401, 429) },
+    },
+  }, async () => ({ transfers: ctx.tracker.transfers(), finished: ctx.tracker.finishedTransfers() }));
 
   app.get('/api/leases', {
     config: { access: 'read' },
