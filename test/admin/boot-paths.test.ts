@@ -109,5 +109,5 @@ t.test('the local-disk step reports: the row ends booted, a boot-once is kept', 
   const m = /^imgfetch --name bootlab-booted \/(bootlab\/booted\/52-54-00-00-00-02\/[0-9a-f]+\/local) && imgfree bootlab-booted \|\| echo bootlab: could not report the local boot$/m.exec(text);
   t.ok(m, text);
   t.equal((await http(f, m![1])).status, 200);
-  t.match((await f.get(`/api/clients/${PC02}`)).json(), { mac: PC02, stage: 'booted' });
+  t.match((await f.get(`/api/clients/${PC02}`)).json(), { mac: PC02, stage: 'booted', bootedFrom: 'local' }, 'booted from the local disk');
 });

@@ -181,6 +181,9 @@ function bootOnceCase(n: string, http: boolean, ends: 'booted' | 'kernel', mac: 
     t.pass(`second boot: the local disk printed ${localLine(nonce)} after ${secs(ms2)}`);
     t.notOk(second.log().includes(markerLine(nonce)), 'second boot did not load the image');
     await second.stop();
+    // The local-disk step reported before sanboot: the row ends booted from the local disk.
+    const local = await clientRow(env, mac, (r) => (r as { bootedFrom?: string } | null)?.bootedFrom === 'local');
+    t.match(local, { stage: 'booted', bootedFrom: 'local' }, 'the row says booted from the local disk', { row: local });
     const events = await eventsOf(env, mac);
     const lastBoot = events.slice(events.map((e) => e.kind).lastIndexOf('client.new-boot'));
     t.ok(lastBoot.length > 0 && lastBoot[0].kind === 'client.new-boot', 'the second boot is a new boot in its history');
