@@ -4,7 +4,8 @@
 #   1. installs from Debian: ipxe, pxelinux, syslinux-common (the boot binaries) and
 #      python3, make, g++ (npm compiles the sockopt addon), only what is missing;
 #   2. checks Node.js (20 or newer; Debian 12's own nodejs is 18);
-#   3. npm ci, when node_modules is missing or older than package-lock.json;
+#   3. npm ci, when node_modules is missing or older than package-lock.json (against
+#      Node's headers on this machine, scripts/node-headers.sh);
 #   4. copies the boot binaries into tftpboot/ (scripts/setup-tftpboot.sh) and builds;
 #   5. runs `bootlab serve` as root (ports 67, 69 and 80 are privileged).
 # The classroom way, with Docker, is `docker compose up -d` (README, docs/operations.md).
@@ -32,6 +33,8 @@ if [ "$major" -lt 20 ]; then
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  . scripts/node-headers.sh
+  node_headers
   say "npm ci"
   npm ci --no-audit --no-fund
 fi

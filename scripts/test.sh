@@ -7,6 +7,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/as-root scripts/install-test-deps.sh
+. scripts/node-headers.sh
+node_headers
 npm ci --no-audit --no-fund
 scripts/setup-tftpboot.sh
 npm run build
