@@ -6,7 +6,7 @@
 // exists, duplicates in a list) and names the field of a write the host map refused. The
 // HostMap is the instance DHCP and TFTP read, so the next packet sees a write.
 import { Type, type TSchema } from 'typebox';
-import { findHostKey, HostMapError, normalizeMac, setHostIn, type Host, type HostFields } from '../../core/hostmap.js';
+import { findHostKey, HostMapBusy, HostMapError, normalizeMac, setHostIn, type Host, type HostFields } from '../../core/hostmap.js';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { CsvError, readCsv, type CsvRecord } from '../csv.js';
@@ -85,6 +85,12 @@ const HOST_LINE = /^hosts\.(.+?)\.(hostname|image|ip|bootOnce|labels)(?:\.[^:]*)
 /** The file on disk is invalid (a hand edit): no write can land until it is fixed, and this request is not to blame. */
 const brokenFile = (e: HostMapError) => new ApiError('conflict', `the host map file has an error to fix first (a hand edit?): ${e.lines[0]}`, { lines: e.lines });
 
+/**
+ * The file would not hold still (a hand edit being saved) or is missing: nothing was
+ * written, and the request can simply be sent again (retryAfter, in seconds).
+ */
+const busy = (e: HostMapBusy) => new ApiError('conflict', `the host map was not changed: ${e.message}`, { retryAfter: 1 });
+
 /** The host map refused the result of a write: each line names a field of a row (400, or 422 for the image). */
 function refusal(ctx: AdminContext, e: HostMapError, rows: Row[]): ApiError {
   const byMac = new Map(rows.map((r) => [r.mac, r]));
@@ -112,14 +118,18 @@ async function writeRows(ctx: AdminContext, rows: Row[], mustExist = false): Pro
   let applied = false;
   let created = 0;
   try {
+    // Runs again when the file changed under the write, and later on top of a recovered
+    // hand edit: it counts from zero each time.
     await ctx.hosts.edit((doc) => {
       applied = true;
+      created = 0;
       for (const r of rows) {
         if (mustExist && findHostKey(doc, r.mac) === null) throw notFound(`host ${r.mac}`);
         if (setHostIn(doc, r.mac, r.fields)) created++;
       }
     });
   } catch (e) {
+    if (e instanceof HostMapBusy) throw busy(e);
     if (!(e instanceof HostMapError)) throw e;
     throw applied ? refusal(ctx, e, rows) : brokenFile(e);
   }
@@ -201,7 +211,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
       removed = await ctx.hosts.removeHost(mac);
     } catch (e) {
       // Removing a host cannot make a valid file invalid: the file was broken already.
-      throw e instanceof HostMapError ? brokenFile(e) : e;
+      throw e instanceof HostMapError ? brokenFile(e) : e instanceof HostMapBusy ? busy(e) : e;
     }
     if (!removed) throw notFound(`host ${mac}`);
     return reply.code(204).send(null);
