@@ -154,7 +154,7 @@ function announceToken(runtime: Runtime): void {
 async function checkConfig(file: string): Promise<void> {
   const config = load(file);
   try {
-    const hosts = await HostMap.open(config.hosts, silentLogger());
+    const hosts = await HostMap.open(config.hosts, silentLogger(), { uniqueHostnames: config.dhcp.mode === 'full' });
     hosts.close();
   } catch (e) {
     if (e instanceof HostMapError) die(e.lines.join('\n'));

@@ -352,3 +352,26 @@ export function findHostKey(doc: Document, mac: string): string | null {
   return null;
 }
 
+/** A host's hostname as written in the Document, or null. `mac` is in normal form. */
+export function hostnameIn(doc: Document, mac: string): string | null {
+  const key = findHostKey(doc, mac);
+  const name = key === null ? null : doc.getIn(['hosts', key, 'hostname']);
+  return typeof name === 'string' ? name : null;
+}
+
+/**
+ * The MAC (normal form) of another host than `mac` whose hostname is `hostname`, compared
+ * without case as DNS compares names (RFC 4343); null when there is none.
+ */
+export function hostnameOwner(doc: Document, hostname: string, mac: string): string | null {
+  const hosts = doc.get('hosts', true);
+  if (!isMap(hosts)) return null;
+  const want = hostname.toLowerCase();
+  for (const pair of hosts.items) {
+    const other = normalizeMac(isScalar(pair.key) ? String(pair.key.value) : String(pair.key));
+    if (other === null || other === mac || !isMap(pair.value)) continue;
+    const name = pair.value.get('hostname');
+    if (typeof name === 'string' && name.toLowerCase() === want) return other;
+  }
+  return null;
+}
