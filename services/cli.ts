@@ -180,8 +180,8 @@ async function checkConfig(file: string): Promise<void> {
   const config = load(file);
   let warnings: string[] = [];
   try {
-    const hosts = await HostMap.open(config.hosts, silentLogger());
-    warnings = bootPaths(config, hosts.images.values());
+    const hosts = await HostMap.open(config.hosts, silentLogger(), { uniqueHostnames: config.dhcp.mode === 'full' });
+    warnings = [...hosts.warnings, ...bootPaths(config, hosts.images.values())];
     hosts.close();
   } catch (e) {
     if (e instanceof HostMapError) die(e.lines.join('\n'));

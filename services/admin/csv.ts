@@ -3,11 +3,42 @@
 // (spreadsheet exports), CRLF line ends, blank lines and # comment lines, which are skipped.
 // Each record keeps the line it starts on, so an error can say "line 3: mac". Fields are
 // returned as written; trimming is the caller's business. No package: this is all of it.
+// Also the columns of a classroom list and the header spellings each accepts.
 
 export interface CsvRecord {
   /** The 1-based line the record starts on. */
   line: number;
   fields: string[];
+}
+
+/** The columns of a classroom list, in the order of a list without a header line. */
+export const CSV_COLUMNS = ['mac', 'hostname', 'image', 'ip'] as const;
+export type CsvColumn = (typeof CSV_COLUMNS)[number];
+
+/**
+ * What a header may call each column: the names spreadsheets, inventory exports and
+ * `getmac` ("Physical Address") use. Compared without case, spaces, dots, hyphens or
+ * underscores, so "MAC-Address", "mac_address" and "Mac address" are one.
+ */
+export const CSV_HEADERS: Record<CsvColumn, readonly string[]> = {
+  mac: ['MAC', 'MAC address', 'Hardware address', 'HW address', 'Ethernet', 'Ethernet address', 'Physical address'],
+  hostname: ['Hostname', 'Host name', 'Name', 'Computer name', 'Computer', 'PC', 'PC name', 'Machine', 'Device name'],
+  image: ['Image', 'OS', 'Operating system', 'Boot image'],
+  ip: ['IP', 'IP address', 'IPv4', 'IPv4 address', 'Fixed IP'],
+};
+
+const squash = (name: string) => name.toLowerCase().replace(/[\s._-]+/g, '');
+const BY_SPELLING = new Map<string, CsvColumn>(CSV_COLUMNS.flatMap((c) => [c, ...CSV_HEADERS[c]].map((n) => [squash(n), c] as [string, CsvColumn])));
+
+/** The column a header cell names, or null. */
+export function csvColumn(cell: string): CsvColumn | null {
+  return BY_SPELLING.get(squash(cell)) ?? null;
+}
+
+/** The spellings accepted, for an error: "mac: MAC, MAC address, ...; hostname: ...", or one column's. */
+export function acceptedHeaders(column?: CsvColumn): string {
+  const one = (c: CsvColumn) => CSV_HEADERS[c].join(', ');
+  return column ? one(column) : CSV_COLUMNS.map((c) => `${c}: ${one(c)}`).join('; ');
 }
 
 export class CsvError extends Error {

@@ -48,7 +48,8 @@ export async function createRuntime(file: string, opts: RuntimeOptions = {}): Pr
   const config = loadConfig(file);
   const log = opts.log ?? createLogger(config.log);
   const events = new EventBus();
-  const hosts = await HostMap.open(config.hosts, log.child({ service: 'hostmap' }));
+  // In full DHCP mode a hostname is the machine's name on the network: two hosts with one is an error, not a warning.
+  const hosts = await HostMap.open(config.hosts, log.child({ service: 'hostmap' }), { uniqueHostnames: config.dhcp.mode === 'full' });
   hosts.watch();
   const supervisor = new Supervisor(config, log, events, hosts, opts.definitions ?? SERVICES, opts.backoff);
   // The progress model and the metrics feed the admin API (and boot-once's kernel trigger,

@@ -3,7 +3,7 @@
 import { isIPv4 } from 'node:net';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { Issue } from './schema.js';
-import { issueLines, yamlSyntaxLines } from './yamlpos.js';
+import { issueLines, lineOf, yamlSyntaxLines } from './yamlpos.js';
 
 export type DefaultAction = 'menu' | 'local' | 'image' | 'none';
 export const ARCHES = ['bios', 'uefi32', 'uefi64', 'arm32', 'arm64'] as const;
@@ -162,11 +162,32 @@ function parseHost(key: string, v: unknown, images: Map<string, Image>, issues: 
   return host;
 }
 
-/** Validates a parsed document. Returns the data, or the issues found. */
-export function validateHostMap(raw: unknown): { data: HostMapData | null; issues: Issue[] } {
+/** A host whose hostname an earlier host already has: `key` and `first` are the keys as written. */
+export interface SharedHostname { key: string; first: string; hostname: string }
+
+/**
+ * Hosts that share a hostname with an earlier one, compared without case as DNS compares
+ * names (RFC 4343): DHCP hands both machines the same name (option 12), and in full mode,
+ * where those names are the machines' names on the network, two would answer to one.
+ */
+function sharedHostnames(hosts: Map<string, Host>, keyOf: Map<string, string>): SharedHostname[] {
+  const firstWith = new Map<string, string>();
+  const out: SharedHostname[] = [];
+  for (const host of hosts.values()) {
+    if (host.hostname === null) continue;
+    const name = host.hostname.toLowerCase();
+    const first = firstWith.get(name);
+    if (first === undefined) firstWith.set(name, keyOf.get(host.mac)!);
+    else out.push({ key: keyOf.get(host.mac)!, first, hostname: host.hostname });
+  }
+  return out;
+}
+
+/** Validates a parsed document. Returns the data, or the issues found; and the hosts that share a hostname. */
+export function validateHostMap(raw: unknown): { data: HostMapData | null; issues: Issue[]; shared: SharedHostname[] } {
   const issues: Issue[] = [];
   const root = raw === null || raw === undefined ? {} : raw;
-  if (!isObject(root)) return { data: null, issues: [{ path: [], message: 'the host map must be a mapping (defaults, images, hosts)' }] };
+  if (!isObject(root)) return { data: null, issues: [{ path: [], message: 'the host map must be a mapping (defaults, images, hosts)' }], shared: [] };
   unknownKeys(root, ['defaults', 'images', 'hosts'], [], issues);
   const images = new Map<string, Image>();
   const rawImages = root.images ?? {};
@@ -207,11 +228,22 @@ export function validateHostMap(raw: unknown): { data: HostMapData | null; issue
     seen.set(host.mac, key);
     hosts.set(host.mac, host);
   }
-  return { data: issues.length ? null : { defaults, images, hosts }, issues };
+  return { data: issues.length ? null : { defaults, images, hosts }, issues, shared: sharedHostnames(hosts, seen) };
 }
 
-/** Parses host-map text. Throws HostMapError with one `file:line key: message` per problem. */
-export function parseHostMap(text: string, file: string): { data: HostMapData; doc: Document } {
+export interface ParseOptions {
+  /**
+   * Two hosts with one hostname are an error rather than a warning: full DHCP mode, where
+   * the hostname is the name the machine is given on the network.
+   */
+  uniqueHostnames?: boolean;
+}
+
+/**
+ * Parses host-map text. Throws HostMapError with one `file:line key: message` per problem.
+ * `warnings` are lines for what is allowed but likely a mistake (two hosts, one hostname).
+ */
+export function parseHostMap(text: string, file: string, opts: ParseOptions = {}): { data: HostMapData; doc: Document; warnings: string[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) throw new HostMapError(yamlSyntaxLines(doc, lines, file));
@@ -223,7 +255,14 @@ export function parseHostMap(text: string, file: string): { data: HostMapData; d
       if (isScalar(pair.key) && typeof pair.key.value === 'number' && pair.key.range) pair.key.value = text.slice(pair.key.range[0], pair.key.range[1]);
     }
   }
-  const { data, issues } = validateHostMap(doc.toJS());
+  const { data, issues, shared } = validateHostMap(doc.toJS());
+  // Both lines are named: the teacher has to choose which machine keeps the name.
+  const sharedLines = shared.map(({ key, first, hostname }) => {
+    const at = (k: string) => lineOf(doc, lines, ['hosts', k, 'hostname']);
+    const why = opts.uniqueHostnames ? 'in full DHCP mode each machine needs a name of its own' : 'DHCP gives both machines that name';
+    return `${file}:${at(key)} hosts.${key}.hostname: "${hostname}" is also the hostname of ${first} (line ${at(first)}): ${why}`;
+  });
   if (!data) throw new HostMapError(issueLines(doc, lines, file, issues));
-  return { data, doc };
+  if (opts.uniqueHostnames && sharedLines.length > 0) throw new HostMapError(sharedLines);
+  return { data, doc, warnings: sharedLines };
 }

@@ -9,6 +9,9 @@ import { HOSTNAME_RULE, MAC_FORMS, PC02, SAMPLE, TEACHER } from './hosts-sample.
 const CSV = { 'content-type': 'text/csv' };
 const row = (mac: string, more: Record<string, unknown> = {}) => ({ mac, hostname: null, image: null, ip: null, bootOnce: false, labels: {}, ...more });
 const IMAGES = '(debian, rescue)';
+const ACCEPTED = 'mac: MAC, MAC address, Hardware address, HW address, Ethernet, Ethernet address, Physical address; '
+  + 'hostname: Hostname, Host name, Name, Computer name, Computer, PC, PC name, Machine, Device name; '
+  + 'image: Image, OS, Operating system, Boot image; ip: IP, IP address, IPv4, IPv4 address, Fixed IP';
 
 /** Sends each bad list and checks the exact refusal, then that the file did not change. */
 async function refused(t: Tap, f: AdminFixture, cases: [unknown, number, unknown, Record<string, string>?][]): Promise<void> {
@@ -109,8 +112,8 @@ t.test('CSV: a bad line refuses the list, named by its line number', async (t) =
     ['52:54:00:00:00:41,pc41,nope\n', 422, bad(`"nope" is not in the host map's images ${IMAGES}`, 'line 1: image', 'unknown_image'), CSV],
     ['52:54:00:00:00:41,pc41\n52:54:00:00:00:42,-pc42\n', 400, bad(HOSTNAME_RULE, 'line 2: hostname'), CSV],
     ['52:54:00:00:00:41,pc41,debian,192.0.2.1,extra\n', 400, bad('has 5 fields; expected at most 4 (mac,hostname,image,ip)', 'line 1'), CSV],
-    ['mac,colour\n52:54:00:00:00:41,red\n', 400, bad('is not a column bootlab knows (mac, hostname, image, ip)', 'line 1: colour'), CSV],
-    ['mac,hostname,mac\n', 400, bad('is a column named twice', 'line 1: mac'), CSV],
+    ['mac,colour\n52:54:00:00:00:41,red\n', 400, bad(`is not a column bootlab knows; it accepts (in any case, with or without spaces) ${ACCEPTED}`, 'line 1: colour'), CSV],
+    ['mac,hostname,mac\n', 400, bad('is a column named twice (mac is the mac column too)', 'line 1: mac'), CSV],
     ['52:54:00:00:00:41,"pc41\n52:54:00:00:00:42,pc42\n', 400, bad('a quoted field is not closed', 'line 1'), CSV],
     ['# only a comment\n\nmac,hostname\n', 400, bad('the list has no host lines', 'body'), CSV],
     ['', 400, bad('the list has no host lines', 'body'), CSV],

@@ -18,7 +18,7 @@ t.test('GET /api/hosts lists the map, its defaults and no error', async (t) => {
   const f = await adminFixture(t, { hosts: SAMPLE });
   const res = await f.get('/api/hosts');
   t.equal(res.statusCode, 200);
-  t.same(res.json(), { hosts: [TEACHER, PC02], defaults: { action: 'menu', image: null, menuDefault: 'local', menuTimeout: 10 }, lastError: null, bootOnceEnds: 'booted' });
+  t.same(res.json(), { hosts: [TEACHER, PC02], defaults: { action: 'menu', image: null, menuDefault: 'local', menuTimeout: 10 }, lastError: null, warnings: [], bootOnceEnds: 'booted' });
 });
 
 t.test('GET /api/hosts/:mac takes every usual MAC notation; a bad one is a 400, a missing one a 404', async (t) => {
@@ -226,7 +226,7 @@ t.test('a hand edit that broke the file: writes are refused with 409 and its lin
   const end = Date.now() + 3000;
   let body = (await f.get('/api/hosts')).json();
   while (body.lastError === null && Date.now() < end) { await sleep(50); body = (await f.get('/api/hosts')).json(); }
-  t.same(body, { hosts: [TEACHER, PC02], defaults: { action: 'menu', image: null, menuDefault: 'local', menuTimeout: 10 }, lastError: [line], bootOnceEnds: 'booted' });
+  t.same(body, { hosts: [TEACHER, PC02], defaults: { action: 'menu', image: null, menuDefault: 'local', menuTimeout: 10 }, lastError: [line], warnings: [], bootOnceEnds: 'booted' });
 });
 
 t.test('a hand edit that broke one host: a write to that host is refused with 409, not blamed on its fields', async (t) => {

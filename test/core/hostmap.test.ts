@@ -232,3 +232,58 @@ t.test('defaults.menuTimeout: whole seconds 0-3600', async (t) => {
   for (const bad of ['-1', '3601', '1.5', '"10"', 'true', '[5]', '.inf']) t.equal(oneError(t, `defaults:\n  menuTimeout: ${bad}\n`), msg, `refused: ${bad}`);
   t.equal(oneError(t, 'defaults:\n  menuTimeot: 5\n'), 'h.yaml:2 defaults.menuTimeot: unknown key (expected one of action, image, menuDefault, menuTimeout)');
 });
+
+t.test('two hosts with one hostname: a warning naming both lines, or in full DHCP mode an error', async (t) => {
+  const text = `hosts:
+  52:54:00:00:00:05:
+    hostname: pc05
+  52:54:00:00:00:06: { hostname: pc06 }
+  AA-BB-CC-DD-EE-07:
+    hostname: PC05
+  52:54:00:00:00:08: { hostname: pc05 }
+  52:54:00:00:00:09: {}
+`;
+  const { data, warnings } = parseHostMap(text, 'h.yaml');
+  t.equal(data.hosts.size, 5, 'allowed: the map loads');
+  t.same(warnings, [
+    'h.yaml:6 hosts.AA-BB-CC-DD-EE-07.hostname: "PC05" is also the hostname of 52:54:00:00:00:05 (line 3): DHCP gives both machines that name',
+    'h.yaml:7 hosts.52:54:00:00:00:08.hostname: "pc05" is also the hostname of 52:54:00:00:00:05 (line 3): DHCP gives both machines that name',
+  ], 'names compared without case, as DNS does (RFC 4343)');
+  t.same(parseHostMap('hosts:\n  52:54:00:00:00:05: { hostname: pc05 }\n  52:54:00:00:00:06: {}\n  52:54:00:00:00:07: {}\n', 'h.yaml').warnings, [], 'hosts without a hostname share nothing');
+  try {
+    parseHostMap(text, 'h.yaml', { uniqueHostnames: true });
+    t.fail('accepted in full mode');
+  } catch (e) {
+    t.same((e as HostMapError).lines, [
+      'h.yaml:6 hosts.AA-BB-CC-DD-EE-07.hostname: "PC05" is also the hostname of 52:54:00:00:00:05 (line 3): in full DHCP mode each machine needs a name of its own',
+      'h.yaml:7 hosts.52:54:00:00:00:08.hostname: "pc05" is also the hostname of 52:54:00:00:00:05 (line 3): in full DHCP mode each machine needs a name of its own',
+    ]);
+  }
+});
+
+t.test('the host map keeps the warnings of its file; in full DHCP mode a shared hostname refuses the file', async (t) => {
+  const two = `${SAMPLE}  52:54:00:00:00:03: { hostname: teacher }\n`;
+  const dir = t.testdir({ 'hosts.yaml': two, 'ok.yaml': SAMPLE });
+  const file = join(dir, 'hosts.yaml');
+  const map = await HostMap.open(file, silentLogger());
+  t.same(map.warnings, [`${file}:19 hosts.52:54:00:00:00:03.hostname: "teacher" is also the hostname of 52:54:00:00:00:01 (line 16): DHCP gives both machines that name`]);
+  const refused = await HostMap.open(file, silentLogger(), { uniqueHostnames: true }).catch((e: unknown) => e);
+  t.ok(refused instanceof HostMapError, 'refused at start');
+  t.same((refused as HostMapError).lines, [`${file}:19 hosts.52:54:00:00:00:03.hostname: "teacher" is also the hostname of 52:54:00:00:00:01 (line 16): in full DHCP mode each machine needs a name of its own`], 'naming both lines');
+
+  // A hand edit that makes two names one: a warning, or (full mode) an edit refused like any invalid one.
+  const strict = await HostMap.open(join(dir, 'ok.yaml'), silentLogger(), { uniqueHostnames: true, settleMs: 20 });
+  const lenient = await HostMap.open(join(dir, 'ok.yaml'), silentLogger(), { settleMs: 20 });
+  t.same(lenient.warnings, []);
+  writeFileSync(join(dir, 'ok.yaml'), two);
+  t.equal(await lenient.reload(), true);
+  t.equal(lenient.warnings.length, 1);
+  t.equal(lenient.lookup('52:54:00:00:00:03')?.hostname, 'teacher');
+  t.equal(await strict.reload(), false);
+  t.match(strict.lastError, [/ok\.yaml:19 hosts\.52:54:00:00:00:03\.hostname: "teacher" is also the hostname of 52:54:00:00:00:01 \(line 16\)/]);
+  t.equal(strict.lookup('52:54:00:00:00:03'), undefined, 'the last good map stays');
+  // The file fixed: the warning goes.
+  writeFileSync(join(dir, 'ok.yaml'), SAMPLE);
+  await lenient.reload();
+  t.same(lenient.warnings, []);
+});

@@ -6,10 +6,11 @@
 // exists, duplicates in a list) and names the field of a write the host map refused. The
 // HostMap is the instance DHCP and TFTP read, so the next packet sees a write.
 import { Type, type TSchema } from 'typebox';
-import { findHostKey, HostMapError, normalizeMac, setHostIn, type Host, type HostFields } from '../../core/hostmap.js';
+import type { Document } from 'yaml';
+import { findHostKey, HostMapBusy, HostMapError, hostnameIn, hostnameOwner, normalizeMac, setHostIn, type Host, type HostFields } from '../../core/hostmap.js';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
-import { CsvError, readCsv, type CsvRecord } from '../csv.js';
+import { acceptedHeaders, CSV_COLUMNS, csvColumn, CsvError, readCsv, type CsvColumn, type CsvRecord } from '../csv.js';
 import { ApiError, badRequest, errorResponses, notFound, unknownImage } from '../errors.js';
 import { MAC_FORMS, nullable, MacParams, macOrBadRequest } from '../schemas.js';
 
@@ -36,7 +37,6 @@ const HostBody = Type.Object(fieldSchemas, { additionalProperties: false });
 const BulkRow = Type.Object({ mac: Type.String(), hostname: fieldSchemas.hostname, image: fieldSchemas.image, ip: fieldSchemas.ip }, { additionalProperties: false });
 const BulkBody = Type.Object({ hosts: Type.Array(BulkRow, { minItems: 1 }) }, { additionalProperties: false });
 const BootOnceBody = Type.Object({ image: Type.String({ minLength: 1 }) }, { additionalProperties: false });
-const CSV_COLUMNS = ['mac', 'hostname', 'image', 'ip'] as const;
 
 type Body = { hostname?: string | null; image?: string | null; ip?: string | null; bootOnce?: boolean | null; labels?: Record<string, string> | null };
 
@@ -85,6 +85,12 @@ const HOST_LINE = /^hosts\.(.+?)\.(hostname|image|ip|bootOnce|labels)(?:\.[^:]*)
 /** The file on disk is invalid (a hand edit): no write can land until it is fixed, and this request is not to blame. */
 const brokenFile = (e: HostMapError) => new ApiError('conflict', `the host map file has an error to fix first (a hand edit?): ${e.lines[0]}`, { lines: e.lines });
 
+/**
+ * The file would not hold still (a hand edit being saved) or is missing: nothing was
+ * written, and the request can simply be sent again (retryAfter, in seconds).
+ */
+const busy = (e: HostMapBusy) => new ApiError('conflict', `the host map was not changed: ${e.message}`, { retryAfter: 1 });
+
 /** The host map refused the result of a write: each line names a field of a row (400, or 422 for the image). */
 function refusal(ctx: AdminContext, e: HostMapError, rows: Row[]): ApiError {
   const byMac = new Map(rows.map((r) => [r.mac, r]));
@@ -112,18 +118,41 @@ async function writeRows(ctx: AdminContext, rows: Row[], mustExist = false): Pro
   let applied = false;
   let created = 0;
   try {
+    // Runs again when the file changed under the write, and later on top of a recovered
+    // hand edit: it counts from zero each time.
     await ctx.hosts.edit((doc) => {
       applied = true;
+      created = 0;
+      const before = rows.map((r) => hostnameIn(doc, r.mac));
       for (const r of rows) {
         if (mustExist && findHostKey(doc, r.mac) === null) throw notFound(`host ${r.mac}`);
         if (setHostIn(doc, r.mac, r.fields)) created++;
       }
+      const taken = namesTaken(doc, rows, before);
+      if (taken) throw taken;
     });
   } catch (e) {
+    if (e instanceof HostMapBusy) throw busy(e);
     if (!(e instanceof HostMapError)) throw e;
     throw applied ? refusal(ctx, e, rows) : brokenFile(e);
   }
   return created;
+}
+
+/**
+ * A row that gives its host a hostname another host already has: refused (400 naming the
+ * field), since DHCP would give both machines that name. A host that already had the name
+ * may keep it (a file with two already only warns; full DHCP mode refuses such a file).
+ */
+function namesTaken(doc: Document, rows: Row[], before: (string | null)[]): ApiError | null {
+  const problems = new Problems();
+  rows.forEach((r, i) => {
+    const name = r.fields.hostname;
+    if (typeof name !== 'string' || before[i]?.toLowerCase() === name.toLowerCase()) return;
+    const owner = hostnameOwner(doc, name, r.mac);
+    if (owner !== null) problems.add(badRequest(r.where('hostname'), `"${name}" is already the hostname of ${owner}: each machine needs a name of its own`));
+  });
+  return problems.size > 0 ? problems.error() : null;
 }
 
 /** One host named by the path: errors name its fields plainly ("hostname"). */
@@ -145,12 +174,13 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
             menuDefault: Type.String({ description: 'what the boot menu boots when its timeout runs out: local or an image' }),
             menuTimeout: Type.Integer({ description: 'seconds the boot menu waits' }) }),
           lastError: nullable(Type.Array(Type.String()), 'the lines of the last hand edit that was refused (the last good map stays in use)'),
+          warnings: Type.Array(Type.String(), { description: 'what the file allows but is likely a mistake, one line each (two hosts with one hostname)' }),
           bootOnceEnds: Type.Enum(['booted', 'kernel'], { description: 'when a boot-once host goes back to the defaults (boot.bootOnceEnds): when it reports booted, or once its kernel was sent' }),
         }),
         ...errorResponses(401, 429),
       },
     },
-  }, async () => ({ hosts: [...ctx.hosts.hosts.values()].map(toRow), defaults: { ...ctx.hosts.defaults }, lastError: ctx.hosts.lastError, bootOnceEnds: ctx.config.boot.bootOnceEnds }));
+  }, async () => ({ hosts: [...ctx.hosts.hosts.values()].map(toRow), defaults: { ...ctx.hosts.defaults }, lastError: ctx.hosts.lastError, warnings: [...ctx.hosts.warnings], bootOnceEnds: ctx.config.boot.bootOnceEnds }));
 
   app.get('/api/hosts/:mac', {
     config: { access: 'read' },
@@ -201,7 +231,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
       removed = await ctx.hosts.removeHost(mac);
     } catch (e) {
       // Removing a host cannot make a valid file invalid: the file was broken already.
-      throw e instanceof HostMapError ? brokenFile(e) : e;
+      throw e instanceof HostMapError ? brokenFile(e) : e instanceof HostMapBusy ? busy(e) : e;
     }
     if (!removed) throw notFound(`host ${mac}`);
     return reply.code(204).send(null);
@@ -248,16 +278,21 @@ function registerBulk(app: AdminApp, ctx: AdminContext, row: TSchema): void {
   });
 }
 
-/** Refuses a list with a bad row, a MAC listed twice or an unknown image, naming every problem; nothing is written. */
+/** Refuses a list with a bad row, a MAC or hostname listed twice or an unknown image, naming every problem; nothing is written. */
 function checked(ctx: AdminContext, rows: ParsedRow[]): Row[] {
   const problems = new Problems();
   const seen = new Map<string, string>();
+  const names = new Map<string, string>();
   const good: Row[] = [];
   for (const r of rows) {
     if ('problem' in r) { problems.add(r.problem); continue; }
     const first = seen.get(r.mac);
     if (first !== undefined) problems.add(badRequest(r.where('mac'), `${r.mac} is listed twice (first at ${first})`));
     else seen.set(r.mac, r.at);
+    const name = typeof r.fields.hostname === 'string' ? r.fields.hostname.toLowerCase() : null;
+    const firstName = name === null ? undefined : names.get(name);
+    if (firstName !== undefined) problems.add(badRequest(r.where('hostname'), `"${r.fields.hostname}" is listed twice (first at ${firstName}): each machine needs a name of its own`));
+    else if (name !== null) names.set(name, r.at);
     const bad = knownImage(ctx, r.fields.image, r.where('image'));
     if (bad) problems.add(bad);
     good.push(r);
@@ -288,14 +323,17 @@ function csvRows(text: string): ParsedRow[] {
     if (e instanceof CsvError) throw badRequest(`line ${e.line}`, e.reason);
     throw e;
   }
-  const columns = header(records[0]);
-  if (columns !== CSV_COLUMNS) records = records.slice(1);
+  const named = header(records[0]);
+  const columns = named ?? CSV_COLUMNS;
+  if (named) records = records.slice(1);
   if (records.length === 0) throw badRequest('body', 'the list has no host lines');
   return records.map(({ line, fields: cells }) => {
     const at = `line ${line}`;
     const where = (field: string) => `${at}: ${field}`;
-    if (cells.length > columns.length) return { problem: badRequest(at, `has ${cells.length} fields; expected at most ${columns.length} (${columns.join(',')})`) };
-    const given: Record<string, string> = {};
+    // Spreadsheets export empty trailing cells ("pc01,52:54:..,,"): they do not count.
+    const used = cells.length - [...cells].reverse().findIndex((c) => c.trim() !== '');
+    if (used > columns.length && cells.some((c) => c.trim() !== '')) return { problem: badRequest(at, `has ${used} fields; expected at most ${columns.length} (${columns.join(',')})`) };
+    const given: Partial<Record<CsvColumn, string>> = {};
     columns.forEach((c, i) => { const v = cells[i]?.trim(); if (v) given[c] = v; });
     const mac = normalizeMac(given.mac ?? '');
     if (!mac) return { problem: notMac(where('mac'), given.mac ?? '') };
@@ -303,13 +341,23 @@ function csvRows(text: string): ParsedRow[] {
   });
 }
 
-/** The columns a header line names, or the default order when the first line is a host. */
-function header(first: CsvRecord | undefined): readonly string[] {
-  const head = first?.fields.map((c) => c.trim().toLowerCase());
-  if (!first || !head || normalizeMac(head[0]) !== null || !head.includes('mac')) return CSV_COLUMNS;
+/**
+ * The columns a header line names, or null when the first line is a host. It is a header
+ * when its first cell is no MAC address and one of its cells names a column (in any of
+ * the spellings a spreadsheet uses: "Name", "MAC address", "OS"...).
+ */
+function header(first: CsvRecord | undefined): CsvColumn[] | null {
+  if (!first || normalizeMac(first.fields[0] ?? '') !== null) return null;
+  const cells = first.fields.map((c) => c.trim());
+  while (cells.length > 1 && cells[cells.length - 1] === '') cells.pop(); // empty columns a spreadsheet exported
+  const head = cells.map(csvColumn);
+  if (head.every((c) => c === null)) return null;
+  const at = `line ${first.line}`;
   head.forEach((c, i) => {
-    if (!(CSV_COLUMNS as readonly string[]).includes(c)) throw badRequest(`line ${first.line}: ${c}`, `is not a column bootlab knows (${CSV_COLUMNS.join(', ')})`);
-    if (head.indexOf(c) !== i) throw badRequest(`line ${first.line}: ${c}`, 'is a column named twice');
+    if (cells[i] === '') throw badRequest(`${at}: column ${i + 1}`, 'has no name (name it, or remove the column)');
+    if (c === null) throw badRequest(`${at}: ${cells[i]}`, `is not a column bootlab knows; it accepts (in any case, with or without spaces) ${acceptedHeaders()}`);
+    if (head.indexOf(c) !== i) throw badRequest(`${at}: ${cells[i]}`, `is a column named twice (${cells[head.indexOf(c)]} is the ${c} column too)`);
   });
-  return head;
+  if (!head.includes('mac')) throw badRequest(at, `the header names no MAC column; it accepts ${acceptedHeaders('mac')}`);
+  return head as CsvColumn[];
 }
