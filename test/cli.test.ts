@@ -63,6 +63,9 @@ t.test('check-config warns about files under bootlab/ the generated names shadow
       '  own: { script: bootlab/52-54-00-00-00-09.ipxe }',
       '  url: { chain: "http://192.0.2.1/bootlab/{{machyp}}.ipxe" }',
       '  fine: { script: lab/menu.ipxe }',
+      'hosts:',
+      '  52:54:00:00:00:01: { hostname: pc01 }',
+      '  52:54:00:00:00:02: { hostname: PC01 }',
       '',
     ].join('\n'),
     'a.yaml': 'tftp:\n  root: ./root\nhosts: ./hosts.yaml\ndhcp:\n  mode: off\n',
@@ -70,7 +73,8 @@ t.test('check-config warns about files under bootlab/ the generated names shadow
   const r = bootlab(['check-config', '--config', join(dir, 'a.yaml')]);
   t.equal(r.code, 0, r.stderr);
   const warnings = r.stdout.split('\n').filter((l) => l.startsWith('  warning: '));
-  t.equal(warnings.length, 5, r.stdout);
+  t.equal(warnings.length, 6, r.stdout);
+  t.match(r.stdout, /warning: .*hosts\.yaml:\d+ hosts\.52:54:00:00:00:02\.hostname: "PC01" is also the hostname of 52:54:00:00:00:01/, 'the host map\'s own warnings too');
   t.match(r.stdout, /warning: .*root\/bootlab\/boot\.ipxe is never served: bootlab\/boot\.ipxe is one of bootlab's generated names/);
   t.match(r.stdout, /warning: .*root\/bootlab\/52-54-00-00-00-01\.ipxe is never served/);
   t.match(r.stdout, /warning: image dispatch: script boot\.ipxe is bootlab's own dispatcher \(there is no boot\.ipxe on disk\), which chains the machine's own script again: a loop/);
