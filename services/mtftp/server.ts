@@ -72,8 +72,8 @@ export class MtftpServer implements Service {
   private readonly channels = new Map<string, Channel>();
   /** Every running round by its master's clientKey. */
   private readonly running = new Map<string, Running>();
-  /** Masters whose round is being opened (the file is read): a repeated RRQ waits for it. */
-  private readonly opening = new Set<string>();
+  /** Unicast rounds being opened (the file is read), by clientKey: the file. A repeat waits for it. */
+  private readonly opening = new Map<string, string>();
   private readonly cache = new FileCache();
   private readonly counters: MtftpStats = {
     rounds: 0, roundsDone: 0, roundsFailed: 0, bytesSent: 0, retransmits: 0, listenersIgnored: 0, unicastRounds: 0, duplicates: 0, busy: 0,
@@ -256,7 +256,7 @@ export class MtftpServer implements Service {
     const key = clientKey(client.address, client.port);
     const views = [...this.running].map(([k, r]) => ({ key: k, address: r.client.address, file: r.channel.file.file, unicast: r.channel.shared }));
     const t = this.config.tftp;
-    const d = this.opening.has(key) ? { kind: 'duplicate' as const } : decideUnicast(views, { ...client, file: channel.file.file }, { maxRounds: t.maxTransfers, maxPerClient: t.maxPerClient });
+    const d = this.opening.get(key) === channel.file.file ? { kind: 'duplicate' as const } : decideUnicast(views, { ...client, file: channel.file.file }, { maxRounds: t.maxTransfers, maxPerClient: t.maxPerClient });
     if (d.kind === 'duplicate') {
       this.counters.duplicates++;
       this.log.debug({ client: client.address, port: client.port, file: channel.file.file }, 'mtftp: repeated request; its round answers it');
@@ -268,8 +268,8 @@ export class MtftpServer implements Service {
       return;
     }
     for (const k of d.replace) this.leave(k, `${client.address}:${client.port} asked for ${channel.file.file}`);
-    this.opening.add(key);
-    void this.open(channel, client).finally(() => this.opening.delete(key));
+    this.opening.set(key, channel.file.file);
+    void this.open(channel, client).finally(() => { if (this.opening.get(key) === channel.file.file) this.opening.delete(key); });
   }
 
   /** Ends the round `key` leads: its master asked for something else, from it or a new port. */

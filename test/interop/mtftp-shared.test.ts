@@ -47,7 +47,7 @@ const opcode = (p: ReturnType<typeof parseIpPcap>[number]): number => (p.udp && 
 
 // The peer (atftpd) would send both files to the one group: this case is bootlab's design.
 t.test('a shared group: two files\' clients, one listening while the other file is sent, all byte-exact; nothing to the group', { skip: PEER ? 'bootlab only' : false }, async (tt) => {
-  const lan = lanFor(tt, 'ms', 5);
+  const lan = lanFor(tt, 'sg', 5);
   if (!lan) return;
   const { lab } = lan;
   const big = writeRandomFile(lan.root, 'big.bin', 3 * 1024 * KiB + 301, 201);
@@ -114,7 +114,7 @@ t.test('a shared group: two files\' clients, one listening while the other file 
 });
 
 t.test('a shared group with real sockets: a repeated RRQ is answered by its round; a new port from the same machine ends the old round', { skip: PEER ? 'bootlab only' : false }, async (tt) => {
-  const lan = lanFor(tt, 'mr', 1);
+  const lan = lanFor(tt, 'sr', 1);
   if (!lan) return;
   const { lab } = lan;
   const a = writeRandomFile(lan.root, 'a.bin', 64 * KiB, 211);
