@@ -293,6 +293,7 @@ t.test('a BIOS VM loads kernel and initrd by mtftp:// on one shared group while 
     const file = runs[i].file;
     t.ok(r.code === 0 && sha256File(r.out) === want[file], `${r.member}: atftp --mget of ${file} exited 0 with a byte-exact copy`, { code: r.code, output: r.output.slice(-1500) });
   });
+  t.comment(`atftp --mget (listen + unicast round): ${results.map((r, i) => `${r.member} ${runs[i].file} ${(r.ms / 1000).toFixed(1)} s`).join(', ')}`);
 
   // bootlab's side: the VM mastered a unicast round of each file, and each atftp client
   // opened its round while the VM's round of the file of its batch still ran.

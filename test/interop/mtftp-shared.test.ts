@@ -82,6 +82,7 @@ t.test('a shared group: two files\' clients, one listening while the other file 
   checkCopies(tt, [r1, r3], big, srv);
   checkCopies(tt, [r2], small, srv);
   checkCopies(tt, [r4, r5], solo, srv);
+  tt.comment(`durations (listen + round): ${[r1, r2, r3, r4, r5].map((r) => `${r.member} ${(r.ms / 1000).toFixed(1)} s`).join(', ')}`);
   const heard = r2.output.split('sent RRQ');
   tt.ok(heard.length > 1 && !/received DATA/.test(heard[0]), 'c2 listened, heard no DATA on the shared group, then asked', { trace: verdict(r2, small).output });
   await cap.stop();
