@@ -34,7 +34,6 @@ interface Channel {
   /** The multicast round (channels that are not shared), or null. */
   round: Running | null;
   opening: boolean;
-  rounds: number;
 }
 
 interface Client { address: string; port: number }
@@ -75,6 +74,11 @@ export class MtftpServer implements Service {
   /** Unicast rounds being opened (the file is read), by clientKey: the file. A repeat waits for it. */
   private readonly opening = new Map<string, string>();
   private readonly cache = new FileCache();
+  /**
+   * Rounds so far per group:port. A round is known by protocol, group and number (events,
+   * the dashboard's rows, metrics), so on a shared group the files count together.
+   */
+  private readonly roundsOf = new Map<string, number>();
   private readonly counters: MtftpStats = {
     rounds: 0, roundsDone: 0, roundsFailed: 0, bytesSent: 0, retransmits: 0, listenersIgnored: 0, unicastRounds: 0, duplicates: 0, busy: 0,
     refused: 0, malformed: 0, foreignSenders: 0,
@@ -108,7 +112,7 @@ export class MtftpServer implements Service {
     const shared = sharedChannels(config.mtftp.files);
     for (const file of config.mtftp.files) {
       const group = channelKey(file);
-      this.channels.set(this.nameKey(file.file), { file, group, shared: shared.has(group), round: null, opening: false, rounds: 0 });
+      this.channels.set(this.nameKey(file.file), { file, group, shared: shared.has(group), round: null, opening: false });
     }
   }
 
@@ -321,13 +325,14 @@ export class MtftpServer implements Service {
   private startRound(channel: Channel, client: Client, data: Buffer): void {
     const socket = this.socket!;
     const multicast = !channel.shared;
-    channel.rounds++;
+    const number = (this.roundsOf.get(channel.group) ?? 0) + 1;
+    this.roundsOf.set(channel.group, number);
     this.counters.rounds++;
     if (!multicast) this.counters.unicastRounds++;
     const group = channel.file.group!;
     const blocks = Math.floor(data.length / 512) + 1;
     const log = multicast ? this.log : this.log.child({ delivery: 'unicast' });
-    const report = new RoundReport(this.events, log, 'pxe', channel.group, channel.file.file, channel.rounds, blocks, data.length);
+    const report = new RoundReport(this.events, log, 'pxe', channel.group, channel.file.file, number, blocks, data.length);
     const totals = () => ({ blocksSent: round.counters.dataPackets, dataBytes: round.counters.dataBytes, retransmits: round.counters.retransmits });
     const key = clientKey(client.address, client.port);
     const round: PxeRound = new PxeRound(this.params, {

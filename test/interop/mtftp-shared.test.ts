@@ -105,7 +105,9 @@ t.test('a shared group: two files\' clients, one listening while the other file 
   const mastersOf = (file: string) => starts.filter((s) => s.file === file).map(masterIp).sort();
   tt.same(mastersOf(big.name), [lan.ip.c1, lan.ip.c3].sort(), 'big.bin: one unicast round for c1, one for c3', { starts });
   tt.same(mastersOf(small.name), [lan.ip.c2], 'small.bin: one unicast round, for c2');
-  tt.ok(starts.filter((s) => s.file !== solo.name).every((s) => s.delivery === 'unicast'), 'the shared files\' rounds are logged as unicast');
+  const sharedStarts = starts.filter((s) => s.file !== solo.name);
+  tt.ok(sharedStarts.every((s) => s.delivery === 'unicast'), 'the shared files\' rounds are logged as unicast');
+  tt.same(sharedStarts.map((s) => s.round).sort(), [1, 2, 3], 'the shared group\'s rounds are numbered together (a round is known by group and number)', { sharedStarts });
   tt.equal(mastersOf(solo.name).length, 1, 'solo.bin: one multicast round for both of its clients');
   const done = srv.roundsDone();
   tt.ok(done.length === starts.length && done.every((d) => d.ok === true), 'every round ended ok', { done });
