@@ -28,6 +28,14 @@
 //     says nothing about it on the console.
 //   - Without tsize it grows the image buffer block by block: a 14 MB kernel takes about
 //     200 s under TCG on an idle machine (plain TFTP: ~1 s). Hence the long timeouts.
+//   - One stall is enough for it to give MTFTP up. Seen once (load ~10 on the 2 cores,
+//     18896 blocks into the kernel): ACK 18896, then bootlab's DATA 18897 only 190 ms
+//     later (its process did not run), and 1 ms after that the VM's RRQ for vmlinuz went
+//     to port 69, with no second RRQ to 1759 before it. tftp.c's recovery re-opens from a
+//     new socket when its retry timer fires, and counts a failed MTFTP open on every
+//     timer tick while that socket has no peer (the first open counted too); past 3 it
+//     falls back. So on a very busy machine either case here can fail its port-69 checks
+//     with the boot itself fine: that is this iPXE, not the server (the capture shows it).
 //   - No classroom case here: a second VM whose RRQ comes while the round runs listens
 //     (bootlab ignores that RRQ, as PXE 2.1 says), but this iPXE never re-opens on 1759 to
 //     fill the blocks it missed. ~10 s after the round it falls back to a plain TFTP RRQ on
