@@ -61,24 +61,40 @@ export function parseAtftpdMtftp(text: string, file: string): { entries: MtftpEn
   return { entries, errors };
 }
 
+/** A group and client port as one key, "239.255.1.1:3001": what a listener's socket receives. */
+export function channelKey(f: { group: string | null; clientPort: number }): string {
+  return `${f.group}:${f.clientPort}`;
+}
+
 /**
- * Problems that stop start-up: a file named twice, two files on one group and port (their
- * blocks would mix in every listener), a file too big for 65535 blocks. `origin` names the
- * key or line. A missing file is not one: it may be installed later, and is refused then.
+ * The group:port keys that more than one file names, with those files in order. Such a
+ * channel is shared: PXE MTFTP DATA carry no file name, so nothing of these files is ever
+ * sent to it (unicast rounds instead, docs/decisions/0008-mtftp-shared-group.md). iPXE's
+ * mtftp:// uses 239.255.1.1:3001 for every file, so a kernel and an initrd always share.
+ */
+export function sharedChannels(files: { file: string; group: string | null; clientPort: number }[]): Map<string, string[]> {
+  const byChannel = new Map<string, string[]>();
+  for (const f of files) {
+    const key = channelKey(f);
+    byChannel.set(key, [...(byChannel.get(key) ?? []), f.file]);
+  }
+  return new Map([...byChannel].filter(([, names]) => names.length > 1));
+}
+
+/**
+ * Problems that stop start-up: a file named twice, a file too big for 65535 blocks.
+ * `origin` names the key or line. A missing file is not one: it may be installed later,
+ * and is refused then. Two files on one group and port are not one either: the channel
+ * is shared, and served without ever mixing them (sharedChannels).
  */
 export function entryProblems(entries: MtftpEntry[], root: string): { origin: string; message: string }[] {
   const problems: { origin: string; message: string }[] = [];
   const byName = new Map<string, string>();
-  const byGroup = new Map<string, string>();
   for (const e of entries) {
     const name = mtftpName(e.file);
     const seen = byName.get(name);
     if (seen) problems.push({ origin: e.origin, message: `names ${name} again (already at ${seen})` });
     else byName.set(name, e.origin);
-    const channel = `${e.group}:${e.clientPort}`;
-    const other = byGroup.get(channel);
-    if (other) problems.push({ origin: e.origin, message: `uses group ${channel} again (already at ${other}): each file needs its own group and port` });
-    else byGroup.set(channel, e.origin);
     let size: number | null = null;
     try {
       size = statSync(join(root, name)).size;

@@ -8,13 +8,17 @@
 // - An ACK at or below the last one accepted is a duplicate: answering it would send
 //   every later block twice (Sorcerer's Apprentice, RFC 1123 4.2.3.1); the timer resends.
 // - Blocks are 512 bytes and numbered 1..65535; the service refuses bigger files.
+// - A round without a group (sendGroup null) is a unicast round, for a file whose group
+//   and port other files share: every block goes to the master alone, so no listener of
+//   the group can take it for another file (docs/decisions/0008-mtftp-shared-group.md).
+//   iPXE and atftp --mget take such a stream as its master; the lock-step is the same.
 import { dataHeader, Opcode } from '../tftp/packet.js';
 import { Transfer, type Send, type TransferHooks, type TransferParams } from '../tftp/transfer.js';
 import { MTFTP_BLOCK_SIZE } from './files.js';
 
 export interface RoundHooks extends TransferHooks {
-  /** `send` reaches the master (unicast); this reaches the group. */
-  sendGroup: Send;
+  /** `send` reaches the master (unicast); this reaches the group. null: a unicast round. */
+  sendGroup: Send | null;
 }
 
 export class PxeRound extends Transfer {
@@ -40,6 +44,9 @@ export class PxeRound extends Transfer {
 
   /** Blocks the master holds, by its ACKs. */
   get acked(): number { return this.lastAcked; }
+
+  /** Whether the round sends to its group (false: every block to the master alone). */
+  get multicast(): boolean { return this.roundHooks.sendGroup !== null; }
 
   start(): void {
     this.send(1);
@@ -83,9 +90,11 @@ export class PxeRound extends Transfer {
     // Block 1 also goes to the master itself: it has not joined the group's stream yet
     // (atftp takes block 1 from the group as "a transfer is running" and goes back to
     // listening). Unicast first: a client reading both sockets reads that one first.
-    const copies = n === 1 ? 2 : 1;
-    if (n === 1) this.hooks.send([header, payload]);
-    this.roundHooks.sendGroup([header, payload]);
+    const group = this.roundHooks.sendGroup;
+    const toMaster = n === 1 || group === null;
+    const copies = (toMaster ? 1 : 0) + (group ? 1 : 0);
+    if (toMaster) this.hooks.send([header, payload]);
+    group?.([header, payload]);
     this.current = n;
     if (!again) this.resent = false;
     this.sentAt = this.hooks.clock.now();

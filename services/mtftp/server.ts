@@ -4,6 +4,9 @@
 // source port = server port (atftpd sends from an ephemeral port; only atftp copes).
 // Each file has its group and client port; a plain RRQ for a file not being sent opens a
 // round (pxe.ts), an RRQ for one being sent is ignored: that client listens.
+// A group and port that several files name (iPXE's mtftp:// uses one for every file) is
+// never sent to: each RRQ for such a file gets a unicast round of its own (shared.ts,
+// docs/decisions/0008-mtftp-shared-group.md), so no listener ever keeps another file's blocks.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,19 +20,30 @@ import { decode, ErrorCode, errorPacket, isDecodeError } from '../tftp/packet.js
 import { Remapper } from '../tftp/remap.js';
 import { sendTo } from '../tftp/sockets.js';
 import { realClock, type TransferParams } from '../tftp/transfer.js';
-import { MAX_MTFTP_FILE_SIZE, mtftpName } from './files.js';
+import { FileCache } from './filecache.js';
+import { channelKey, MAX_MTFTP_FILE_SIZE, mtftpName, sharedChannels } from './files.js';
 import { PxeRound } from './pxe.js';
 import { RoundReport } from './report.js';
+import { clientKey, decideUnicast } from './shared.js';
 
 interface Channel {
   file: MtftpFile;
   group: string;
-  round: PxeRound | null;
-  report: RoundReport | null;
-  /** The master's "address|port", while a round runs. */
-  masterKey: string | null;
+  /** Other files name the same group and port: nothing of this file goes to the group. */
+  shared: boolean;
+  /** The multicast round (channels that are not shared), or null. */
+  round: Running | null;
   opening: boolean;
-  rounds: number;
+}
+
+interface Client { address: string; port: number }
+
+/** A round and its master: ACKs and ERRORs from the master's socket go to it. */
+interface Running {
+  channel: Channel;
+  round: PxeRound;
+  report: RoundReport;
+  client: Client;
 }
 
 export interface MtftpStats {
@@ -39,6 +53,12 @@ export interface MtftpStats {
   bytesSent: number;
   retransmits: number;
   listenersIgnored: number;
+  /** Rounds of shared channels: every block unicast to its master. */
+  unicastRounds: number;
+  /** RRQs of shared channels answered by a round already running (retransmitted RRQs). */
+  duplicates: number;
+  /** RRQs of shared channels ignored at tftp.maxTransfers or tftp.maxPerClient. */
+  busy: number;
   refused: number;
   malformed: number;
   /** Datagrams heard on our groups from another sender (another MTFTP server on the lab network). */
@@ -49,7 +69,20 @@ export class MtftpServer implements Service {
   readonly name = 'mtftp' as const;
   private socket: Socket | null = null;
   private readonly channels = new Map<string, Channel>();
-  private readonly counters: MtftpStats = { rounds: 0, roundsDone: 0, roundsFailed: 0, bytesSent: 0, retransmits: 0, listenersIgnored: 0, refused: 0, malformed: 0, foreignSenders: 0 };
+  /** Every running round by its master's clientKey. */
+  private readonly running = new Map<string, Running>();
+  /** Unicast rounds being opened (the file is read), by clientKey: the file. A repeat waits for it. */
+  private readonly opening = new Map<string, string>();
+  private readonly cache = new FileCache();
+  /**
+   * Rounds so far per group:port. A round is known by protocol, group and number (events,
+   * the dashboard's rows, metrics), so on a shared group the files count together.
+   */
+  private readonly roundsOf = new Map<string, number>();
+  private readonly counters: MtftpStats = {
+    rounds: 0, roundsDone: 0, roundsFailed: 0, bytesSent: 0, retransmits: 0, listenersIgnored: 0, unicastRounds: 0, duplicates: 0, busy: 0,
+    refused: 0, malformed: 0, foreignSenders: 0,
+  };
   /** Sockets that join our groups, on multicast.interface only, to hear other senders. */
   private watchers: Socket[] = [];
   private readonly warned = new Map<string, number>();
@@ -76,8 +109,10 @@ export class MtftpServer implements Service {
       firstReplyRetries: t.firstReplyRetries, rollover: 0, progressIntervalMs: t.progressIntervalMs,
     };
     this.takeoverMs = Math.min(config.mtftp.openTimeout, config.mtftp.reopenDelay) * 500;
+    const shared = sharedChannels(config.mtftp.files);
     for (const file of config.mtftp.files) {
-      this.channels.set(this.nameKey(file.file), { file, group: `${file.group}:${file.clientPort}`, round: null, report: null, masterKey: null, opening: false, rounds: 0 });
+      const group = channelKey(file);
+      this.channels.set(this.nameKey(file.file), { file, group, shared: shared.has(group), round: null, opening: false });
     }
   }
 
@@ -92,7 +127,7 @@ export class MtftpServer implements Service {
 
   status(): ServiceStatus {
     const a = this.socket?.address();
-    const active = [...this.channels.values()].filter((c) => c.round).length;
+    const active = this.running.size;
     return {
       state: this.state, since: this.since, lastError: this.lastError,
       bound: a ? [{ protocol: 'udp', address: `${a.address}%${this.iface.name}`, port: a.port }] : [],
@@ -129,7 +164,11 @@ export class MtftpServer implements Service {
     }
     this.state = 'running';
     this.since = Date.now();
-    this.log.info({ port, interface: this.iface.name, ttl: this.config.multicast.ttl, files: [...this.channels.values()].map((c) => `${c.file.file} ${c.group}`) }, 'mtftp listening');
+    const shared = [...sharedChannels(this.config.mtftp.files)].map(([group, files]) => ({ group, files }));
+    this.log.info({ port, interface: this.iface.name, ttl: this.config.multicast.ttl, files: [...this.channels.values()].map((c) => `${c.file.file} ${c.group}`), shared }, 'mtftp listening');
+    for (const s of shared) {
+      this.log.info({ group: s.group, files: s.files }, 'mtftp: these files share one group and port, so they are sent unicast from the server port, never to the group (a listener would keep the other files\' blocks as its own)');
+    }
   }
 
   /**
@@ -170,15 +209,9 @@ export class MtftpServer implements Service {
   }
 
   private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
-    const key = `${rinfo.address}|${rinfo.port}`;
     if (msg.length >= 2 && msg[0] === 0 && msg[1] !== 1) {
       // ACK or ERROR: for the round this client leads; anything else is stray.
-      for (const c of this.channels.values()) {
-        if (c.masterKey === key && c.round) {
-          c.round.onPacket(msg);
-          return;
-        }
-      }
+      this.running.get(clientKey(rinfo.address, rinfo.port))?.round.onPacket(msg);
       return;
     }
     const packet = decode(msg);
@@ -195,64 +228,122 @@ export class MtftpServer implements Service {
       sendTo(this.socket!, errorPacket(ErrorCode.FileNotFound, 'file not offered by MTFTP'), rinfo.port, rinfo.address);
       return;
     }
-    if (channel.round && channel.round.silentMs() > this.takeoverMs) {
+    if (channel.shared) this.onSharedRrq(channel, client);
+    else this.onGroupRrq(channel, client);
+  }
+
+  /** PXE 2.1: the first RRQ opens a multicast round; RRQs while it runs are listeners. */
+  private onGroupRrq(channel: Channel, client: Client): void {
+    const running = channel.round;
+    if (running && running.round.silentMs() > this.takeoverMs) {
       // The master went away mid-round (switched off): listeners took the silence for the
       // end of the round and ask again. Waiting out its retries would stall the whole
       // room, so the round ends and the one asking leads a new one.
-      this.log.warn({ client: rinfo.address, file: channel.file.file, silentMs: Math.round(channel.round.silentMs()) }, 'mtftp: the master went silent; a new client takes the file over');
-      channel.round.fail(`master silent for ${Math.round(channel.round.silentMs())} ms; ${rinfo.address} took over`, false);
+      const silentMs = Math.round(running.round.silentMs());
+      this.log.warn({ client: client.address, file: channel.file.file, silentMs }, 'mtftp: the master went silent; a new client takes the file over');
+      running.round.fail(`master silent for ${silentMs} ms; ${client.address} took over`, false);
     }
     if (channel.round || channel.opening) {
       // PXE 2.1: a transfer of this file is running; the client listens to it.
       this.counters.listenersIgnored++;
-      channel.report?.receiver(rinfo.address, rinfo.port, false, 'listening');
-      this.log.debug({ client: rinfo.address, port: rinfo.port, file: channel.file.file }, 'mtftp: request while the file is being sent: the client listens');
+      channel.round?.report.receiver(client.address, client.port, false, 'listening');
+      this.log.debug({ client: client.address, port: client.port, file: channel.file.file }, 'mtftp: request while the file is being sent: the client listens');
       return;
     }
     channel.opening = true;
-    this.open(channel, client)
-      .catch((e: Error) => {
-        this.lastError = e.message;
-        this.log.error({ err: e, client: client.address, file: channel.file.file }, 'mtftp round failed to start');
-        sendTo(this.socket!, errorPacket(ErrorCode.NotDefined, 'internal error'), client.port, client.address);
-      })
-      .finally(() => { channel.opening = false; });
+    this.leave(clientKey(client.address, client.port), `it asked for ${channel.file.file}`);
+    void this.open(channel, client).finally(() => { channel.opening = false; });
   }
 
-  private refuse(client: { address: string; port: number }, file: string, code: number, message: string, reason: string): void {
+  /** A shared channel: a unicast round per requester (shared.ts decides). */
+  private onSharedRrq(channel: Channel, client: Client): void {
+    const key = clientKey(client.address, client.port);
+    const views = [...this.running].map(([k, r]) => ({ key: k, address: r.client.address, file: r.channel.file.file, unicast: r.channel.shared }));
+    const t = this.config.tftp;
+    const d = this.opening.get(key) === channel.file.file ? { kind: 'duplicate' as const } : decideUnicast(views, { ...client, file: channel.file.file }, { maxRounds: t.maxTransfers, maxPerClient: t.maxPerClient });
+    if (d.kind === 'duplicate') {
+      this.counters.duplicates++;
+      this.log.debug({ client: client.address, port: client.port, file: channel.file.file }, 'mtftp: repeated request; its round answers it');
+      return;
+    }
+    if (d.kind === 'busy') {
+      this.counters.busy++;
+      this.log.info({ client: client.address, port: client.port, file: channel.file.file, reason: d.reason }, 'mtftp: request ignored: too many unicast rounds');
+      return;
+    }
+    for (const k of d.replace) this.leave(k, `${client.address}:${client.port} asked for ${channel.file.file}`);
+    this.opening.set(key, channel.file.file);
+    void this.open(channel, client).finally(() => { if (this.opening.get(key) === channel.file.file) this.opening.delete(key); });
+  }
+
+  /** Ends the round `key` leads: its master asked for something else, from it or a new port. */
+  private leave(key: string, why: string): void {
+    const r = this.running.get(key);
+    if (!r) return;
+    this.log.info({ client: r.client.address, port: r.client.port, file: r.channel.file.file, why }, 'mtftp: the master left its round');
+    r.round.fail(`the master left: ${why}`, false);
+  }
+
+  private refuse(client: Client, file: string, code: number, message: string, reason: string): void {
     this.counters.refused++;
     this.log.info({ client: client.address, file, code, reason }, 'mtftp request refused');
     sendTo(this.socket!, errorPacket(code, message), client.port, client.address);
   }
 
-  private async open(channel: Channel, client: { address: string; port: number }): Promise<void> {
+  /** The file's bytes for one round, or null when it was refused (the client told why). */
+  private async load(channel: Channel, client: Client): Promise<Buffer | null> {
     const target = await this.files.openRead(channel.file.file, client);
-    if (isRefusal(target)) return this.refuse(client, channel.file.file, target.code, target.message, target.reason);
-    let data: Buffer;
-    if (target.kind === 'memory') data = target.data;
-    else {
-      try { data = await target.handle.readFile(); } finally { await target.handle.close(); }
+    if (isRefusal(target)) {
+      this.refuse(client, channel.file.file, target.code, target.message, target.reason);
+      return null;
     }
+    const data = target.kind === 'memory' ? target.data : await this.cache.read(channel.file.file, target.handle);
     if (data.length > MAX_MTFTP_FILE_SIZE) {
-      return this.refuse(client, channel.file.file, ErrorCode.NotDefined, 'file too large for MTFTP', `${data.length} bytes is over 65535 blocks of 512`);
+      this.cache.release(channel.file.file, data);
+      this.refuse(client, channel.file.file, ErrorCode.NotDefined, 'file too large for MTFTP', `${data.length} bytes is over 65535 blocks of 512`);
+      return null;
     }
-    const socket = this.socket;
-    if (!socket || this.state !== 'running') return;
-    channel.rounds++;
+    return data;
+  }
+
+  private async open(channel: Channel, client: Client): Promise<void> {
+    try {
+      const data = await this.load(channel, client);
+      if (!data) return;
+      if (!this.socket || this.state !== 'running') {
+        this.cache.release(channel.file.file, data);
+        return;
+      }
+      this.startRound(channel, client, data);
+    } catch (e) {
+      this.lastError = (e as Error).message;
+      this.log.error({ err: e, client: client.address, file: channel.file.file }, 'mtftp round failed to start');
+      if (this.socket) sendTo(this.socket, errorPacket(ErrorCode.NotDefined, 'internal error'), client.port, client.address);
+    }
+  }
+
+  private startRound(channel: Channel, client: Client, data: Buffer): void {
+    const socket = this.socket!;
+    const multicast = !channel.shared;
+    const number = (this.roundsOf.get(channel.group) ?? 0) + 1;
+    this.roundsOf.set(channel.group, number);
     this.counters.rounds++;
+    if (!multicast) this.counters.unicastRounds++;
     const group = channel.file.group!;
     const blocks = Math.floor(data.length / 512) + 1;
-    const report = new RoundReport(this.events, this.log, 'pxe', channel.group, channel.file.file, channel.rounds, blocks, data.length);
+    const log = multicast ? this.log : this.log.child({ delivery: 'unicast' });
+    const report = new RoundReport(this.events, log, 'pxe', channel.group, channel.file.file, number, blocks, data.length);
     const totals = () => ({ blocksSent: round.counters.dataPackets, dataBytes: round.counters.dataBytes, retransmits: round.counters.retransmits });
+    const key = clientKey(client.address, client.port);
     const round: PxeRound = new PxeRound(this.params, {
       send: (p) => sendTo(socket, p, client.port, client.address),
-      sendGroup: (p) => sendTo(socket, p, channel.file.clientPort, group),
+      sendGroup: multicast ? (p) => sendTo(socket, p, channel.file.clientPort, group) : null,
       clock: realClock,
       onProgress: () => report.progress(round.acked, totals()),
       onEnd: (o) => {
-        channel.round = null;
-        channel.report = null;
-        channel.masterKey = null;
+        if (channel.round === entry) channel.round = null;
+        if (this.running.get(key) === entry) this.running.delete(key);
+        this.cache.release(channel.file.file, data);
         this.counters.bytesSent += round.counters.dataBytes;
         this.counters.retransmits += round.counters.retransmits;
         if (o.ok) {
@@ -262,9 +353,9 @@ export class MtftpServer implements Service {
         report.end(client.address, o.ok, o.ok ? '' : o.reason, totals());
       },
     }, data);
-    channel.round = round;
-    channel.report = report;
-    channel.masterKey = `${client.address}|${client.port}`;
+    const entry: Running = { channel, round, report, client };
+    this.running.set(key, entry);
+    if (multicast) channel.round = entry;
     report.receiver(client.address, client.port, true);
     report.start(client.address);
     round.start();
@@ -273,7 +364,7 @@ export class MtftpServer implements Service {
   async close(): Promise<void> {
     if (!this.socket) return;
     this.state = 'stopping';
-    for (const c of this.channels.values()) c.round?.fail('server shutting down', false, { code: ErrorCode.NotDefined, message: 'server shutting down' });
+    for (const r of [...this.running.values()]) r.round.fail('server shutting down', false, { code: ErrorCode.NotDefined, message: 'server shutting down' });
     const socket = this.socket;
     this.socket = null;
     for (const w of this.watchers) w.close();

@@ -374,7 +374,7 @@ t.test('multicast, mtftp and tftp.multicast: defaults, and errors naming key and
   t.match(errorsOf(y('multicast:', '  ttl: 0'))![0], /:2 multicast\.ttl: must be an integer 1-255/);
 });
 
-t.test('mtftp files: the 65535-block limit, duplicates, and atftpd --mtftp files, with file and line', async (t) => {
+t.test('mtftp files: the 65535-block limit, duplicate names, a shared group, and atftpd --mtftp files, with file and line', async (t) => {
   const dir = t.testdir({
     boot: {
       'ok.bin': Buffer.alloc(65534 * 512 + 511),
@@ -391,8 +391,9 @@ t.test('mtftp files: the 65535-block limit, duplicates, and atftpd --mtftp files
     [`${cfgFile}:7 mtftp.files.1.file: big.bin has 33553920 bytes, over PXE MTFTP's limit of 33553919 (65535 blocks of 512 bytes); serve it over TFTP or HTTP instead, or load it from a smaller first stage`]);
   t.same(errs('  files:', '    - { file: ok.bin, group: 239.255.1.1 }', '    - { file: /ok.bin, group: 239.255.1.9 }'),
     [`${cfgFile}:7 mtftp.files.1.file: names ok.bin again (already at mtftp.files.0.file)`]);
-  t.same(errs('  files:', '    - { file: ok.bin, group: 239.255.1.1 }', '    - { file: two.bin, group: 239.255.1.1 }'),
-    [`${cfgFile}:7 mtftp.files.1.file: uses group 239.255.1.1:3001 again (already at mtftp.files.0.file): each file needs its own group and port`]);
+  // iPXE's mtftp:// listens on one group for every file (docs/decisions/0008-mtftp-shared-group.md).
+  t.same(errs('  files:', '    - { file: ok.bin, group: 239.255.1.1 }', '    - { file: two.bin, group: 239.255.1.1 }'), null,
+    'two files on one group and port are accepted (the group is then shared: sent unicast)');
   t.same(errs('  atftpdFile: atftpd.conf'), [
     `${join(dir, 'atftpd.conf')}:4: expected "filename multicast-group client-port", found 2 word(s)`,
     `${join(dir, 'atftpd.conf')}:5: group 198.51.100.7 must be an IPv4 multicast address (224.0.0.0-239.255.255.255), like 239.255.1.1`,

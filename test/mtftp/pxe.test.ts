@@ -19,7 +19,8 @@ function dataBytes(n: number, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0, 3, n >> 8, n & 0xff]), payload]);
 }
 
-function setup(data: Buffer, params: Partial<TransferParams> = {}) {
+/** `unicast`: a round of a shared group (docs/decisions/0008-mtftp-shared-group.md), no group send. */
+function setup(data: Buffer, params: Partial<TransferParams> = {}, unicast = false) {
   const clock = new FakeClock();
   const sent: Sent[] = [];
   const ends: Outcome[] = [];
@@ -27,7 +28,7 @@ function setup(data: Buffer, params: Partial<TransferParams> = {}) {
   const flat = (p: Buffer | Buffer[]) => (Array.isArray(p) ? Buffer.concat(p) : Buffer.from(p));
   const round = new PxeRound({ ...baseParams, ...params }, {
     send: (p) => sent.push({ at: clock.now(), to: 'master', raw: flat(p) }),
-    sendGroup: (p) => sent.push({ at: clock.now(), to: 'group', raw: flat(p) }),
+    sendGroup: unicast ? null : (p) => sent.push({ at: clock.now(), to: 'group', raw: flat(p) }),
     clock,
     onEnd: (o) => ends.push(o),
     onProgress: (b) => progress.push(b),
@@ -158,4 +159,39 @@ t.test('silentMs: how long the master has not moved the round on (the server han
   r.clock.advance(700);
   r.ack(1);
   t.equal(r.round.silentMs(), 700, 'a duplicate ACK does not count: the master is not moving the round on');
+});
+
+t.test('a unicast round (shared group): every block, and every resend, goes to the master only', async (t) => {
+  const file = pattern(1300);
+  const r = setup(file, {}, true);
+  r.round.start();
+  t.same(r.whats(), ['master DATA 1'], 'DATA 1 once, to the master');
+  t.same(r.sent[0].raw, dataBytes(1, file.subarray(0, 512)));
+  r.ack(1);
+  t.same(r.whats(1), ['master DATA 2'], 'ACK 1 asks for block 2, sent to the master');
+  t.same(r.sent[1].raw, dataBytes(2, file.subarray(512, 1024)));
+  r.clock.advance(r.round.retransmitMs);
+  t.same(r.whats(2), ['master DATA 2'], 'the timer resends it to the master too');
+  r.ack(2);
+  t.same(r.sent.at(-1)!.raw, dataBytes(3, file.subarray(1024)), 'the last, short block');
+  r.ack(3);
+  t.same(r.ends, [{ ok: true }]);
+  t.notOk(r.sent.some((s) => s.to === 'group'), 'nothing ever went to the group');
+  t.equal(r.round.counters.dataPackets, 4, 'four DATA datagrams: blocks 1, 2 (twice) and 3');
+  t.equal(r.round.counters.dataBytes, 512 + 512 * 2 + 276, 'each counted once per send');
+  t.equal(r.round.multicast, false);
+  t.equal(setup(file).round.multicast, true, 'a round with a group is a multicast round');
+});
+
+t.test('a unicast round: a master that re-opens with blocks from its earlier round jumps ahead (iPXE keeps its bitmap)', async (t) => {
+  const file = pattern(512 * 6 + 3);
+  const r = setup(file, {}, true);
+  r.round.start();
+  r.ack(4);
+  t.same(r.whats(1), ['master DATA 5']);
+  t.same(r.sent[1].raw, dataBytes(5, file.subarray(4 * 512, 5 * 512)));
+  r.ack(5);
+  r.ack(6);
+  r.ack(7);
+  t.same(r.ends, [{ ok: true }]);
 });
