@@ -14,6 +14,7 @@ const DHCP_COUNTERS: [string, string, 'received' | 'sent'][] = [
 /** What the DHCP service shed under load or abuse (services/dhcp/limits.ts), by stats key and reason label. */
 const DHCP_DROPS: [string, string][] = [
   ['informsLimited', 'inform_rate_limit'], ['unicastDropped', 'unicast_backlog'], ['kernelDropped', 'receive_buffer'],
+  ['discoversShed', 'backlog'],
 ];
 
 export class Metrics {
@@ -48,7 +49,7 @@ export class Metrics {
     });
     new Counter({
       name: 'bootlab_dhcp_dropped_total',
-      help: 'DHCP packets shed, by reason: inform_rate_limit (INFORMs over one sender\'s rate, not answered), unicast_backlog (unicast replies dropped while too many waited for their destination), receive_buffer (requests the kernel dropped: the receive buffer was full)',
+      help: 'DHCP packets shed, by reason: inform_rate_limit (INFORMs over one sender\'s rate, not answered), unicast_backlog (unicast replies dropped while too many waited for their destination), receive_buffer (requests the kernel dropped: the receive buffer was full), backlog (DISCOVERs dropped while the service read from a backlog)',
       labelNames: ['reason'], registers,
       collect() {
         this.reset();

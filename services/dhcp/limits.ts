@@ -1,6 +1,7 @@
 // The DHCP service's limits under abuse (decision 0009): what one sender may ask for, how
 // many unicast replies may wait, and how big the receive backlog may grow.
 import type { Socket } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
 
 /**
  * Unicast replies allowed to wait in libuv for a socket's send buffer. A unicast reply to
@@ -62,4 +63,34 @@ export function sendBounded(sock: Socket, bytes: Buffer, to: { address: string; 
   if (sock.getSendQueueCount() >= max) return false;
   sock.send(bytes, to.port, to.address, done);
   return true;
+}
+
+/**
+ * Datagrams read back to back, the event loop never waiting for the next one, after which
+ * the service is reading a backlog. If the receive buffer also overflowed (the kernel's
+ * drop count grew, read at most every OVERFLOW_CHECK_MS), it is overloaded and sheds new
+ * DISCOVERs until it waits again; requests that finish an exchange (REQUEST) still go
+ * through: a completed lease is worth more than another offer that would wait as long
+ * for its REQUEST. 128 is twice a classroom booting at once.
+ */
+export const BACKLOG_STREAK = 128;
+export const OVERFLOW_CHECK_MS = 250;
+/** The loop waited for a datagram if its idle time grew by this much since the last one (ms). */
+const WAITED_MS = 0.05;
+
+/** Tells, per datagram, whether the service reads from a backlog (see BACKLOG_STREAK). */
+export class BacklogGauge {
+  private idle = performance.eventLoopUtilization().idle;
+  private streak = 0;
+
+  constructor(private readonly limit = BACKLOG_STREAK) {}
+
+  /** Called once per datagram read: true while the last `limit` came without a wait. */
+  behind(): boolean {
+    const idle = performance.eventLoopUtilization().idle;
+    if (idle - this.idle >= WAITED_MS) this.streak = 0;
+    else this.streak += 1;
+    this.idle = idle;
+    return this.streak > this.limit;
+  }
 }

@@ -18,7 +18,7 @@ import type { DhcpMessage, DhcpMessageKind } from '../core/events.js';
 import { type HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
 import { bindToInterface, growReceiveBuffer, interfaceInfo, systemNameServers, type InterfaceInfo } from '../core/net.js';
-import { INFORM_BURST, INFORM_PER_SECOND, MAX_LIMITED_SOURCES, MAX_QUEUED_UNICAST, RECEIVE_BUFFER, RateLimiter, sendBounded } from './limits.js';
+import { BacklogGauge, INFORM_BURST, INFORM_PER_SECOND, MAX_LIMITED_SOURCES, MAX_QUEUED_UNICAST, OVERFLOW_CHECK_MS, RECEIVE_BUFFER, RateLimiter, sendBounded } from './limits.js';
 import { interfaceGateway, udpDrops } from './procnet.js';
 import { BindError, isFatalSocketError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
 import { LeaseStore } from './leases.js';
@@ -102,8 +102,11 @@ export class DhcpServer implements Service {
     discovers: 0, requests: 0, declines: 0, releases: 0, informs: 0,
     // Shed under abuse (decision 0009): INFORMs over a sender's rate, unicast replies over
     // the waiting limit. The kernel's receive-buffer drops are read from /proc (stats).
-    informsLimited: 0, unicastDropped: 0,
+    informsLimited: 0, unicastDropped: 0, discoversShed: 0,
   };
+  private readonly backlog = new BacklogGauge();
+  /** The kernel's drop count on our sockets when last read, when, and whether it had grown. */
+  private readonly overflow = { drops: 0, at: 0, growing: false };
   private readonly informLimiter = new RateLimiter(INFORM_PER_SECOND, INFORM_BURST, MAX_LIMITED_SOURCES);
   private readonly config: ResolvedDhcpConfig;
   private readonly log: Logger;
@@ -201,7 +204,7 @@ export class DhcpServer implements Service {
   private onMessage(buf: Buffer, rinfo: dgram.RemoteInfo, link: LinkSockets, bootServer: boolean): void {
     this.counters.received += 1;
     try {
-      this.handle(buf, rinfo, link, bootServer);
+      this.handle(buf, rinfo, link, bootServer, this.behind());
     } catch (e) {
       this.counters.errors += 1;
       this.lastError = (e as Error).message;
@@ -209,8 +212,36 @@ export class DhcpServer implements Service {
     }
   }
 
-  private handle(buf: Buffer, rinfo: dgram.RemoteInfo, link: LinkSockets, bootServer: boolean): void {
+  /**
+   * Whether to shed DISCOVERs now: a backlog is being read (BacklogGauge) and it overflowed,
+   * the kernel dropping requests since the last look (read at most every OVERFLOW_CHECK_MS,
+   * and only while behind). A stall the buffer absorbs (the process descheduled for a
+   * moment on a busy machine) is answered in order, late by what it holds; only a real
+   * overload sheds.
+   */
+  private behind(): boolean {
+    if (!this.backlog.behind()) return false;
+    const now = Date.now();
+    const o = this.overflow;
+    if (now - o.at >= OVERFLOW_CHECK_MS) {
+      const drops = udpDrops(this.ports()) ?? 0;
+      o.growing = drops > o.drops;
+      o.drops = drops;
+      o.at = now;
+    }
+    return o.growing;
+  }
+
+  private handle(buf: Buffer, rinfo: dgram.RemoteInfo, link: LinkSockets, bootServer: boolean, behind: boolean): void {
     const info = link.info;
+    // Behind a backlog, DISCOVERs go before anything is decoded (option 53 is almost always
+    // the first option, at byte 240): the cheapest way to catch up (limits.ts BacklogGauge).
+    if (behind && !bootServer && buf.length > 242 && buf[240] === Opt.MessageType && buf[242] === MessageType.Discover) {
+      this.counters.discovers += 1;
+      this.counters.discoversShed += 1;
+      this.warnAtMostEvery10s('shed', { discoversShed: this.counters.discoversShed }, 'dhcp: behind a backlog of requests: new DISCOVERs are dropped until it is read');
+      return;
+    }
     const packet = decode(buf);
     if (isDecodeError(packet)) {
       this.counters.malformed += 1;
@@ -230,11 +261,13 @@ export class DhcpServer implements Service {
     const kind = classify(packet);
     countReceived(this.counters, type);
     // RFC 2131 4.3.5: an INFORM is answered unicast to its ciaddr, which the sender chooses;
-    // one host (or a broken one) asking hundreds of times a second gets a few answers.
-    if (type === MessageType.Inform && !this.informLimiter.take(rinfo.address, Date.now())) {
+    // one host (or a broken one) asking hundreds of times a second gets a few answers. The
+    // sender is its source address, or behind a relay (all from the relay's address) its MAC.
+    const sender = packet.giaddr === '0.0.0.0' ? rinfo.address : `${packet.giaddr} ${mac}`;
+    if (type === MessageType.Inform && !this.informLimiter.take(sender, Date.now())) {
       this.counters.informsLimited += 1;
-      log.debug({ from: rinfo.address, ciaddr: packet.ciaddr }, 'dhcp INFORM over the per-sender rate: not answered');
-      this.warnAtMostEvery10s('inform', { from: rinfo.address, informsLimited: this.counters.informsLimited }, 'dhcp: a sender asks with DHCPINFORM faster than it is answered (the rest are dropped)');
+      log.debug({ from: sender, ciaddr: packet.ciaddr }, 'dhcp INFORM over the per-sender rate: not answered');
+      this.warnAtMostEvery10s('inform', { from: sender, informsLimited: this.counters.informsLimited }, 'dhcp: a sender asks with DHCPINFORM faster than it is answered (the rest are dropped)');
       return;
     }
     const received = eventKind(type);

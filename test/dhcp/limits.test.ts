@@ -10,7 +10,7 @@ import { parseConfig } from '../../services/core/config.js';
 import { EventBus } from '../../services/core/events.js';
 import { HostMap } from '../../services/core/hostmap.js';
 import { silentLogger } from '../../services/core/log.js';
-import { RateLimiter } from '../../services/dhcp/limits.js';
+import { BACKLOG_STREAK, BacklogGauge, RateLimiter } from '../../services/dhcp/limits.js';
 import { interfaceGateway, udpDrops } from '../../services/dhcp/procnet.js';
 import { start } from '../../services/dhcp/server.js';
 import { dhcp } from '../helpers/dhcp-bytes.js';
@@ -26,6 +26,17 @@ t.test('RateLimiter: a burst, then the rate; at most maxKeys senders remembered'
   t.equal(r.take('c', at), true);
   t.equal(r.size, 2, 'the sender heard from longest ago was forgotten');
   t.equal(r.take('a', at + 1000), true, 'a forgotten sender starts with a full burst');
+});
+
+t.test('BacklogGauge: behind after BACKLOG_STREAK datagrams read without the loop waiting, until it waits', async (t) => {
+  const g = new BacklogGauge();
+  await new Promise((r) => setTimeout(r, 5)); // a wait before the first datagram
+  const seen: boolean[] = [];
+  for (let i = 0; i <= BACKLOG_STREAK + 1; i++) seen.push(g.behind()); // back to back, in one turn of the loop
+  t.equal(seen.indexOf(true), BACKLOG_STREAK + 1, `the first ${BACKLOG_STREAK + 1} are not behind, the next one is`);
+  t.equal(g.behind(), true, 'still behind');
+  await new Promise((r) => setTimeout(r, 5)); // the loop waits for something
+  t.equal(g.behind(), false, 'after a wait, no longer');
 });
 
 const ROUTE = `Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
@@ -91,6 +102,15 @@ t.test('the service: three sockets per interface; INFORMs beyond a sender\'s rat
   t.ok(s.informsLimited > 0, `some were over the rate and not answered (${s.informsLimited})`);
   t.equal(s.acks + s.informsLimited, 40, 'every other one was answered');
   t.equal(s.rateLimitSources, 1, 'one sender remembered');
+  // Relayed INFORMs all come from the relay's address: each client behind it (giaddr and
+  // MAC) has a bucket of its own, so three from each of two MACs are all answered.
+  const acks = s.acks;
+  for (const m of ['02:00:00:00:03:02', '02:00:00:00:03:03']) {
+    for (let i = 0; i < 3; i++) client.send(dhcp(8, [], { mac: m, xid: 100 + i, ciaddr: '127.0.0.50', giaddr: '127.0.0.2' }), bound[1].port, '127.0.0.1');
+  }
+  t.ok(await waitFor(() => server.stats.informs >= 46), 'the relayed INFORMs arrived');
+  t.equal(server.stats.acks - acks, 6, 'all six answered (to the relay)');
+  t.equal(server.stats.rateLimitSources, 3, 'two more senders: the relay\'s clients, by MAC');
 });
 
 async function waitFor(ok: () => boolean): Promise<boolean> {

@@ -5,7 +5,8 @@
 // - a hundred addresses do the same, each within the per-sender INFORM rate, so the
 //   unicast replies pile up and only the bound on waiting replies protects the rest;
 // - requests arrive faster than bootlab reads them (the process is stopped for a moment
-//   while a flood runs): the kernel sheds what does not fit the receive buffer.
+//   while a flood runs): the kernel sheds what does not fit the receive buffer, and bootlab,
+//   reading the backlog, drops DISCOVERs until it has caught up.
 // Each time the real client's DORA must complete while the flood is still running (the
 // flood's count goes on growing after the lease: order, never a duration), and the drops
 // must be counted in /metrics (bootlab_dhcp_dropped_total, read through the admin API).
@@ -85,15 +86,18 @@ t.test('INFORMs from 100 addresses, each within its rate, for absent machines: u
   await flood.stop();
 });
 
-t.test('requests beyond what bootlab reads are shed by the kernel, counted, and service goes on', async (tt) => {
+t.test('requests beyond what bootlab reads: the kernel sheds them, bootlab sheds DISCOVERs while it catches up, both counted', async (tt) => {
   const env = await labWithServer(tt, 'ak', null);
   if (!env) return;
   const { lab, dir, srv } = env;
   // REQUESTs for an address on no subnet of the server's: each gets a NAK and changes no state.
   const request = bootRequest({ xid: 1, mac: '02:00:00:00:0a:09', broadcast: true, options: [[53, Buffer.from([DHCP.REQUEST])], [50, ipBytes('203.0.113.9')]] });
-  const flood = await Flood.start(lab, 'f', { template: request, to: '255.255.255.255', rate: 3000, varyMac: true });
-  const naks = () => metric(adminGet(lab, 'srv', ADMIN_PORT, '/metrics'), 'bootlab_dhcp_packets_total{type="nak",direction="sent"}') ?? 0;
-  tt.ok(await waitFor(() => naks() > 0, 20_000), 'the server answers the flood');
+  // DISCOVERs relayed from a network with no pool: read and ignored, no state, no reply.
+  const discover = bootRequest({ xid: 1, mac: '02:00:00:00:0a:08', giaddr: '203.0.113.1', options: [[53, Buffer.from([DHCP.DISCOVER])]] });
+  const naks = await Flood.start(lab, 'f', { template: request, to: '255.255.255.255', rate: 500, varyMac: true });
+  const discovers = await Flood.start(lab, 'f', { template: discover, to: '255.255.255.255', rate: 1000, varyMac: true });
+  const sentNaks = () => metric(adminGet(lab, 'srv', ADMIN_PORT, '/metrics'), 'bootlab_dhcp_packets_total{type="nak",direction="sent"}') ?? 0;
+  tt.ok(await waitFor(() => sentNaks() > 0, 20_000), 'the server answers the flood');
   // Stopped, bootlab reads nothing: its receive buffer fills and the kernel drops the rest.
   process.kill(srv.proc.pid, 'SIGSTOP');
   const kernelDrops = () => lab.exec('srv', 'cat', ['/proc/net/udp']).split('\n')
@@ -101,10 +105,13 @@ t.test('requests beyond what bootlab reads are shed by the kernel, counted, and 
   const shed = await waitFor(() => kernelDrops() > 0, 30_000);
   process.kill(srv.proc.pid, 'SIGCONT');
   tt.ok(shed, `the kernel dropped requests while bootlab was stopped (${kernelDrops()})`);
-  const before = naks();
-  tt.ok(await waitFor(() => naks() > before + 100, 30_000), 'after it went on, the flood was answered again');
-  await doraDuringFlood(tt, lab, dir, srv, flood);
+  const before = sentNaks();
+  tt.ok(await waitFor(() => sentNaks() > before + 100, 30_000), 'once it went on, the flood was answered again');
+  await doraDuringFlood(tt, lab, dir, srv, discovers);
+  tt.ok(naks.running, 'with the REQUEST flood still running too');
   const counted = dropped(lab, 'receive_buffer');
   tt.ok(counted !== undefined && counted > 0, `bootlab counts the kernel's drops on its sockets (${counted})`);
-  await flood.stop();
+  const backlog = dropped(lab, 'backlog');
+  tt.ok(backlog !== undefined && backlog > 0, `and the DISCOVERs it dropped while it read the backlog left by the stop (${backlog})`);
+  await Promise.all([naks.stop(), discovers.stop()]);
 });
