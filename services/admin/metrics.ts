@@ -11,6 +11,12 @@ const DHCP_COUNTERS: [string, string, 'received' | 'sent'][] = [
   ['offers', 'offer', 'sent'], ['acks', 'ack', 'sent'], ['naks', 'nak', 'sent'],
 ];
 
+/** What the DHCP service shed under load or abuse (services/dhcp/limits.ts), by stats key and reason label. */
+const DHCP_DROPS: [string, string][] = [
+  ['informsLimited', 'inform_rate_limit'], ['unicastDropped', 'unicast_backlog'], ['kernelDropped', 'receive_buffer'],
+  ['discoversShed', 'backlog'],
+];
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly unsubscribe: () => void;
@@ -39,6 +45,16 @@ export class Metrics {
         this.reset();
         const stats = supervisor.list().find((s) => s.name === 'dhcp')?.stats ?? {};
         for (const [key, type, direction] of DHCP_COUNTERS) this.inc({ type, direction }, stats[key] ?? 0);
+      },
+    });
+    new Counter({
+      name: 'bootlab_dhcp_dropped_total',
+      help: 'DHCP packets shed, by reason: inform_rate_limit (INFORMs over one sender\'s rate, not answered), unicast_backlog (unicast replies dropped while too many waited for their destination), receive_buffer (requests the kernel dropped: the receive buffer was full), backlog (DISCOVERs dropped while the service read from a backlog)',
+      labelNames: ['reason'], registers,
+      collect() {
+        this.reset();
+        const stats = supervisor.list().find((s) => s.name === 'dhcp')?.stats ?? {};
+        for (const [key, reason] of DHCP_DROPS) this.inc({ reason }, stats[key] ?? 0);
       },
     });
     this.tftpTransfers = new Counter({ name: 'bootlab_tftp_transfers_total', help: 'TFTP transfers ended, by result (completed, failed)', labelNames: ['direction', 'result'], registers });

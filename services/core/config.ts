@@ -102,7 +102,10 @@ export const dhcpSpec = obj({
   leaseTime: int(60, 365 * 24 * 3600, 3600),
   /** Default: the interface's own netmask. */
   netmask: ipv4('a netmask like 255.255.255.0'),
-  /** Default: the interface's own address. */
+  /**
+   * The default gateway given out (option 3). Default: the default gateway of the
+   * interface, if the route table has one there; else none (bootlab does not route).
+   */
   router: ipv4(),
   /** DNS servers given out. Default: this machine's own name servers (from /etc/resolv.conf). */
   dns: list(str('', IPV4, 'an IPv4 address'), []),

@@ -44,6 +44,8 @@ export class LeaseStore {
   private syncTimer: NodeJS.Timeout | null = null;
   /** The last write or sync error, for the service status. */
   lastError: string | null = null;
+  /** Offers taken back for another client because the pool was full (reclaimOffer). */
+  reclaimed = 0;
 
   private constructor(readonly file: string | null) {}
 
@@ -145,7 +147,9 @@ export class LeaseStore {
   /**
    * An address for `mac` in `range`: its previous one if still free, else the next free
    * one after a per-range cursor (so look-ups stay cheap with 60 000 clients). `taken`
-   * says an address is reserved for another machine. Null: the range is exhausted.
+   * says an address is reserved for another machine. When no address is free, the oldest
+   * offer still waiting for its REQUEST is taken back (see reclaimOffer). Null: every
+   * address is bound, quarantined or reserved.
    */
   allocate(key: string, range: Range, mac: string, now: number, taken: (ip: string) => boolean): string | null {
     const prev = this.byMac.get(mac);
@@ -155,12 +159,16 @@ export class LeaseStore {
     }
     const size = range.end - range.start + 1;
     let cursor = this.cursors.get(key) ?? range.start;
+    let oldestOffer: Lease | null = null;
     for (let i = 0; i < size; i++) {
       if (cursor > range.end || cursor < range.start) cursor = range.start;
       const n = cursor;
       cursor += 1;
       const l = this.byIp.get(n);
-      if (LeaseStore.active(l, now) && l!.mac !== mac) continue;
+      if (LeaseStore.active(l, now) && l!.mac !== mac) {
+        if (l!.state === 'offered' && (oldestOffer === null || l!.expires < oldestOffer.expires)) oldestOffer = l!;
+        continue;
+      }
       if (this.quarantine.size > 0 && this.quarantinedInt(n, now)) continue;
       const ip = intToIp(n);
       if (taken(ip)) continue;
@@ -168,7 +176,19 @@ export class LeaseStore {
       return ip;
     }
     this.cursors.set(key, cursor);
-    return null;
+    return oldestOffer && !taken(oldestOffer.ip) ? this.reclaimOffer(oldestOffer) : null;
+  }
+
+  /**
+   * An offer is a promise kept for OFFER_HOLD_MS, not a lease: with the pool full of offers
+   * to MACs that never come back (forged DISCOVERs), a new client would otherwise get nothing
+   * until they expire. The oldest goes; should its client REQUEST it after all, it gets a
+   * NAK and starts again (RFC 2131 4.3.2), which is what a lost offer costs anyway.
+   */
+  private reclaimOffer(l: Lease): string {
+    this.drop(l);
+    this.reclaimed += 1;
+    return l.ip;
   }
 
   /** Holds `ip` for `mac` while the client decides (not persisted). */
@@ -214,12 +234,29 @@ export class LeaseStore {
     return true;
   }
 
-  /** The client found `ip` in use (DECLINE): out of the pool until `until`. */
-  decline(ip: string, mac: string, until: number): void {
+  /**
+   * The client found `ip` in use (DECLINE): out of the pool until `until`. Only the client
+   * the address was given to may say so (RFC 2131 4.3.3: the server marks "the network
+   * address as not available" for the lease it made); from any other MAC it is a forgery
+   * that could quarantine the whole pool, and false is returned.
+   */
+  decline(ip: string, mac: string, until: number): boolean {
     const l = this.byIp.get(ipToInt(ip));
-    if (l && l.mac === mac) this.drop(l);
+    if (!l || l.mac !== mac || l.state === 'released') return false;
+    this.drop(l);
     this.quarantine.set(ipToInt(ip), until);
     void this.append({ t: 'decline', ip, until });
+    return true;
+  }
+
+  /** Whether `mac` was offered or given `ip` (its lease may have expired since). */
+  knows(mac: string, ip: string): boolean {
+    return this.byMac.get(mac)?.ip === ip;
+  }
+
+  /** How big the state is: lease records (any state), quarantined addresses, journal lines. */
+  sizes(): { records: number; quarantined: number; journalLines: number } {
+    return { records: this.byMac.size, quarantined: this.quarantine.size, journalLines: this.lines };
   }
 
   /** Every lease known (bound, offered, released), for the API. */

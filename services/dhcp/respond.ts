@@ -18,6 +18,8 @@ export interface Link {
   /** The interface's own IPv4 address and netmask. */
   address: string;
   netmask: string;
+  /** The gateway of the default route through this interface (procnet.ts), if any. */
+  gateway?: string | null;
 }
 
 /** dhcp config with the defaults that depend on the host resolved (dns). */
@@ -68,22 +70,29 @@ interface Subnet {
   range: Range | null;
   netmask: string;
   network: string;
-  /** Options 1, 3, 6 and 15, encoded once: they are the same in every reply on this subnet. */
+  /** Options 1, 3 (when known for the whole subnet), 6 and 15, encoded once: the same in every reply on it. */
   options: Array<[number, Buffer]>;
+  /** A relay pool without a router of its own: option 3 is each request's relay (giaddr). */
+  routerIsRelay: boolean;
 }
 
-/** Subnets by config, then by link or relay: worked out on first use, not per packet. */
+/**
+ * Subnets by config, then by link or relay pool: worked out on first use, not per packet.
+ * The key never holds a value from the packet (a giaddr, say), so the memo stays as small
+ * as the config, whatever arrives (decision 0009).
+ */
 const subnetMemo = new WeakMap<DhcpConfig, Map<string, Subnet>>();
 
-function subnet(cfg: ResolvedDhcpConfig, key: string, poolKey: string, range: Range | null, netmask: string, network: string, router: string): Subnet {
+function subnet(cfg: ResolvedDhcpConfig, key: string, poolKey: string, range: Range | null, netmask: string, network: string, router: string | null | 'relay'): Subnet {
   let memo = subnetMemo.get(cfg);
   if (!memo) subnetMemo.set(cfg, (memo = new Map()));
   let s = memo.get(key);
   if (!s) {
-    const options: Array<[number, Buffer]> = [[Opt.SubnetMask, value.ip(netmask)], [Opt.Router, value.ip(router)]];
+    const options: Array<[number, Buffer]> = [[Opt.SubnetMask, value.ip(netmask)]];
+    if (router !== null && router !== 'relay') options.push([Opt.Router, value.ip(router)]);
     if (cfg.dns.length > 0) options.push([Opt.DomainServer, value.ips(cfg.dns)]);
     if (cfg.domain) options.push([Opt.DomainName, value.text(cfg.domain)]);
-    s = { poolKey, range, netmask, network, options };
+    s = { poolKey, range, netmask, network, options, routerIsRelay: router === 'relay' };
     memo.set(key, s);
   }
   return s;
@@ -98,14 +107,16 @@ function subnetFor(req: Request, cfg: ResolvedDhcpConfig): Subnet | null {
   if (giaddr !== ZERO) {
     for (const [i, p] of cfg.relayPools.entries()) {
       if (p.start && p.end && p.netmask && inSubnet(giaddr, p.start, p.netmask)) {
-        // The router defaults to the relay's own address, so each relay has its own options.
-        return subnet(cfg, `relay${i}:${p.router ?? giaddr}`, `relay${i}`, rangeOf(p.start, p.end), p.netmask, p.start, p.router ?? giaddr);
+        // The router defaults to the relay's own address (a relay agent is the subnet's router, RFC 1542).
+        return subnet(cfg, `relay${i}`, `relay${i}`, rangeOf(p.start, p.end), p.netmask, p.start, p.router ?? 'relay');
       }
     }
     // A relay on the interface's own network (or perfdhcp, which acts as one) gets its pool.
     if (!inSubnet(giaddr, req.link.address, netmask)) return null;
   }
-  return subnet(cfg, `link:${req.link.name}`, 'link', rangeOf(cfg.pool.start, cfg.pool.end), netmask, req.link.address, cfg.router ?? req.link.address);
+  // No router unless one is configured or the interface has a default gateway: bootlab
+  // does not route, and an installer told to go through it reaches no mirror (issue 15).
+  return subnet(cfg, `link:${req.link.name}`, 'link', rangeOf(cfg.pool.start, cfg.pool.end), netmask, req.link.address, cfg.router ?? req.link.gateway ?? null);
 }
 
 /** The reply skeleton: header echoed from the request (RFC 2131 table 3). */
@@ -203,6 +214,7 @@ function addNetwork(reply: DhcpPacket, req: Request, ctx: RespondContext, subnet
   const o = reply.options;
   if (lease) for (const [code, v] of leaseOptions(ctx.config)) o.set(code, v);
   for (const [code, v] of subnet.options) o.set(code, v);
+  if (subnet.routerIsRelay) o.set(Opt.Router, value.ip(req.packet.giaddr));
   const host = ctx.hosts.lookup(req.mac);
   if (host?.hostname) o.set(Opt.HostName, value.text(host.hostname));
   echoRelayInfo(reply, req);
@@ -245,7 +257,7 @@ function respondFull(req: Request, ctx: RespondContext, type: number): Decision 
     case MessageType.Decline: {
       const ip = optIp(req.packet, Opt.RequestedIp);
       if (!ip) return { kind: 'ignore', reason: 'DECLINE without option 50' };
-      ctx.leases.decline(ip, req.mac, ctx.now + ctx.config.declineQuarantine * 1000);
+      if (!ctx.leases.decline(ip, req.mac, ctx.now + ctx.config.declineQuarantine * 1000)) return { kind: 'ignore', reason: `DECLINE of ${ip}, which this client was not given` };
       return { kind: 'noted', what: `${ip} declined (in use on the network): quarantined for ${ctx.config.declineQuarantine} s` };
     }
     case MessageType.Inform: {
@@ -294,6 +306,11 @@ function refusal(ip: string, req: Request, ctx: RespondContext, subnet: Subnet):
   if (owner && owner !== req.mac) return `${ip} is reserved for another machine`;
   if (!fixed && !inRange(ip, subnet.range)) return `${ip} is not in the pool`;
   if (!ctx.leases.freeFor(ip, req.mac, ctx.now)) return `${ip} is in use`;
+  // An address is bound only to a client it was offered or given before (or reserved for):
+  // a REQUEST out of nowhere, from a MAC never seen, would hold a pool address for a whole
+  // lease time (forged ones exhaust the pool: issue 15). The NAK sends a client that lost
+  // its lease back to DISCOVER at once, where it may ask for the same address (option 50).
+  if (fixed !== ip && !ctx.leases.knows(req.mac, ip)) return `${ip} was not offered to this client (DISCOVER first)`;
   return null;
 }
 

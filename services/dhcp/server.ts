@@ -1,9 +1,16 @@
-// The DHCP service: sockets, one pair per configured interface (port 67 and the PXE boot
-// server port 4011), each pinned to its interface with SO_BINDTOIFINDEX so a request on
-// any other interface is never seen and a reply never leaves through another one (the
-// teacher's laptop with Wi-Fi and a lab cable). Each datagram: decode (packet.ts) ->
-// decide (respond.ts) -> encode -> send, with a log line and an event. A bad packet is a
-// debug line and a counter; an exception in a decision is contained and counted.
+// The DHCP service: sockets, three per configured interface, each pinned to its interface
+// with SO_BINDTOIFINDEX so a request on any other interface is never seen and a reply never
+// leaves through another one (the teacher's laptop with Wi-Fi and a lab cable):
+//   - 0.0.0.0:67, which alone receives broadcasts and sends the broadcast replies;
+//   - <interface address>:67, which receives the requests unicast to the server (the
+//     kernel gives a datagram to the most specific socket bound to its port, so each
+//     request still reaches one socket) and sends every unicast reply, to ciaddr or a
+//     relay, at most MAX_QUEUED_UNICAST waiting (decision 0009: a reply to an address
+//     nobody answers ARP for must not hold up the broadcasts of every other client);
+//   - 0.0.0.0:4011, the PXE boot server port (unicast replies, bounded the same way).
+// Each datagram: decode (packet.ts) -> decide (respond.ts) -> encode -> send, with a log
+// line and an event. A bad packet is a debug line and a counter; an exception in a
+// decision is contained and counted; DHCPINFORMs are answered at a bounded rate per sender.
 import dgram, { type Socket } from 'node:dgram';
 import { mkdirSync } from 'node:fs';
 import type { AppConfig, DhcpConfig } from '../core/config.js';
@@ -11,13 +18,15 @@ import type { DhcpMessage, DhcpMessageKind } from '../core/events.js';
 import { type HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
 import { bindToInterface, growReceiveBuffer, interfaceInfo, systemNameServers, type InterfaceInfo } from '../core/net.js';
+import { BacklogGauge, INFORM_BURST, INFORM_PER_SECOND, MAX_LIMITED_SOURCES, MAX_QUEUED_UNICAST, OVERFLOW_CHECK_MS, RECEIVE_BUFFER, RateLimiter, sendBounded } from './limits.js';
+import { interfaceGateway, udpDrops } from './procnet.js';
 import { BindError, isFatalSocketError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
 import { LeaseStore } from './leases.js';
-import { BOOTREQUEST, MESSAGE_NAMES, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
+import { BOOTREQUEST, MESSAGE_NAMES, MessageType, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
 import { classify, mtftpSubOptions } from './pxe.js';
 import { mtftpName } from '../mtftp/files.js';
 import { httpBaseFor, httpPort } from '../boot/providers.js';
-import { respond, type Decision, type RespondContext, type Request, type ResolvedDhcpConfig } from './respond.js';
+import { respond, type Decision, type Link, type RespondContext, type Request, type ResolvedDhcpConfig } from './respond.js';
 
 export const DHCP_PORT = 67;
 export const PXE_PORT = 4011;
@@ -45,7 +54,14 @@ function countReceived(counters: Record<'discovers' | 'requests' | 'declines' | 
   if (key) counters[key] += 1;
 }
 
-interface LinkSockets { info: InterfaceInfo; dhcp: Socket | null; pxe: Socket | null }
+interface LinkSockets {
+  info: InterfaceInfo;
+  /** What the decisions read of the interface: its address, netmask and default gateway. */
+  link: Link;
+  dhcp: Socket | null;
+  unicast: Socket | null;
+  pxe: Socket | null;
+}
 
 export interface DhcpStats {
   received: number;
@@ -74,6 +90,8 @@ export function mtftpAdverts(config: AppConfig): Map<string, Buffer> {
 export class DhcpServer implements Service {
   readonly name = 'dhcp';
   private readonly links: LinkSockets[] = [];
+  /** Every socket opened, in order, with what it is bound to (kept after close, for the last stats). */
+  private readonly sockets: Array<{ sock: Socket; address: string; port: number; iface: string }> = [];
   private readonly reserved = new Map<string, string>();
   private state: ServiceStatus['state'] = 'starting';
   private since = Date.now();
@@ -82,7 +100,14 @@ export class DhcpServer implements Service {
     received: 0, malformed: 0, ignored: 0, replies: 0, offers: 0, acks: 0, naks: 0, errors: 0,
     // Received, by message type (the admin's /metrics reads them: no event per packet).
     discovers: 0, requests: 0, declines: 0, releases: 0, informs: 0,
+    // Shed under abuse (decision 0009): INFORMs over a sender's rate, unicast replies over
+    // the waiting limit. The kernel's receive-buffer drops are read from /proc (stats).
+    informsLimited: 0, unicastDropped: 0, discoversShed: 0,
   };
+  private readonly backlog = new BacklogGauge();
+  /** The kernel's drop count on our sockets when last read, when, and whether it had grown. */
+  private readonly overflow = { drops: 0, at: 0, growing: false };
+  private readonly informLimiter = new RateLimiter(INFORM_PER_SECOND, INFORM_BURST, MAX_LIMITED_SOURCES);
   private readonly config: ResolvedDhcpConfig;
   private readonly log: Logger;
   private readonly unsubscribe: () => void;
@@ -106,12 +131,24 @@ export class DhcpServer implements Service {
   }
 
   get stats(): DhcpStats {
-    return { ...this.counters, leases: this.leases.all().filter((l) => l.state === 'bound').length };
+    const sizes = this.leases.sizes();
+    return {
+      ...this.counters,
+      kernelDropped: udpDrops(this.ports()) ?? 0,
+      offersReclaimed: this.leases.reclaimed,
+      leases: this.leases.all().filter((l) => l.state === 'bound').length,
+      // How big the state is (bounded by the pool; the fuzz test reads them).
+      leaseRecords: sizes.records, quarantined: sizes.quarantined, journalLines: sizes.journalLines,
+      rateLimitSources: this.informLimiter.size,
+    };
+  }
+
+  private ports(): number[] {
+    return [...new Set(this.sockets.map((s) => s.port))];
   }
 
   status(): ServiceStatus {
-    const bound = this.links.flatMap((l) => [l.dhcp, l.pxe].filter((s): s is Socket => s !== null)
-      .map((s) => ({ protocol: 'udp' as const, address: `0.0.0.0%${l.info.name}`, port: s.address().port })));
+    const bound = this.sockets.map((s) => ({ protocol: 'udp' as const, address: `${s.address}%${s.iface}`, port: s.port }));
     return { state: this.state, since: this.since, bound, lastError: this.lastError ?? this.leases.lastError, stats: this.stats };
   }
 
@@ -119,26 +156,33 @@ export class DhcpServer implements Service {
     for (const name of this.config.interfaces) {
       const info = interfaceInfo(name);
       if (typeof info === 'string') throw new DhcpStartError(`dhcp.interfaces: ${info}`);
-      const link: LinkSockets = { info, dhcp: null, pxe: null };
+      // The interface's own default gateway is the clients' router when dhcp.router is unset;
+      // bootlab itself does not route (decision 0009).
+      const link: LinkSockets = { info, link: { ...info, gateway: interfaceGateway(info.name, info.address, info.netmask) }, dhcp: null, unicast: null, pxe: null };
       this.links.push(link);
-      link.dhcp = await this.open(link, ports.dhcp, false);
-      link.pxe = await this.open(link, ports.pxe, true);
+      link.dhcp = await this.open(link, '0.0.0.0', ports.dhcp, false);
+      // The same port as the broadcast socket (which may have been given an ephemeral one).
+      link.unicast = await this.open(link, info.address, link.dhcp.address().port, false);
+      link.pxe = await this.open(link, '0.0.0.0', ports.pxe, true);
     }
     this.state = 'running';
     this.since = Date.now();
-    this.log.info({ mode: this.config.mode, interfaces: this.links.map((l) => `${l.info.name} ${l.info.address}`), ports: [ports.dhcp, ports.pxe] }, 'dhcp listening');
+    this.log.info({
+      mode: this.config.mode, interfaces: this.links.map((l) => `${l.info.name} ${l.info.address}`), ports: [ports.dhcp, ports.pxe],
+      ...(this.config.mode === 'full' ? { router: this.config.router ?? this.links.map((l) => `${l.info.name}: ${l.link.gateway ?? 'none'}`) } : {}),
+    }, 'dhcp listening');
   }
 
-  private open(link: LinkSockets, port: number, bootServer: boolean): Promise<Socket> {
+  private open(link: LinkSockets, address: string, port: number, bootServer: boolean): Promise<Socket> {
     const info = link.info;
     return new Promise((resolve, reject) => {
       const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-      sock.once('error', (e: NodeJS.ErrnoException) => reject(new BindError('dhcp', '0.0.0.0', port, e.code ?? e.message)));
-      sock.bind({ address: '0.0.0.0', port }, () => {
+      sock.once('error', (e: NodeJS.ErrnoException) => reject(new BindError('dhcp', address, port, e.code ?? e.message)));
+      sock.bind({ address, port }, () => {
         try {
           bindToInterface(sock, info.index);
           sock.setBroadcast(true);
-          growReceiveBuffer(sock, 4 * 1024 * 1024);
+          growReceiveBuffer(sock, RECEIVE_BUFFER);
         } catch (e) {
           sock.close();
           reject(new DhcpStartError(`dhcp.interfaces: cannot bind a socket to interface ${info.name}: ${(e as Error).message} (Linux before 5.7 needs root or CAP_NET_RAW for this)`));
@@ -151,6 +195,7 @@ export class DhcpServer implements Service {
           if (isFatalSocketError(e)) this.ctx.fail?.(e);
         });
         sock.on('message', (buf, rinfo) => this.onMessage(buf, rinfo, link, bootServer));
+        this.sockets.push({ sock, address, port: sock.address().port, iface: info.name });
         resolve(sock);
       });
     });
@@ -159,7 +204,7 @@ export class DhcpServer implements Service {
   private onMessage(buf: Buffer, rinfo: dgram.RemoteInfo, link: LinkSockets, bootServer: boolean): void {
     this.counters.received += 1;
     try {
-      this.handle(buf, rinfo, link, bootServer);
+      this.handle(buf, rinfo, link, bootServer, this.behind());
     } catch (e) {
       this.counters.errors += 1;
       this.lastError = (e as Error).message;
@@ -167,8 +212,36 @@ export class DhcpServer implements Service {
     }
   }
 
-  private handle(buf: Buffer, rinfo: dgram.RemoteInfo, link: LinkSockets, bootServer: boolean): void {
+  /**
+   * Whether to shed DISCOVERs now: a backlog is being read (BacklogGauge) and it overflowed,
+   * the kernel dropping requests since the last look (read at most every OVERFLOW_CHECK_MS,
+   * and only while behind). A stall the buffer absorbs (the process descheduled for a
+   * moment on a busy machine) is answered in order, late by what it holds; only a real
+   * overload sheds.
+   */
+  private behind(): boolean {
+    if (!this.backlog.behind()) return false;
+    const now = Date.now();
+    const o = this.overflow;
+    if (now - o.at >= OVERFLOW_CHECK_MS) {
+      const drops = udpDrops(this.ports()) ?? 0;
+      o.growing = drops > o.drops;
+      o.drops = drops;
+      o.at = now;
+    }
+    return o.growing;
+  }
+
+  private handle(buf: Buffer, rinfo: dgram.RemoteInfo, link: LinkSockets, bootServer: boolean, behind: boolean): void {
     const info = link.info;
+    // Behind a backlog, DISCOVERs go before anything is decoded (option 53 is almost always
+    // the first option, at byte 240): the cheapest way to catch up (limits.ts BacklogGauge).
+    if (behind && !bootServer && buf.length > 242 && buf[240] === Opt.MessageType && buf[242] === MessageType.Discover) {
+      this.counters.discovers += 1;
+      this.counters.discoversShed += 1;
+      this.warnAtMostEvery10s('shed', { discoversShed: this.counters.discoversShed }, 'dhcp: behind a backlog of requests: new DISCOVERs are dropped until it is read');
+      return;
+    }
     const packet = decode(buf);
     if (isDecodeError(packet)) {
       this.counters.malformed += 1;
@@ -187,6 +260,16 @@ export class DhcpServer implements Service {
     }
     const kind = classify(packet);
     countReceived(this.counters, type);
+    // RFC 2131 4.3.5: an INFORM is answered unicast to its ciaddr, which the sender chooses;
+    // one host (or a broken one) asking hundreds of times a second gets a few answers. The
+    // sender is its source address, or behind a relay (all from the relay's address) its MAC.
+    const sender = packet.giaddr === '0.0.0.0' ? rinfo.address : `${packet.giaddr} ${mac}`;
+    if (type === MessageType.Inform && !this.informLimiter.take(sender, Date.now())) {
+      this.counters.informsLimited += 1;
+      log.debug({ from: sender, ciaddr: packet.ciaddr }, 'dhcp INFORM over the per-sender rate: not answered');
+      this.warnAtMostEvery10s('inform', { from: sender, informsLimited: this.counters.informsLimited }, 'dhcp: a sender asks with DHCPINFORM faster than it is answered (the rest are dropped)');
+      return;
+    }
     const received = eventKind(type);
     // Events feed each machine's boot progress: they are made for firmware that boots from
     // the network and for machines in the host map, not for every laptop of the site (at
@@ -196,7 +279,7 @@ export class DhcpServer implements Service {
       ? { mac, xid: packet.xid, iface: info.name, arch: kind.archCode, vendorClass: kind.vendorClass, firmware: kind.firmware, mode: this.config.mode as 'proxy' | 'full' }
       : null;
     if (base) this.ctx.events.emit({ kind: received!, ...base, ip: optIp(packet, Opt.RequestedIp) ?? (packet.ciaddr !== '0.0.0.0' ? packet.ciaddr : undefined) });
-    const req: Request = { packet, mac, kind, link: info, bootServer, source: { address: rinfo.address, port: rinfo.port } };
+    const req: Request = { packet, mac, kind, link: link.link, bootServer, source: { address: rinfo.address, port: rinfo.port } };
     this.respondCtx.now = Date.now();
     this.act(respond(req, this.respondCtx), req, link, log, base, type);
   }
@@ -207,7 +290,7 @@ export class DhcpServer implements Service {
     if (d.kind === 'ignore') {
       this.counters.ignored += 1;
       log.debug({ type: typeName, reason: d.reason }, 'dhcp ignored');
-      if (d.exhausted) this.warnExhausted(d.reason);
+      if (d.exhausted) this.warnAtMostEvery10s('exhausted', { reason: d.reason }, 'dhcp: no address left to offer; reserved machines are still served (widen dhcp.pool)');
       return;
     }
     if (d.kind === 'noted') {
@@ -216,11 +299,17 @@ export class DhcpServer implements Service {
     }
     const bytes = encode(d.packet);
     const name = MESSAGE_NAMES[d.type];
-    const sock = (req.bootServer ? link.pxe : link.dhcp)!;
+    const broadcast = !req.bootServer && d.to.address === '255.255.255.255';
+    const sock = (req.bootServer ? link.pxe : broadcast ? link.dhcp : link.unicast)!;
     const send = () => {
-      sock.send(bytes, d.to.port, d.to.address, (err) => {
-        if (err) log.warn({ err, to: d.to }, 'dhcp reply not sent');
-      });
+      const done = (err: Error | null) => { if (err) log.warn({ err, to: d.to }, 'dhcp reply not sent'); };
+      if (broadcast) sock.send(bytes, d.to.port, d.to.address, done);
+      else if (!sendBounded(sock, bytes, d.to, MAX_QUEUED_UNICAST, done)) {
+        this.counters.unicastDropped += 1;
+        log.debug({ type: name, to: `${d.to.address}:${d.to.port}` }, 'dhcp reply dropped: too many unicast replies wait for their destination');
+        this.warnAtMostEvery10s('unicast', { unicastDropped: this.counters.unicastDropped }, 'dhcp: unicast replies dropped: too many wait for addresses that do not answer ARP');
+        return;
+      }
       this.counters.replies += 1;
       if (name === 'OFFER') this.counters.offers += 1;
       else if (name === 'ACK') this.counters.acks += 1;
@@ -235,18 +324,19 @@ export class DhcpServer implements Service {
     else send();
   }
 
-  private lastExhaustWarning = 0;
-  private warnExhausted(reason: string): void {
+  /** Warnings that a flood would repeat per packet: one line per kind every 10 s at most. */
+  private readonly lastWarning = new Map<string, number>();
+  private warnAtMostEvery10s(kind: string, fields: Record<string, unknown>, msg: string): void {
     const now = Date.now();
-    if (now - this.lastExhaustWarning < 10_000) return;
-    this.lastExhaustWarning = now;
-    this.log.warn({ reason }, 'dhcp: no address left to offer; reserved machines are still served (widen dhcp.pool)');
+    if (now - (this.lastWarning.get(kind) ?? 0) < 10_000) return;
+    this.lastWarning.set(kind, now);
+    this.log.warn(fields, msg);
   }
 
   async close(): Promise<void> {
     this.state = 'stopping';
     this.unsubscribe();
-    await Promise.all(this.links.flatMap((l) => [l.dhcp, l.pxe]).filter((s): s is Socket => s !== null).map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(this.sockets.map(({ sock }) => new Promise<void>((r) => sock.close(() => r()))));
     this.leases.close();
     this.state = 'stopped';
     this.log.info({ stats: this.stats }, 'dhcp stopped');

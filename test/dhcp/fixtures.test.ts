@@ -95,6 +95,8 @@ for (const f of fixtures) {
     for (const mode of ['proxy', 'full'] as const) {
       const config = { ...defaults(dhcpSpec), mode, interfaces: ['eth0'], pool: { start: '192.0.2.100', end: '192.0.2.150' }, dns: [] };
       const ctx = { config, hosts: HOSTS, reservedBy: () => undefined, leases: LeaseStore.memory(), now: Date.now() };
+      // A captured REQUEST followed an OFFER of that address (full mode binds only what it offered).
+      if (mode === 'full' && e.messageType === MessageType.Request) ctx.leases.offer(macOf(p)!, optIp(p, Opt.RequestedIp) ?? '192.0.2.100', ctx.now, 60_000, null);
       const d = respond({ packet: p, mac: macOf(p)!, kind, link: { name: 'eth0', address: '192.0.2.1', netmask: '255.255.255.0' }, bootServer: false, source: { address: '0.0.0.0', port: 68 } }, ctx);
       if (mode === 'proxy' && e.messageType === MessageType.Request) {
         t.equal(d.kind, 'ignore', 'proxy: the site server answers REQUESTs');

@@ -21,7 +21,10 @@ t.test('bound leases, releases and declines are restored after a restart', async
   await pending;
   t.match(readFileSync(file, 'utf8'), /192\.0\.2\.101/, 'written once the promise resolves');
   a.release('02:00:00:00:00:02', '192.0.2.101');
-  a.decline('192.0.2.102', '02:00:00:00:00:03', now + HOUR);
+  t.notOk(a.decline('192.0.2.102', '02:00:00:00:00:03', now + HOUR), 'a DECLINE of an address this MAC was not given is refused');
+  t.notOk(a.quarantined('192.0.2.102', now));
+  await a.bind('02:00:00:00:00:03', '192.0.2.102', now + HOUR, null);
+  t.ok(a.decline('192.0.2.102', '02:00:00:00:00:03', now + HOUR), 'its holder\'s is taken');
   a.close();
   const b = LeaseStore.open(dir);
   t.teardown(() => b.close());

@@ -159,6 +159,8 @@ export interface BootlabOptions {
   admin?: Record<string, unknown>;
   /** Extra environment for the bootlab process. */
   env?: Record<string, string>;
+  /** log.level (default debug: every packet; info still logs "bootlab running" and each reply). */
+  logLevel?: 'debug' | 'info';
 }
 
 export interface Bootlab {
@@ -207,7 +209,7 @@ export async function startBootlab(lab: NetLab, member: string, dir: string, opt
   mkdirSync(join(home, 'tftpboot'), { recursive: true });
   // YAML is a superset of JSON: the files are written as JSON, keys exactly as documented.
   const appliance = {
-    log: { level: 'debug', pretty: 'never' },
+    log: { level: opts.logLevel ?? 'debug', pretty: 'never' },
     stateDir: 'state',
     hosts: 'hosts.yaml',
     tftp: { enabled: false, root: 'tftpboot', ...opts.tftp },

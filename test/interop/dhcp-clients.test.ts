@@ -2,7 +2,9 @@
 // namespaces of its own (test/helpers/netlab.ts): a server namespace with eth0 =
 // 192.0.2.1/24 on a bridge, client namespaces on the same bridge.
 // - busybox udhcpc and ISC dhclient get a pool address with the configured options
-//   (mask, router, DNS, domain, lease time, T1 = half, T2 = 7/8, server id);
+//   (mask, router, DNS, domain, lease time, T1 = half, T2 = 7/8, server id); with no
+//   dhcp.router, the router is the server interface's default gateway, or there is none
+//   (bootlab does not route);
 // - renewing (udhcpc SIGUSR1; dhclient run again on its lease file: INIT-REBOOT) keeps
 //   the address;
 // - a release (udhcpc SIGUSR2, dhclient -r) is logged and gives the address back: with a
@@ -39,7 +41,8 @@ t.test('udhcpc: a pool lease with the configured options; SIGUSR1 renews the sam
   const { lab, dir } = env;
   const mac = '02:00:00:00:01:01';
   labWith(lab, { c1: mac });
-  // netmask and router left out: they default to eth0's own (255.255.255.0, 192.0.2.1).
+  // netmask and router left out: the mask is eth0's (255.255.255.0); eth0 has no default
+  // route, so no router is given (bootlab does not route).
   const srv = await startBootlab(lab, 'srv', dir, {
     dhcp: { mode: 'full', interfaces: ['eth0'], pool: POOL, leaseTime: LEASE, dns: ['192.0.2.53'], domain: 'lab.example' },
   });
@@ -52,7 +55,7 @@ t.test('udhcpc: a pool lease with the configured options; SIGUSR1 renews the sam
   const e = bound.e;
   tt.ok(inRange(e.ip, POOL.start, POOL.end), `the address ${e.ip} is in the pool ${POOL.start}-${POOL.end}`);
   tt.equal(e.subnet, '255.255.255.0', 'subnet mask (option 1) = eth0\'s netmask by default');
-  tt.equal(e.router, SRV, 'router (option 3) = eth0\'s address by default');
+  tt.equal(e.router, '', 'no router (option 3): never bootlab\'s own address');
   tt.equal(e.dns, '192.0.2.53', 'DNS server (option 6) as configured');
   tt.equal(e.domain, 'lab.example', 'domain (option 15) as configured');
   tt.equal(e.lease, String(LEASE), `lease time (option 51) = leaseTime ${LEASE}`);
@@ -71,6 +74,19 @@ t.test('udhcpc: a pool lease with the configured options; SIGUSR1 renews the sam
   const ack2 = await waitFor(() => srv.replies(mac, 'ACK').length > acks, 3000);
   tt.ok(ack2, 'the server logged an ACK for the renewal', { server: srv.tail() });
   await u.proc?.stop();
+});
+
+t.test('no dhcp.router: the router is the default gateway of the server\'s interface', async (tt) => {
+  const env = newLab(tt, 'gw');
+  if (!env) return;
+  const { lab, dir } = env;
+  labWith(lab, { c1: '02:00:00:00:01:11' });
+  lab.exec('srv', 'ip', ['route', 'add', 'default', 'via', '192.0.2.254', 'dev', 'eth0']);
+  const srv = await startBootlab(lab, 'srv', dir, { dhcp: { mode: 'full', interfaces: ['eth0'], pool: POOL, leaseTime: LEASE, dns: ['192.0.2.53'] } });
+  const u = await new Udhcpc(lab, 'c1', dir).once();
+  tt.ok(inRange(u.lease?.ip, POOL.start, POOL.end), 'udhcpc got a lease', { output: u.output, server: srv.tail() });
+  tt.equal(u.lease?.router, '192.0.2.254', 'router (option 3) = eth0\'s default gateway');
+  tt.ok(srv.logs().some((l) => l.msg === 'dhcp listening' && JSON.stringify(l.router) === '["eth0: 192.0.2.254"]'), 'the start line says which router is given');
 });
 
 t.test('dhclient: DORA, the lease file\'s options (T1 60, T2 105); INIT-REBOOT keeps the address', async (tt) => {
