@@ -24,7 +24,7 @@ import { BindError, isFatalSocketError, type Service, type ServiceContext, type 
 import { LeaseStore } from './leases.js';
 import { BOOTREQUEST, MESSAGE_NAMES, MessageType, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
 import { classify, mtftpSubOptions } from './pxe.js';
-import { mtftpName } from '../mtftp/files.js';
+import { channelKey, mtftpName, sharedChannels } from '../mtftp/files.js';
 import { httpBaseFor, httpPort } from '../boot/providers.js';
 import { respond, type Decision, type Link, type RespondContext, type Request, type ResolvedDhcpConfig } from './respond.js';
 
@@ -81,7 +81,11 @@ export function mtftpAdverts(config: AppConfig): Map<string, Buffer> {
   const m = config.mtftp;
   const out = new Map<string, Buffer>();
   if (!m.enabled) return out;
+  // A file on a shared group is sent to nobody by multicast (decision 0008): advertising it
+  // would make a BIOS ROM listen and retry MTFTP in vain before it falls back to TFTP.
+  const shared = sharedChannels(m.files);
   for (const f of m.files) {
+    if (shared.has(channelKey(f))) continue;
     out.set(mtftpName(f.file), mtftpSubOptions({ group: f.group!, clientPort: f.clientPort, serverPort: m.serverPort, openTimeout: m.openTimeout, reopenDelay: m.reopenDelay }));
   }
   return out;

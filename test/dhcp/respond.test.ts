@@ -307,4 +307,10 @@ t.test('mtftp on: a BIOS PXE ROM whose boot file is multicast gets option 43 sub
   const p = reply(t, ask(other, dhcp(1, PXE_BIOS, req())), MessageType.Offer);
   t.same([...p.options.get(Opt.VendorSpecific)!], [6, 1, 8, 255], 'a boot file mtftp does not send: no MTFTP sub-options');
   t.same(mtftpAdverts(parseConfig('', '/etc/bootlab/appliance.yaml')).size, 0, 'mtftp off: nothing to advertise');
+  // Decision 0008: files on a shared group are never multicast, so they are not advertised.
+  const shared = parseConfig('mtftp:\n  enabled: true\n  files:\n    - { file: undionly.kpxe, group: 239.255.1.1, clientPort: 3001 }\n    - { file: vmlinuz, group: 239.255.1.1, clientPort: 3001 }\n    - { file: pxelinux.0, group: 239.255.1.2, clientPort: 3001 }\nmulticast: { interface: eth0 }\ntftp: { root: /nonexistent-bootlab }\n', '/etc/bootlab/appliance.yaml');
+  t.same([...mtftpAdverts(shared).keys()], ['pxelinux.0'], 'only the file with a group of its own is advertised');
+  const sharedCtx = context({ mtftp: mtftpAdverts(shared) });
+  t.same([...reply(t, ask(sharedCtx, dhcp(1, PXE_BIOS, req())), MessageType.Offer).options.get(Opt.VendorSpecific)!], [6, 1, 8, 255],
+    'a BIOS ROM whose boot file is on a shared group: no MTFTP sub-options, it loads it by TFTP at once');
 });
