@@ -29,7 +29,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 # bootlab runs as an ordinary user (compose.yaml: user, default the image's node user,
 # uid 1000) so the files it writes in the mounted config/ and tftpboot/ belong to the
-# checkout's owner. Ports 67/69/80 need CAP_NET_BIND_SERVICE, DHCP's 4 MiB receive
+# checkout's owner. Ports 67/69/80 need CAP_NET_BIND_SERVICE, DHCP's 256 KiB receive
 # buffer (SO_RCVBUFFORCE) CAP_NET_ADMIN; a non-root process only gets them from file
 # capabilities, and only when the container's bounding set has them (compose.yaml's
 # cap_add). SO_BINDTOIFINDEX needs no capability since Linux 5.7.
