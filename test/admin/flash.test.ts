@@ -68,7 +68,7 @@ t.test('one job per target; no answer within the wait; the device\'s refusal; ca
   const long = (await f.send('POST', '/api/flash', { target: '127.0.0.1', port: silent, file: 'router.bin', waitSeconds: 60 })).json();
   const c = await f.send('POST', `/api/flash/${long.id}/cancel`);
   t.equal(c.statusCode, 200);
-  const cancelled = await until(f, long.id, (j) => j.endedAt !== null, 5000);
+  const cancelled = await until(f, long.id, (j) => j.endedAt !== null, 30_000);
   t.equal(cancelled.state, 'cancelled', 'cancel ends it at once, not after the wait');
   const again = await f.send('POST', `/api/flash/${long.id}/cancel`);
   t.equal(again.statusCode, 409);

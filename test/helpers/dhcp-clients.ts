@@ -591,12 +591,16 @@ export interface ProbeReply {
 // packet (hex in argv) to 255.255.255.255:67, print every datagram received for listenMs.
 const PROBE_SCRIPT = `
 const dgram = require('node:dgram');
-const [packets, listenMs] = JSON.parse(process.argv[1]);
+const [packets, listenMs, stopAfter, lingerMs] = JSON.parse(process.argv[1]);
+let got = 0;
 const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 let t0 = Date.now();
 s.on('error', (e) => { out({ error: e.message }); process.exit(2); });
-s.on('message', (m, r) => out({ from: r.address, port: r.port, hex: m.toString('hex'), at: Date.now() - t0 }));
+s.on('message', (m, r) => {
+  out({ from: r.address, port: r.port, hex: m.toString('hex'), at: Date.now() - t0 });
+  if (stopAfter && ++got === stopAfter) setTimeout(() => { s.close(); process.exit(0); }, lingerMs);
+});
 s.bind(68, '0.0.0.0', async () => {
   s.setBroadcast(true);
   t0 = Date.now();
@@ -611,12 +615,15 @@ s.bind(68, '0.0.0.0', async () => {
 /**
  * Broadcasts `packets` from 0.0.0.0:68 in `member` (whose `ifname` may have no address:
  * a host route 255.255.255.255/32 dev ifname is added) and returns what came back to
- * port 68 within `listenMs`.
+ * port 68 within `listenMs`, or until `lingerMs` after the `stopAfter`th reply: a probe
+ * that expects an answer gives a long listenMs (it only stops a test whose server is
+ * silent) and stopAfter, so a loaded machine is never taken for a missing reply; the
+ * linger catches a duplicate sent right after it.
  */
-export async function probe(lab: NetLab, member: string, packets: Buffer[], opts: { listenMs?: number; ifname?: string } = {}): Promise<{ replies: ProbeReply[]; sent: number; output: string }> {
+export async function probe(lab: NetLab, member: string, packets: Buffer[], opts: { listenMs?: number; ifname?: string; stopAfter?: number; lingerMs?: number } = {}): Promise<{ replies: ProbeReply[]; sent: number; output: string }> {
   lab.exec(member, 'ip', ['route', 'replace', '255.255.255.255/32', 'dev', opts.ifname ?? 'eth0']);
   const listenMs = opts.listenMs ?? 2000;
-  const proc = lab.spawn(member, process.execPath, ['-e', PROBE_SCRIPT, JSON.stringify([packets.map((p) => p.toString('hex')), listenMs])]);
+  const proc = lab.spawn(member, process.execPath, ['-e', PROBE_SCRIPT, JSON.stringify([packets.map((p) => p.toString('hex')), listenMs, opts.stopAfter ?? 0, opts.lingerMs ?? 0])]);
   const timer = setTimeout(() => { void proc.stop(); }, listenMs + 15_000);
   const { code } = await proc.exited;
   clearTimeout(timer);

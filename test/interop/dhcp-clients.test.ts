@@ -32,7 +32,7 @@ function labWith(lab: NetLab, clients: Record<string, string>): void {
 }
 
 function releaseLogged(srv: Bootlab, mac: string): Promise<unknown> {
-  return srv.waitLog((l) => sameMac(l.mac, mac) && /release/i.test(JSON.stringify(l)), 5000);
+  return srv.waitLog((l) => sameMac(l.mac, mac) && /release/i.test(JSON.stringify(l)), 30_000);
 }
 
 t.test('udhcpc: a pool lease with the configured options; SIGUSR1 renews the same address', async (tt: TapTest) => {
@@ -71,7 +71,7 @@ t.test('udhcpc: a pool lease with the configured options; SIGUSR1 renews the sam
   tt.ok(renewed, 'SIGUSR1: udhcpc renewed', { output: u.output(), server: srv.tail() });
   tt.equal(renewed?.e.ip, e.ip, 'the renewal kept the same address');
   tt.equal(renewed?.e.lease, String(LEASE), 'the renewal ACK carries the lease time again');
-  const ack2 = await waitFor(() => srv.replies(mac, 'ACK').length > acks, 3000);
+  const ack2 = await waitFor(() => srv.replies(mac, 'ACK').length > acks, 30_000);
   tt.ok(ack2, 'the server logged an ACK for the renewal', { server: srv.tail() });
   await u.proc?.stop();
 });
@@ -159,7 +159,7 @@ t.test('udhcpc SIGUSR2 releases: a one-address pool goes to a second MAC after t
   const deconfig = await a.waitEvent('deconfig', bound.i + 1, 5000);
   tt.ok(deconfig, 'SIGUSR2: udhcpc A released and deconfigured', { output: a.output() });
   // Its stderr comes through a pipe, after the script's event file may already show deconfig.
-  await waitFor(() => /sending release/.test(a.output()), 3000);
+  await waitFor(() => /sending release/.test(a.output()), 30_000);
   tt.match(a.output(), /sending release/, 'udhcpc A says it sent the RELEASE');
   tt.ok(await releaseLogged(srv, macA), 'the server logged the RELEASE from A', { server: srv.tail() });
   await a.proc?.stop();

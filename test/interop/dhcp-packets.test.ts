@@ -67,7 +67,7 @@ t.test('full mode: a REQUEST naming another server is ignored; an INIT-REBOOT RE
   tt.equal(r1.sent, 1, 'the probe broadcast the REQUEST');
   const ans1 = repliesTo(r1.replies, xidOther);
   tt.equal(ans1.length, 0, 'no reply within 2 s to a REQUEST naming server 192.0.2.77', { replies: ans1.map((p) => ({ type: p.type, yiaddr: p.yiaddr })) });
-  const ignored = await srv.waitLog((l) => l.msg === 'dhcp ignored' && sameMac(l.mac, mac) && sameXid(l.xid, xidOther), 3000);
+  const ignored = await srv.waitLog((l) => l.msg === 'dhcp ignored' && sameMac(l.mac, mac) && sameXid(l.xid, xidOther), 30_000);
   tt.ok(ignored, `the server logged "dhcp ignored" for xid ${xidHex(xidOther)}`, { server: srv.tail() });
   tt.equal(srv.replies(mac).filter((l) => sameXid(l.xid, xidOther)).length, 0, 'and no "dhcp reply" for it');
 
@@ -79,7 +79,7 @@ t.test('full mode: a REQUEST naming another server is ignored; an INIT-REBOOT RE
     xid: xidReboot, mac, broadcast: false,
     options: [[53, Buffer.from([DHCP.REQUEST])], [50, ipBytes('203.0.113.9')], PRL],
   });
-  const r2 = await probe(lab, 'p', [reboot], { listenMs: 2000 });
+  const r2 = await probe(lab, 'p', [reboot], { listenMs: 20_000, stopAfter: 1, lingerMs: 1000 });
   const ans2 = repliesTo(r2.replies, xidReboot);
   tt.equal(ans2.length, 1, 'exactly one reply to the INIT-REBOOT REQUEST for 203.0.113.9', { replies: r2.replies.map((r) => ({ from: r.from, len: r.data.length })), server: srv.tail() });
   const nak = ans2[0];
@@ -90,7 +90,7 @@ t.test('full mode: a REQUEST naming another server is ignored; an INIT-REBOOT RE
     tt.ok(sameMac(nak.chaddr, mac), 'chaddr echoed');
     tt.notOk(nak.options.has(51), 'no lease time in a NAK');
   }
-  const logged = await srv.waitLog((l) => l.msg === 'dhcp reply' && l.type === 'NAK' && sameMac(l.mac, mac) && sameXid(l.xid, xidReboot), 3000);
+  const logged = await srv.waitLog((l) => l.msg === 'dhcp reply' && l.type === 'NAK' && sameMac(l.mac, mac) && sameXid(l.xid, xidReboot), 30_000);
   tt.ok(logged, 'the server logged the NAK', { server: srv.tail() });
 });
 
@@ -128,9 +128,9 @@ t.test('proxy mode: no address for a plain client; a PXE DISCOVER gets a proxy O
       [60, Buffer.from('PXEClient:Arch:00000:UNDI:002001', 'latin1')],
     ],
   });
-  const r = await probe(lab, 'pxe', [discover], { listenMs: 2000 });
+  const r = await probe(lab, 'pxe', [discover], { listenMs: 20_000, stopAfter: 1 });
   const offers = repliesTo(r.replies, xid);
-  tt.ok(offers.length >= 1, 'the PXE DISCOVER got a reply within 2 s', { server: srv.tail() });
+  tt.ok(offers.length >= 1, 'the PXE DISCOVER got a reply', { server: srv.tail() });
   const o = offers[0];
   if (!o) return;
   tt.equal(o.type, DHCP.OFFER, 'a DHCPOFFER (option 53 = 2)');

@@ -112,7 +112,7 @@ t.test('PXE MTFTP: six clients at once, one round, about one copy on the wire; a
   const starts = srv.roundStarts(big.name, 'pxe');
   tt.equal(starts.length, 1, 'the server logged one PXE round for big.bin', { starts, server: srv.tail() });
   if (bootlabOnly(srv)) {
-    const done = await srv.waitLog((l) => l.msg === 'mtftp round done' && l.file === big.name, 5000);
+    const done = await srv.waitLog((l) => l.msg === 'mtftp round done' && l.file === big.name, 30_000);
     tt.equal(done?.ok, true, 'and that round ended ok', { done });
     tt.equal(starts[0]?.group, `${G1}:3001`, 'on the configured group and client port', { start: starts[0] });
     tt.ok(lan.clients.some((m) => masterIp(starts[0] ?? { level: 0, msg: '' }) === lan.ip[m]), 'whose master was one of the clients', { start: starts[0] });
