@@ -70,7 +70,8 @@ export class FileLayer {
    * resolve as the same name without it. A loader chained from a generated name takes that
    * name's folder as its path prefix: pxelinux under iPXE, given http://srv/bootlab/<mac>.ipxe,
    * asks for bootlab/ldlinux.c32 and bootlab/pxelinux.cfg/01-<mac> (syslinux core/fs/pxe),
-   * GRUB for bootlab/grub/grub.cfg. One prefix is taken off, once.
+   * a GRUB built without a prefix for bootlab/grub.cfg (grub-core/net/bootp.c). One prefix
+   * is taken off, once.
    */
   addPrefixAlias(dir: string): void {
     this.aliases.add(dir);
