@@ -199,6 +199,8 @@ export class ReplacedInodes<C> {
   private list: Replaced<C>[] = [];
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
+  /** Checks run one at a time: the timer's and idle()'s would otherwise read a handle the other dropped (EBADF). */
+  private running: Promise<unknown> = Promise.resolve();
   // An fd each; a burst of API writes (a class list, row by row) keeps this many at most.
   private static readonly MAX = 128;
 
@@ -224,7 +226,13 @@ export class ReplacedInodes<C> {
    * Looks at each replaced inode once; `full` compares the content too. Returns true while
    * any holds a save not yet recovered (moving, settling or being recovered).
    */
-  async check(full: boolean): Promise<boolean> {
+  check(full: boolean): Promise<boolean> {
+    const run = this.running.then(() => this.checkOnce(full));
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  private async checkOnce(full: boolean): Promise<boolean> {
     let pending = false;
     for (const r of [...this.list]) {
       if (r.recovering) { pending = true; continue; }
@@ -239,7 +247,9 @@ export class ReplacedInodes<C> {
         }
       } else if (full || at > r.until) {
         // Same size and mtime: a rewrite within one mtime tick would still change the text.
-        if (sha((await readAll(r.handle)).toString('utf8')) !== r.hash) r.moved = { stamp: now, at: at - this.o.settleMs };
+        let text: string;
+        try { text = (await readAll(r.handle)).toString('utf8'); } catch { this.drop(r); continue; }
+        if (sha(text) !== r.hash) r.moved = { stamp: now, at: at - this.o.settleMs };
         else if (at > r.until) { this.drop(r); continue; }
       }
       if (r.moved === null) continue;
