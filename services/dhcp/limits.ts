@@ -80,14 +80,17 @@ const WAITED_MS = 0.05;
 
 /** Tells, per datagram, whether the service reads from a backlog (see BACKLOG_STREAK). */
 export class BacklogGauge {
-  private idle = performance.eventLoopUtilization().idle;
+  private idle: number;
   private streak = 0;
 
-  constructor(private readonly limit = BACKLOG_STREAK) {}
+  /** `idleMs`: the event loop's idle time so far (tests give their own). */
+  constructor(private readonly limit = BACKLOG_STREAK, private readonly idleMs = () => performance.eventLoopUtilization().idle) {
+    this.idle = idleMs();
+  }
 
   /** Called once per datagram read: true while the last `limit` came without a wait. */
   behind(): boolean {
-    const idle = performance.eventLoopUtilization().idle;
+    const idle = this.idleMs();
     if (idle - this.idle >= WAITED_MS) this.streak = 0;
     else this.streak += 1;
     this.idle = idle;
