@@ -5,7 +5,8 @@
 // sites have their own boot.ipxe; bootlab never shadows it, issue 15 A1).
 // Paths in the scripts start with "/", so iPXE resolves them against the script's own
 // URL: the same script loads kernels over HTTP when it came over HTTP, TFTP otherwise.
-import { ARCHES, normalizeMac, type Arch, type Host, type Image } from '../core/hostmap-parse.js';
+import { ARCHES, type Arch } from '../core/firmware.js';
+import { normalizeMac, type Host, type Image } from '../core/hostmap-parse.js';
 import { imageFor, type HostView } from '../dhcp/boot.js';
 import type { ChainLoopGuard } from './loop.js';
 import { render, varsFor, type BootSite } from './vars.js';

@@ -2,12 +2,11 @@
 // `file:line key: message` errors. Pure: text in, data or error lines out.
 import { isIPv4 } from 'node:net';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { ARCHES, type Arch } from './firmware.js';
 import type { Issue } from './schema.js';
 import { issueLines, lineOf, yamlSyntaxLines } from './yamlpos.js';
 
 export type DefaultAction = 'menu' | 'local' | 'image' | 'none';
-export const ARCHES = ['bios', 'uefi32', 'uefi64', 'arm32', 'arm64'] as const;
-export type Arch = (typeof ARCHES)[number];
 
 /** What loads a kernel image: iPXE (default), pxelinux (BIOS) or GRUB (UEFI), each from a generated config. */
 export const LOADERS = ['ipxe', 'pxelinux', 'grub'] as const;

@@ -8,7 +8,7 @@
 // a vendor's loader) is handed to every client as is.
 import type { BootConfig, DhcpConfig } from '../core/config.js';
 import type { Host, HostMapData, Image } from '../core/hostmap-parse.js';
-import type { ClientKind } from './pxe.js';
+import type { ClientKind } from '../core/firmware.js';
 
 export interface HostView {
   lookup(mac: string): Host | undefined;

@@ -11,7 +11,8 @@ import { LeaseStore, type Range } from './leases.js';
 import {
   BOOTREPLY, MessageType, Opt, messageType, optIp, optText, value, type DhcpPacket,
 } from './packet.js';
-import { biosVendorOptions, uuidProblem, type ClientKind } from './pxe.js';
+import type { ClientKind } from '../core/firmware.js';
+import { biosVendorOptions, uuidProblem } from './pxe.js';
 
 export interface Link {
   name: string;

@@ -9,7 +9,8 @@ import { defaults } from '../../services/core/schema.js';
 import { chooseBoot, type BootFilesConfig } from '../../services/dhcp/boot.js';
 import { LeaseStore } from '../../services/dhcp/leases.js';
 import { MessageType, Opt, decode, isDecodeError, optText, type DhcpPacket } from '../../services/dhcp/packet.js';
-import { classify, type ClientKind } from '../../services/dhcp/pxe.js';
+import type { ClientKind } from '../../services/core/firmware.js';
+import { classify } from '../../services/dhcp/pxe.js';
 import { respond, type RespondContext, type ResolvedDhcpConfig } from '../../services/dhcp/respond.js';
 import { IPXE, PXE_BIOS, PXE_UEFI, dhcp, hostView, tlv } from '../helpers/dhcp-bytes.js';
 

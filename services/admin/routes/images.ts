@@ -4,7 +4,8 @@
 // of this name would find a regular file": a ".." path, a symlink leaving the root or a
 // folder counts as missing, and nothing outside tftp.root is ever opened.
 import { Type } from 'typebox';
-import { ARCHES, type Image } from '../../core/hostmap-parse.js';
+import { ARCHES } from '../../core/firmware.js';
+import type { Image } from '../../core/hostmap-parse.js';
 import { FileLayer, isRefusal } from '../../tftp/files.js';
 import { Remapper } from '../../tftp/remap.js';
 import type { AdminApp } from '../app.js';
