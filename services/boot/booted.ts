@@ -6,7 +6,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { EventBus } from '../core/events.js';
 import { normalizeMac } from '../core/hostmap-parse.js';
-import { hyphenMac } from './vars.js';
+import { REPORT_NAME, reportPath } from '../core/bootnames.js';
 
 /**
  * One secret for the whole process: TFTP and HTTP (and a restarted service) accept the same
@@ -15,7 +15,6 @@ import { hyphenMac } from './vars.js';
 const PROCESS_SECRET = randomBytes(32);
 
 // The path, and `/local` from the script's local-disk step.
-const REPORT = /^bootlab\/booted\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\/([0-9a-f]{1,64})(\/local)?$/i;
 
 export class BootReports {
   private readonly secret: Buffer;
@@ -29,7 +28,7 @@ export class BootReports {
   }
 
   path(mac: string): string {
-    return `bootlab/booted/${hyphenMac(mac)}/${this.key(mac)}`;
+    return reportPath(mac, this.key(mac));
   }
 
   /** Checks the key and, when it is right, reports the machine booted (`local`: from its own disk). */
@@ -44,7 +43,7 @@ export class BootReports {
   /** A content provider: the report as a file name; "booted" when accepted, null (not found) otherwise. */
   provider(): (name: string, client: { address: string }) => string | null {
     return (name, client) => {
-      const m = REPORT.exec(name);
+      const m = REPORT_NAME.exec(name);
       if (!m) return null;
       const mac = normalizeMac(m[1]);
       return mac && this.report(mac, m[2], client.address, m[3] ? 'local' : undefined) ? `booted ${mac}\n` : null;

@@ -4,11 +4,11 @@
 // grub_net_search_config_file); a GRUB image built with prefix (tftp)/grub finds these.
 // GRUB's paths starting with "/" are on the server it booted from ($root = (tftp,server)).
 // Files on disk win over these (providers.ts).
-import type { HostView } from '../dhcp/boot.js';
+import { GRUB_HOST_CFG } from '../core/bootnames.js';
+import type { HostView } from '../core/hostmap-parse.js';
 import { defaultConfig, hostConfig, loaderProvider, type Kernel, type LoaderFormat, type Who } from './loader-config.js';
 import { render, varsFor, type BootSite } from './vars.js';
 
-const HOST_CFG = /^grub\/grub\.cfg-01-([0-9a-f]{2}(?:-[0-9a-f]{2}){5})$/i;
 const abs = (p: string) => `/${p.replace(/^\/+/, '')}`;
 // GRUB quoting: single quotes, a quote inside written as '\''.
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -36,4 +36,4 @@ const GRUB: LoaderFormat = {
 
 export const grubHostConfig = (mac: string, hosts: HostView, ip: string | null, site: BootSite) => hostConfig(GRUB, mac, hosts, ip, site);
 export const grubDefault = (hosts: HostView, ip: string | null, site: BootSite) => defaultConfig(GRUB, hosts, ip, site);
-export const grubProvider = (hosts: HostView, site: BootSite) => loaderProvider(GRUB, 'grub/grub.cfg', HOST_CFG, hosts, site);
+export const grubProvider = (hosts: HostView, site: BootSite) => loaderProvider(GRUB, 'grub/grub.cfg', GRUB_HOST_CFG, hosts, site);

@@ -5,13 +5,14 @@
 // sites have their own boot.ipxe; bootlab never shadows it, issue 15 A1).
 // Paths in the scripts start with "/", so iPXE resolves them against the script's own
 // URL: the same script loads kernels over HTTP when it came over HTTP, TFTP otherwise.
+import { SCRIPT_NAME } from '../core/bootnames.js';
 import { ARCHES, type Arch } from '../core/firmware.js';
 import { normalizeMac, type Host, type Image } from '../core/hostmap-parse.js';
-import { imageFor, type HostView } from '../dhcp/boot.js';
+import type { HostView } from '../core/hostmap-parse.js';
+import { imageFor } from './choose.js';
 import type { ChainLoopGuard } from './loop.js';
 import { render, varsFor, type BootSite } from './vars.js';
 
-const SCRIPT_NAME = /^bootlab\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
 const abs = (p: string) => (/^[a-z]+:\/\//i.test(p) ? p : `/${p.replace(/^\/+/, '')}`);
 const base = (p: string) => p.split('/').pop() ?? p;
 

@@ -8,7 +8,8 @@
 // - The default (pxelinux.cfg/default, grub/grub.cfg): the host map's defaults.
 // A loader can only boot kernel images; any other target is written as the local disk.
 import { normalizeMac, type Host, type HostMapData, type Image } from '../core/hostmap-parse.js';
-import { imageFor, type HostView } from '../dhcp/boot.js';
+import type { HostView } from '../core/hostmap-parse.js';
+import { imageFor } from './choose.js';
 import type { BootSite } from './vars.js';
 
 export type Kernel = Extract<Image, { kind: 'kernel' }>;

@@ -5,6 +5,7 @@
 // script): iPXE follows it about 60 times a second until the machine is switched off (issue
 // 15, A1). After `limit` such fetches the machine gets a script that says so and returns to
 // its firmware, and the bus carries client.stopped for its row.
+import { scriptPath } from '../core/bootnames.js';
 import type { EventBus } from '../core/events.js';
 
 export interface LoopGuardOptions {
@@ -55,7 +56,7 @@ export class ChainLoopGuard {
     if (track.times.length < this.limit) return null;
     const what = image ? `image ${image}` : 'its boot target';
     const reason = `its boot chain came back to its own script ${this.limit} times without a new DHCP request `
-      + `(${what} leads back to bootlab/${mac.replace(/:/g, '-')}.ipxe): stopped, check the image's script or chain URL`;
+      + `(${what} leads back to ${scriptPath(mac)}): stopped, check the image's script or chain URL`;
     if (!track.stopped) {
       track.stopped = true;
       this.events.emit({ kind: 'client.stopped', mac, cause: 'chain-loop', reason, ...(ip ? { ip } : {}) });

@@ -3,7 +3,7 @@
 // booted report, and pxelinux/GRUB configs (after the disk: a hand-written one wins).
 import type { AppConfig } from '../core/config.js';
 import { interfaceInfo } from '../core/net.js';
-import type { HostView } from '../dhcp/boot.js';
+import type { HostView } from '../core/hostmap-parse.js';
 import type { FileLayer } from '../tftp/files.js';
 import type { BootReports } from './booted.js';
 import { grubProvider } from './grub.js';

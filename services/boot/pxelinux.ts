@@ -4,11 +4,11 @@
 // machine the host map does not name gets "not found" for 01-<mac> and takes default.
 // Only kernel images can be written as a pxelinux entry; others fall back to local boot.
 // Files on disk win over these (the provider is consulted after the disk, providers.ts).
-import type { HostView } from '../dhcp/boot.js';
+import { PXELINUX_HOST_CFG } from '../core/bootnames.js';
+import type { HostView } from '../core/hostmap-parse.js';
 import { defaultConfig, hostConfig, loaderProvider, type Kernel, type LoaderFormat, type Who } from './loader-config.js';
 import { render, varsFor, type BootSite } from './vars.js';
 
-const HOST_CFG = /^pxelinux\.cfg\/01-([0-9a-f]{2}(?:-[0-9a-f]{2}){5})$/i;
 // pxelinux sends names as written; a leading "/" is absolute on the TFTP server, so the
 // config works wherever pxelinux.0 itself sits.
 const abs = (p: string) => `/${p.replace(/^\/+/, '')}`;
@@ -42,4 +42,4 @@ const PXELINUX: LoaderFormat = {
 
 export const pxelinuxHostConfig = (mac: string, hosts: HostView, ip: string | null, site: BootSite) => hostConfig(PXELINUX, mac, hosts, ip, site);
 export const pxelinuxDefault = (hosts: HostView, ip: string | null, site: BootSite) => defaultConfig(PXELINUX, hosts, ip, site);
-export const pxelinuxProvider = (hosts: HostView, site: BootSite) => loaderProvider(PXELINUX, 'pxelinux.cfg/default', HOST_CFG, hosts, site);
+export const pxelinuxProvider = (hosts: HostView, site: BootSite) => loaderProvider(PXELINUX, 'pxelinux.cfg/default', PXELINUX_HOST_CFG, hosts, site);

@@ -1,6 +1,7 @@
 // What a generated boot file may say about the machine it is for: template variables in
 // an image's cmdline and chain URL ({{mac}}, {{ip}} ...), and the addresses a client
 // reaches bootlab on. Pure.
+import { hyphenMac } from '../core/bootnames.js';
 import type { Host } from '../core/hostmap-parse.js';
 
 export interface BootVars {
@@ -32,7 +33,6 @@ export interface BootSite {
   bootedPath(mac: string): string;
 }
 
-export const hyphenMac = (mac: string): string => mac.replace(/:/g, '-');
 
 export function varsFor(mac: string, host: Host | undefined, image: string | null, clientIp: string | null, site: BootSite): BootVars {
   const httpBase = site.httpBase ?? '';

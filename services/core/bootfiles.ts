@@ -1,11 +1,9 @@
 // What a downloaded file is to a boot (boot loader, script, kernel, initrd), for the
 // progress model (progress.ts). Pure: names and the host map's image in, a role out.
+import { SCRIPT_NAME } from './bootnames.js';
 import { normalizeMac, type Image } from './hostmap-parse.js';
 
 export type FileRole = 'bootloader' | 'script' | 'kernel' | 'initrd';
-
-/** The per-machine iPXE script (services/boot/ipxe.ts): its name carries the MAC, with dashes. */
-const SCRIPT_NAME = /^bootlab\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
 
 /** A boot file name or TFTP URL as the path a TFTP request for it carries: "tftp://s/a/b" → "a/b". */
 export function cleanPath(name: string): string {

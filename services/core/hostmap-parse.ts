@@ -8,6 +8,13 @@ import { issueLines, lineOf, yamlSyntaxLines } from './yamlpos.js';
 
 export type DefaultAction = 'menu' | 'local' | 'image' | 'none';
 
+/** What the boot decision and the generated files read of the host map (HostMap, or a fixed one in tests). */
+export interface HostView {
+  lookup(mac: string): Host | undefined;
+  readonly images: ReadonlyMap<string, Image>;
+  readonly defaults: HostMapData['defaults'];
+}
+
 /** What loads a kernel image: iPXE (default), pxelinux (BIOS) or GRUB (UEFI), each from a generated config. */
 export const LOADERS = ['ipxe', 'pxelinux', 'grub'] as const;
 export type Loader = (typeof LOADERS)[number];

@@ -6,7 +6,8 @@
 import type { DhcpConfig } from '../core/config.js';
 import { inSubnet, intToIp, ipToInt } from '../core/net.js';
 import { mtftpName } from '../mtftp/files.js';
-import { chooseBoot, type BootChoice, type BootFilesConfig, type HostView } from './boot.js';
+import { chooseBoot, type BootChoice, type BootFilesConfig } from '../boot/choose.js';
+import type { HostView } from '../core/hostmap-parse.js';
 import { LeaseStore, type Range } from './leases.js';
 import {
   BOOTREPLY, MessageType, Opt, messageType, optIp, optText, value, type DhcpPacket,

@@ -1,6 +1,7 @@
 // What an HTTP request names, as pure functions: the file path (percent-decoded, the
 // query ignored, no normalisation here: ".." reaches the file layer, which refuses it)
 // and the booted report route.
+import { URL_MAC } from '../core/bootnames.js';
 
 export interface RequestTarget {
   /** The decoded path, with its leading "/". */
@@ -37,7 +38,6 @@ export function fileName(path: string): string {
 }
 
 const BOOTED = /^\/+bootlab\/booted\/([^/]+)\/?$/;
-const MAC = /^([0-9a-f]{2})[-:]?([0-9a-f]{2})[-:]?([0-9a-f]{2})[-:]?([0-9a-f]{2})[-:]?([0-9a-f]{2})[-:]?([0-9a-f]{2})$/i;
 
 /**
  * The booted report route, `/bootlab/booted/<mac>`: null for any other path; the MAC as
@@ -46,7 +46,7 @@ const MAC = /^([0-9a-f]{2})[-:]?([0-9a-f]{2})[-:]?([0-9a-f]{2})[-:]?([0-9a-f]{2}
 export function bootedRoute(path: string): { mac: string } | 'bad-mac' | null {
   const m = BOOTED.exec(path);
   if (!m) return null;
-  const mac = MAC.exec(m[1]);
+  const mac = URL_MAC.exec(m[1]);
   if (!mac) return 'bad-mac';
   return { mac: mac.slice(1, 7).join(':').toLowerCase() };
 }

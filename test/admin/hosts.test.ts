@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chooseBoot } from '../../services/dhcp/boot.js';
+import { chooseBoot } from '../../services/boot/choose.js';
 import type { ClientKind } from '../../services/core/firmware.js';
 import { adminFixture } from '../helpers/admin.js';
 import { HOSTNAME_RULE, MAC_FORMS, PC02, SAMPLE, TEACHER, UNAUTHORIZED, UNKNOWN_NOPE } from './hosts-sample.js';

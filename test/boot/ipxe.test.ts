@@ -3,7 +3,7 @@
 // TFTP provider's name matching.
 import t from 'tap';
 import { BOOT_IPXE, BOOTLAB_BOOT_IPXE, dispatcherProvider, ipxeProvider, scriptFor } from '../../services/boot/ipxe.js';
-import { scriptPath } from '../../services/dhcp/boot.js';
+import { scriptPath } from '../../services/core/bootnames.js';
 import { hostView } from '../helpers/dhcp-bytes.js';
 import { IP, SITE } from './loader-fixtures.js';
 

@@ -3,7 +3,7 @@
 // ciaddr | yiaddr | siaddr | giaddr | chaddr[16] | sname[64] | file[128] | cookie | options);
 // and the host map view the responder and the script generator read.
 import { parseHostMap, type HostMapData } from '../../services/core/hostmap-parse.js';
-import type { HostView } from '../../services/dhcp/boot.js';
+import type { HostView } from '../../services/core/hostmap-parse.js';
 
 export interface RawRequest {
   op?: number;

@@ -6,7 +6,7 @@ import t from 'tap';
 import { httpBaseFor } from '../../services/boot/providers.js';
 import { dhcpSpec, parseConfig, type AppConfig } from '../../services/core/config.js';
 import { defaults } from '../../services/core/schema.js';
-import { chooseBoot, type BootFilesConfig } from '../../services/dhcp/boot.js';
+import { chooseBoot, type BootFilesConfig } from '../../services/boot/choose.js';
 import { LeaseStore } from '../../services/dhcp/leases.js';
 import { MessageType, Opt, decode, isDecodeError, optText, type DhcpPacket } from '../../services/dhcp/packet.js';
 import type { ClientKind } from '../../services/core/firmware.js';

@@ -7,23 +7,13 @@
 // dnsmasq all guard against). An image of raw per-architecture files (pxelinux.0, grubx64.efi,
 // a vendor's loader) is handed to every client as is.
 import type { BootConfig, DhcpConfig } from '../core/config.js';
-import type { Host, HostMapData, Image } from '../core/hostmap-parse.js';
+import { scriptPath } from '../core/bootnames.js';
+import type { HostView, Image } from '../core/hostmap-parse.js';
 import type { ClientKind } from '../core/firmware.js';
-
-export interface HostView {
-  lookup(mac: string): Host | undefined;
-  readonly images: ReadonlyMap<string, Image>;
-  readonly defaults: HostMapData['defaults'];
-}
 
 export type BootChoice =
   | { file: string; reason: string }
   | { file: null; reason: string };
-
-/** The per-machine iPXE script's path under the TFTP root (generated, services/boot/ipxe.ts). */
-export function scriptPath(mac: string): string {
-  return `bootlab/${mac.replace(/:/g, '-')}.ipxe`;
-}
 
 /** The image a machine boots now, or what the defaults say ('menu', 'local', 'none'). */
 export function imageFor(mac: string, hosts: HostView): Image | 'menu' | 'local' | 'none' {
