@@ -2,7 +2,8 @@
 // model and metrics wired into one runtime (the AdminContext), and the admin server's
 // listen. `bootlab serve` and the tests build the same runtime.
 import { BootOnce } from '../boot/bootonce.js';
-import { ConfigError, loadConfig, type AppConfig } from '../core/config.js';
+import { ConfigError, type AppConfig } from '../core/config.js';
+import { loadConfig } from '../load-config.js';
 import { FlashJobs } from '../flash/jobs.js';
 import { put } from '../tftp/client.js';
 import { EventBus } from '../core/events.js';

@@ -5,7 +5,7 @@
 //   full:  RFC 2131 with pool, leases, reservations, relays; PXE options on top.
 import type { DhcpConfig } from '../core/config.js';
 import { inSubnet, intToIp, ipToInt } from '../core/net.js';
-import { mtftpName } from '../mtftp/files.js';
+import { mtftpName } from '../core/multicast.js';
 import { chooseBoot, type BootChoice, type BootFilesConfig } from '../boot/choose.js';
 import type { HostView } from '../core/hostmap-parse.js';
 import { LeaseStore, type Range } from './leases.js';

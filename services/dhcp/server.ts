@@ -24,7 +24,7 @@ import { BindError, isFatalSocketError, type Service, type ServiceContext, type 
 import { LeaseStore } from './leases.js';
 import { BOOTREQUEST, MESSAGE_NAMES, MessageType, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
 import { classify, mtftpSubOptions } from './pxe.js';
-import { channelKey, mtftpName, sharedChannels } from '../mtftp/files.js';
+import { channelKey, mtftpName, sharedChannels } from '../core/multicast.js';
 import { httpBaseFor, httpPort } from '../boot/providers.js';
 import { respond, type Decision, type Link, type RespondContext, type Request, type ResolvedDhcpConfig } from './respond.js';
 

@@ -3,6 +3,7 @@
 // line, # starts a comment (atftpd tftpd_mtftp.c). Pure apart from the stat of sizes.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { groupProblem, mtftpName } from '../core/multicast.js';
 
 /** PXE MTFTP sends 512-byte blocks numbered 1..65535 and cannot roll over (PXE 2.1). */
 export const MTFTP_BLOCK_SIZE = 512;
@@ -16,26 +17,6 @@ export interface MtftpEntry {
   clientPort: number;
   /** Where the entry was written, for messages: a config key path, or file:line. */
   origin: string;
-}
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-export function isMulticast(ip: string): boolean {
-  if (!IPV4.test(ip)) return false;
-  const first = Number(ip.split('.')[0]);
-  return first >= 224 && first <= 239;
-}
-
-/** Why a group address is unusable, or null. 224.0.0.0/24 is for routing protocols (RFC 5771). */
-export function groupProblem(ip: string): string | null {
-  if (!isMulticast(ip)) return 'must be an IPv4 multicast address (224.0.0.0-239.255.255.255), like 239.255.1.1';
-  if (ip.startsWith('224.0.0.')) return 'must not be in 224.0.0.0/24, which routers use for themselves; use 239.x.x.x (administratively scoped)';
-  return null;
-}
-
-/** The name a client's request is matched against: no leading slashes, forward slashes only. */
-export function mtftpName(name: string): string {
-  return name.replace(/\\/g, '/').replace(/^\/+/, '');
 }
 
 /** Parses the text of an atftpd --mtftp file; errors read "file:line: message". */
@@ -59,26 +40,6 @@ export function parseAtftpdMtftp(text: string, file: string): { entries: MtftpEn
     entries.push({ file: mtftpName(name), group, clientPort, origin: at });
   });
   return { entries, errors };
-}
-
-/** A group and client port as one key, "239.255.1.1:3001": what a listener's socket receives. */
-export function channelKey(f: { group: string | null; clientPort: number }): string {
-  return `${f.group}:${f.clientPort}`;
-}
-
-/**
- * The group:port keys that more than one file names, with those files in order. Such a
- * channel is shared: PXE MTFTP DATA carry no file name, so nothing of these files is ever
- * sent to it (unicast rounds instead, docs/decisions/0008-mtftp-shared-group.md). iPXE's
- * mtftp:// uses 239.255.1.1:3001 for every file, so a kernel and an initrd always share.
- */
-export function sharedChannels(files: { file: string; group: string | null; clientPort: number }[]): Map<string, string[]> {
-  const byChannel = new Map<string, string[]>();
-  for (const f of files) {
-    const key = channelKey(f);
-    byChannel.set(key, [...(byChannel.get(key) ?? []), f.file]);
-  }
-  return new Map([...byChannel].filter(([, names]) => names.length > 1));
 }
 
 /**

@@ -4,7 +4,8 @@
 // (Beside config.test.ts, which is at its size limit.)
 import t from 'tap';
 import { join } from 'node:path';
-import { appSpec, bootSpec, ConfigError, ENV_OVERRIDES, httpSpec, loadConfig, parseConfig } from '../../services/core/config.js';
+import { appSpec, bootSpec, ConfigError, ENV_OVERRIDES, httpSpec, parseConfig } from '../../services/core/config.js';
+import { loadConfig } from '../../services/load-config.js';
 import { defaults } from '../../services/core/schema.js';
 
 const FILE = '/etc/bootlab/appliance.yaml';

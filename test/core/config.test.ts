@@ -5,16 +5,17 @@ import t from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { appSpec, ConfigError, loadConfig, parseConfig, type AppConfig } from '../../services/core/config.js';
+import { appSpec, ConfigError, parseConfig, type AppConfig } from '../../services/core/config.js';
+import { loadConfig, parseAppConfig } from '../../services/load-config.js';
 import { defaults } from '../../services/core/schema.js';
 import { Remapper } from '../../services/tftp/remap.js';
 
 const FILE = '/etc/bootlab/appliance.yaml';
 
-/** The error lines parseConfig throws for `text`, or null when it parses. */
-function errorsOf(text: string, file = FILE): string[] | null {
+/** The error lines `parse` (parseConfig by default) throws for `text`, or null when it parses. */
+function errorsOf(text: string, file = FILE, parse: (text: string, file: string) => unknown = parseConfig): string[] | null {
   try {
-    parseConfig(text, file);
+    parse(text, file);
     return null;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
@@ -385,7 +386,7 @@ t.test('mtftp files: the 65535-block limit, duplicate names, a shared group, and
   });
   const cfgFile = join(dir, 'appliance.yaml');
   const base = ['tftp: { root: boot }', 'multicast: { interface: eth0 }', 'mtftp:', '  enabled: true'];
-  const errs = (...lines: string[]) => errorsOf(y(...base, ...lines), cfgFile);
+  const errs = (...lines: string[]) => errorsOf(y(...base, ...lines), cfgFile, parseAppConfig);
   t.same(errs('  files: [{ file: ok.bin, group: 239.255.1.1 }]'), null, 'the largest file that fits: 65534 full blocks and 511 bytes');
   t.same(errs('  files:', '    - { file: ok.bin, group: 239.255.1.1 }', '    - { file: big.bin, group: 239.255.1.9 }'),
     [`${cfgFile}:7 mtftp.files.1.file: big.bin has 33553920 bytes, over PXE MTFTP's limit of 33553919 (65535 blocks of 512 bytes); serve it over TFTP or HTTP instead, or load it from a smaller first stage`]);
@@ -400,7 +401,7 @@ t.test('mtftp files: the 65535-block limit, duplicate names, a shared group, and
     `${join(dir, 'atftpd.conf')}:6: client port 70000 must be an integer 1-65535`,
   ], 'each bad line of the atftpd file named by file and line');
   t.match(errs('  atftpdFile: missing.conf')![0], new RegExp(`^${cfgFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:5 mtftp\\.atftpdFile: cannot read .*missing\\.conf: ENOENT`));
-  const merged = parseConfig(y(...base, '  files: [{ file: ok.bin, group: 239.255.1.1 }]', '  atftpdFile: good.conf'), cfgFile);
+  const merged = parseAppConfig(y(...base, '  files: [{ file: ok.bin, group: 239.255.1.1 }]', '  atftpdFile: good.conf'), cfgFile);
   t.same(merged.mtftp.files, [
     { file: 'ok.bin', group: '239.255.1.1', clientPort: 3001 },
     { file: 'pxelinux.0', group: '239.255.1.2', clientPort: 1760 },
@@ -408,4 +409,10 @@ t.test('mtftp files: the 65535-block limit, duplicate names, a shared group, and
   ], 'the atftpd file\'s entries join mtftp.files, leading slashes dropped');
   t.same(errs('  files: [{ file: pxelinux.0, group: 239.255.1.1 }]', '  atftpdFile: good.conf'),
     [`${join(dir, 'good.conf')}:1: names pxelinux.0 again (already at mtftp.files.0.file)`], 'a file in both places is refused');
+  // parseConfig itself reads nothing: the files are the loader's (services/load-config.ts).
+  const text = y(...base, '  files: [{ file: big.bin, group: 239.255.1.1 }]', '  atftpdFile: missing.conf');
+  const pure = parseConfig(text, cfgFile);
+  t.same(pure.mtftp.files, [{ file: 'big.bin', group: '239.255.1.1', clientPort: 3001 }], 'parseConfig leaves mtftp.files as written');
+  t.equal(pure.mtftp.atftpdFile, join(dir, 'missing.conf'), 'and only anchors the atftpd path');
+  t.equal(errorsOf(text, cfgFile, parseAppConfig)?.length, 2, 'the loader finds both: the missing atftpd file and the file over the limit');
 });

@@ -3,7 +3,7 @@
 // plain values: open a unicast round (ending the ones it replaces), ignore a duplicate,
 // or ignore it while the limits are reached.
 import t from 'tap';
-import { sharedChannels } from '../../services/mtftp/files.js';
+import { sharedChannels } from '../../services/core/multicast.js';
 import { clientKey, decideUnicast, type RoundView } from '../../services/mtftp/shared.js';
 
 const limits = { maxRounds: 4, maxPerClient: 2 };
