@@ -24,7 +24,7 @@ import { FileCache } from './filecache.js';
 import { channelKey, mtftpName, sharedChannels } from '../core/multicast.js';
 import { MAX_MTFTP_FILE_SIZE } from './files.js';
 import { PxeRound } from './pxe.js';
-import { RoundReport } from './report.js';
+import { RoundReport } from '../tftp/multicast/report.js';
 import { clientKey, decideUnicast } from './shared.js';
 
 interface Channel {

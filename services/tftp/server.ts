@@ -10,7 +10,7 @@ import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { interfaceInfo, multicastInterfaceName, plainAddress, type InterfaceInfo } from '../core/net.js';
 import { BindError, isFatalSocketError, StartError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
-import { MulticastGroups, type GroupStats } from '../mtftp/groups.js';
+import { MulticastGroups, type GroupStats } from './multicast/groups.js';
 import type { Job, ReadJob, Report } from './engine.js';
 import { FileLayer, isRefusal, type Client } from './files.js';
 import { toNetascii } from './netascii.js';

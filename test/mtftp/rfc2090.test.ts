@@ -1,7 +1,7 @@
 // One RFC 2090 group with a fake clock and recording sends: the OACKs each member gets
 // (byte for byte), who leads, what the group is sent, and how loss is recovered.
 import t from 'tap';
-import { Rfc2090Group, type GroupParams, type Peer } from '../../services/mtftp/rfc2090.js';
+import { Rfc2090Group, type GroupParams, type Peer } from '../../services/tftp/multicast/rfc2090.js';
 import { ackPacket, errorPacket } from '../../services/tftp/packet.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 

@@ -3,12 +3,12 @@
 // its own (its transfer ID: OACKs and DATA leave from it, ACKs come back to it). The
 // socket sends multicast out of multicast.interface only, with multicast.ttl.
 import { createSocket, type Socket } from 'node:dgram';
-import type { EventBus } from '../core/events.js';
-import type { Logger } from '../core/log.js';
-import { bindToInterface, intToIp, ipToInt, multicastSender, type InterfaceInfo } from '../core/net.js';
-import { ErrorCode, errorPacket } from '../tftp/packet.js';
-import { realClock, type Clock } from '../tftp/transfer.js';
-import { sendTo } from '../tftp/sockets.js';
+import type { EventBus } from '../../core/events.js';
+import type { Logger } from '../../core/log.js';
+import { bindToInterface, intToIp, ipToInt, multicastSender, type InterfaceInfo } from '../../core/net.js';
+import { ErrorCode, errorPacket } from '../packet.js';
+import { realClock, type Clock } from '../transfer.js';
+import { sendTo } from '../sockets.js';
 import { RoundReport } from './report.js';
 import { Rfc2090Group, type GroupParams, type Peer } from './rfc2090.js';
 

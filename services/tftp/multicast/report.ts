@@ -1,8 +1,8 @@
 // What a multicast round tells the world, for both protocols: log lines and events on
 // the bus (receivers seen, blocks sent, rounds, each client's completion), so the
 // dashboard shows a group the way it shows a unicast transfer.
-import type { EventBus, MulticastProtocol } from '../core/events.js';
-import type { Logger } from '../core/log.js';
+import type { EventBus, MulticastProtocol } from '../../core/events.js';
+import type { Logger } from '../../core/log.js';
 
 export interface RoundTotals {
   blocksSent: number;

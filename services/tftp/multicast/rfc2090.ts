@@ -13,8 +13,8 @@
 //   (a later block arrived, the hole did not) resends the hole, at most once per round
 //   trip; the timer resends the hole only. Block numbers never roll over in multicast (atftp
 //   reads them as 16 bits), so files over 65535 blocks are served by unicast instead.
-import { dataHeader, encode, Opcode } from '../tftp/packet.js';
-import { Deadline, RetryBudget, type Clock, type Send } from '../tftp/transfer.js';
+import { dataHeader, encode, Opcode } from '../packet.js';
+import { Deadline, RetryBudget, type Clock, type Send } from '../transfer.js';
 
 export interface Peer { address: string; port: number }
 
