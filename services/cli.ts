@@ -18,8 +18,8 @@ import { readsProtected, resolveToken, TOKEN_ENV, TOKEN_FILE, TokenError } from 
 // The appliance itself (Fastify, the services) is loaded by `serve` only: `bootlab flash`
 // must start in a fraction of a second, inside a boot loader's listening window.
 import type { Runtime } from './admin/server.js';
-import { normalizeName, isRefusal } from './tftp/files.js';
-import { Remapper } from './tftp/remap.js';
+import { normalizeName, isRefusal } from './core/files.js';
+import { Remapper } from './core/remap.js';
 import { flashCommand, getCommand, UsageError, type ClientArgs } from './tftp/client-cli.js';
 
 const DEFAULT_CONFIG = 'config/appliance.yaml';

@@ -5,7 +5,7 @@ import { httpListening, installBootFiles, Site } from '../boot/providers.js';
 import type { AppConfig } from '../core/config.js';
 import type { ServiceContext } from '../core/service.js';
 import type { HostMap } from '../core/hostmap.js';
-import type { FileLayer } from '../tftp/files.js';
+import type { FileLayer } from '../core/files.js';
 import { start as startHttp } from '../http/server.js';
 import { start as startDhcp } from '../dhcp/server.js';
 import { start as startMtftp } from '../mtftp/server.js';

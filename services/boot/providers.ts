@@ -4,7 +4,7 @@
 import type { AppConfig } from '../core/config.js';
 import { interfaceInfo } from '../core/net.js';
 import type { HostView } from '../core/hostmap-parse.js';
-import type { FileLayer } from '../tftp/files.js';
+import type { FileLayer } from '../core/files.js';
 import type { BootReports } from './booted.js';
 import { grubProvider } from './grub.js';
 import { dispatcherProvider, ipxeProvider } from './ipxe.js';

@@ -3,7 +3,7 @@
 // Every path through here ends with the handle closed (close() is idempotent).
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { ReadTarget } from '../tftp/files.js';
+import type { ReadTarget } from '../core/files.js';
 import { contentType, fileEtag, type Validators } from './range.js';
 
 /** Bytes read from the disk per write to the socket. */

@@ -8,9 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { BindError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
-import { FileLayer, isRefusal, type FileRefusal } from '../tftp/files.js';
-import { ErrorCode } from '../tftp/packet.js';
-import { Remapper } from '../tftp/remap.js';
+import { FileLayer, isRefusal, type FileRefusal } from '../core/files.js';
 import { fileBody, memoryBody, type Body } from './body.js';
 import { notModified, parseRange, rangeAllowed } from './range.js';
 import { bootedRoute, fileName, parseTarget } from './request.js';
@@ -64,7 +62,9 @@ const header = (req: IncomingMessage, name: string): string | undefined => {
   return typeof h === 'string' ? h : undefined;
 };
 
-const statusFor = (r: FileRefusal): number => (r.code === ErrorCode.FileNotFound ? 404 : r.code === ErrorCode.AccessViolation ? 403 : 500);
+/** The file layer's refusals as HTTP status codes. */
+const STATUS_FOR: Record<FileRefusal['refused'], number> = { 'not-found': 404, forbidden: 403, error: 500 };
+const statusFor = (r: FileRefusal): number => STATUS_FOR[r.refused];
 
 export class HttpServer implements HttpService {
   readonly name = 'http' as const;
@@ -83,11 +83,7 @@ export class HttpServer implements HttpService {
   fail: ((e: Error) => void) | undefined;
 
   constructor(private readonly ctx: ServiceContext, private readonly log: Logger, private readonly events: EventBus, private readonly opts: HttpOptions = {}) {
-    const t = ctx.config.tftp;
-    this.files = new FileLayer({
-      root: t.root, maxFilenameLength: t.maxFilenameLength, caseInsensitive: t.caseInsensitive,
-      remapper: new Remapper(t.remap), writeDirs: [],
-    });
+    this.files = FileLayer.fromConfig(ctx.config.tftp);
   }
 
   async listen(): Promise<void> {

@@ -15,9 +15,8 @@ import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { bindToInterface, interfaceInfo, multicastInterfaceName, multicastSender, type InterfaceInfo } from '../core/net.js';
 import { BindError, isFatalSocketError, StartError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
-import { FileLayer, isRefusal } from '../tftp/files.js';
-import { decode, ErrorCode, errorPacket, isDecodeError } from '../tftp/packet.js';
-import { Remapper } from '../tftp/remap.js';
+import { FileLayer, isRefusal } from '../core/files.js';
+import { decode, ErrorCode, errorPacket, isDecodeError, tftpErrorFor } from '../tftp/packet.js';
 import { sendTo } from '../tftp/sockets.js';
 import { realClock, type TransferParams } from '../tftp/transfer.js';
 import { FileCache } from './filecache.js';
@@ -104,7 +103,7 @@ export class MtftpServer implements Service {
 
   constructor(private readonly config: AppConfig, private readonly iface: InterfaceInfo, private readonly log: Logger, private readonly events: EventBus) {
     const t = config.tftp;
-    this.files = new FileLayer({ root: t.root, maxFilenameLength: t.maxFilenameLength, caseInsensitive: t.caseInsensitive, remapper: new Remapper([]), writeDirs: [] });
+    this.files = FileLayer.fromConfig(t, { remap: false });
     this.params = {
       blockSize: 512, windowSize: 1, timeoutMs: t.timeout * 1000, minRetransmitMs: t.minRetransmitMs, maxRetries: t.maxRetries,
       firstReplyRetries: t.firstReplyRetries, rollover: 0, progressIntervalMs: t.progressIntervalMs,
@@ -295,7 +294,7 @@ export class MtftpServer implements Service {
   private async load(channel: Channel, client: Client): Promise<Buffer | null> {
     const target = await this.files.openRead(channel.file.file, client);
     if (isRefusal(target)) {
-      this.refuse(client, channel.file.file, target.code, target.message, target.reason);
+      this.refuse(client, channel.file.file, tftpErrorFor(target), target.message, target.reason);
       return null;
     }
     const data = target.kind === 'memory' ? target.data : await this.cache.read(channel.file.file, target.handle);

@@ -2,6 +2,7 @@
 // decode() never throws on network input: it returns a typed DecodeError that the
 // server logs and drops, or answers with an ERROR packet. Every length is checked
 // before it is read (atftpd CVE-2019-11365 / CVE-2020-6097, tftp-hpa CVE-2011-2199).
+import type { FileRefusal } from '../core/files.js';
 
 export const Opcode = { RRQ: 1, WRQ: 2, DATA: 3, ACK: 4, ERROR: 5, OACK: 6 } as const;
 
@@ -17,7 +18,10 @@ export const ErrorCode = {
   NoSuchUser: 7,
   OptionRefused: 8,
 } as const;
-export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The file layer's refusals (core/files.ts) as TFTP error codes (RFC 1350). */
+const ERROR_FOR_REFUSAL: Record<FileRefusal['refused'], number> = { 'not-found': ErrorCode.FileNotFound, forbidden: ErrorCode.AccessViolation, error: ErrorCode.NotDefined };
+export const tftpErrorFor = (r: FileRefusal): number => ERROR_FOR_REFUSAL[r.refused];
 
 /** Option names are case-insensitive (RFC 2347); kept lower-cased, in the order sent. */
 export type Options = Map<string, string>;

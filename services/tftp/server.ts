@@ -12,12 +12,11 @@ import { interfaceInfo, multicastInterfaceName, plainAddress, type InterfaceInfo
 import { BindError, isFatalSocketError, StartError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
 import { MulticastGroups, type GroupStats } from './multicast/groups.js';
 import type { Job, ReadJob, Report } from './engine.js';
-import { FileLayer, isRefusal, type Client } from './files.js';
+import { FileLayer, isRefusal, type Client, type ReadTarget } from '../core/files.js';
 import { toNetascii } from './netascii.js';
 import { isNegotiationError, negotiate, type Negotiated, type NegotiationPolicy } from './negotiate.js';
-import { decode, ErrorCode, errorPacket, isDecodeError, type Request } from './packet.js';
+import { decode, ErrorCode, errorPacket, isDecodeError, tftpErrorFor, type Request } from './packet.js';
 import { EnginePool } from './pool.js';
-import { Remapper } from './remap.js';
 import { sendTo } from './sockets.js';
 import type { TransferParams } from './transfer.js';
 
@@ -95,13 +94,7 @@ export class TftpServer implements TftpService {
   fail: ((e: Error) => void) | undefined;
 
   constructor(private readonly cfg: TftpConfig, private readonly log: Logger, private readonly events: EventBus, multicast: MulticastLink | null = null) {
-    this.files = new FileLayer({
-      root: cfg.root,
-      maxFilenameLength: cfg.maxFilenameLength,
-      caseInsensitive: cfg.caseInsensitive,
-      remapper: new Remapper(cfg.remap),
-      writeDirs: cfg.write.dirs,
-    });
+    this.files = FileLayer.fromConfig(cfg, { writes: true });
     this.policy = {
       options: cfg.options,
       maxBlockSize: cfg.maxBlockSize,
@@ -238,7 +231,7 @@ export class TftpServer implements TftpService {
 
   private async startRead(req: Request, client: Client, key: string): Promise<void> {
     const target = await this.files.openRead(req.filename, client);
-    if (isRefusal(target)) return this.refuse(req, client, target.code, target.message, target.reason);
+    if (isRefusal(target)) return this.refuse(req, client, tftpErrorFor(target), target.message, target.reason);
     let data: Buffer | null = target.kind === 'memory' ? target.data : null;
     if (target.kind === 'file') {
       // The engine reopens the checked real path in its own thread.
@@ -268,7 +261,7 @@ export class TftpServer implements TftpService {
    * RFC 2090: the client joins the group sending this file (started if none is). Only
    * files on disk, in octet mode, within 65535 blocks: generated files differ per client.
    */
-  private async joinGroup(req: Request, client: Client, target: Exclude<Awaited<ReturnType<FileLayer['openRead']>>, { code: number }>, neg: Negotiated): Promise<boolean> {
+  private async joinGroup(req: Request, client: Client, target: ReadTarget, neg: Negotiated): Promise<boolean> {
     if (!this.groups || target.kind !== 'file' || req.mode !== 'octet') return false;
     // Groups are IPv4; an IPv6 client is served by unicast.
     if (plainAddress(client.address).includes(':')) return false;
@@ -287,7 +280,7 @@ export class TftpServer implements TftpService {
 
   private async startWrite(req: Request, client: Client, key: string): Promise<void> {
     const target = await this.files.resolveWrite(req.filename, client);
-    if (isRefusal(target)) return this.refuse(req, client, target.code, target.message, target.reason);
+    if (isRefusal(target)) return this.refuse(req, client, tftpErrorFor(target), target.message, target.reason);
     if (target.exists && this.cfg.write.policy === 'create-only') {
       return this.refuse(req, client, ErrorCode.FileExists, 'file already exists', `${target.name} exists (tftp.write.policy create-only)`);
     }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { appSpec, ConfigError, parseConfig, type AppConfig } from '../../services/core/config.js';
 import { loadConfig, parseAppConfig } from '../../services/load-config.js';
 import { defaults } from '../../services/core/schema.js';
-import { Remapper } from '../../services/tftp/remap.js';
+import { Remapper } from '../../services/core/remap.js';
 
 const FILE = '/etc/bootlab/appliance.yaml';
 

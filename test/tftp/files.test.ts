@@ -5,8 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RemapRule } from '../../services/core/config.js';
-import { FileLayer, isRefusal, normalizeName, type FileLayerOptions, type FileRefusal, type ReadTarget } from '../../services/tftp/files.js';
-import { Remapper } from '../../services/tftp/remap.js';
+import { FileLayer, isRefusal, normalizeName, type FileLayerOptions, type FileRefusal, type ReadTarget } from '../../services/core/files.js';
+import { Remapper } from '../../services/core/remap.js';
+import { tftpErrorFor } from '../../services/tftp/packet.js';
 
 const client = { address: '192.0.2.10', port: 2000 };
 
@@ -54,7 +55,8 @@ async function read(fl: FileLayer, name: string): Promise<Read> {
   }
 }
 
-const code = (r: Read | { code?: number }) => (isRefusal(r) ? r.code : null);
+/** A refusal as the TFTP edge answers it (tftpErrorFor): 1 not found, 2 access violation. */
+const code = (r: Read | FileRefusal | { code?: number }) => (isRefusal(r) ? tftpErrorFor(r) : null);
 
 t.test('normalizeName', async (t) => {
   const cases: [string, string[] | number][] = [
@@ -78,11 +80,13 @@ t.test('normalizeName', async (t) => {
   ];
   for (const [input, want] of cases) {
     const r = normalizeName(input, 255);
-    if (typeof want === 'number') t.equal(isRefusal(r) ? r.code : 'accepted', want, JSON.stringify(input));
+    if (typeof want === 'number') t.equal(isRefusal(r) ? tftpErrorFor(r) : 'accepted', want, JSON.stringify(input));
     else t.same(r, want, JSON.stringify(input));
   }
   const long = normalizeName('a'.repeat(17), 16);
-  t.ok(isRefusal(long) && long.code === 2 && long.message === 'file name too long', '17 characters over 16: refused');
+  t.ok(isRefusal(long) && long.refused === 'forbidden' && long.message === 'file name too long', '17 characters over 16: refused');
+  t.same([normalizeName('../x', 255), normalizeName('', 255)].map((r) => isRefusal(r) && r.refused), ['forbidden', 'not-found'],
+    'refusals speak no protocol: forbidden and not-found, which TFTP and HTTP each map at their edge');
   t.same(normalizeName('a'.repeat(16), 16), ['a'.repeat(16)], '16 characters: accepted');
 });
 

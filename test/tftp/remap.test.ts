@@ -1,7 +1,7 @@
 // Filename remapping (tftp-hpa --map-file semantics with ordered rules): table-driven.
 import t from 'tap';
 import type { RemapRule } from '../../services/core/config.js';
-import { ipToHex, Remapper, type RemapResult } from '../../services/tftp/remap.js';
+import { ipToHex, Remapper, type RemapResult } from '../../services/core/remap.js';
 
 function rule(r: Partial<RemapRule> & { match: string }): RemapRule {
   return { replace: '', flags: '', action: 'rewrite', stop: false, requests: 'both', ...r };

@@ -6,8 +6,7 @@
 import { Type } from 'typebox';
 import { ARCHES } from '../../core/firmware.js';
 import type { Image } from '../../core/hostmap-parse.js';
-import { FileLayer, isRefusal } from '../../tftp/files.js';
-import { Remapper } from '../../tftp/remap.js';
+import { FileLayer, isRefusal } from '../../core/files.js';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { errorResponses } from '../errors.js';
@@ -69,8 +68,7 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
     schema: { tags: ['hosts'], summary: 'Every image of the host map, with whether its files exist under tftp.root', response: { 200: Type.Object({ images: Type.Array(Type.Ref('ImageRow')) }), ...errorResponses(401, 429) } },
   }, async () => {
     // Built per request: the config (root, remap rules) may have been reloaded since.
-    const tftp = ctx.config.tftp;
-    const layer = new FileLayer({ root: tftp.root, maxFilenameLength: tftp.maxFilenameLength, caseInsensitive: tftp.caseInsensitive, remapper: new Remapper(tftp.remap), writeDirs: [] });
+    const layer = FileLayer.fromConfig(ctx.config.tftp);
     const images = await Promise.all([...ctx.hosts.images.values()].map(async (img) => {
       const files = await Promise.all(imageFiles(img).map(async (f) => ({ ...f, ...(await probe(layer, f.path)) })));
       return { name: img.name, kind: img.kind, url: img.kind === 'chain' ? img.url : null, files, ok: files.every((f) => f.exists) };

@@ -5,12 +5,18 @@
 // comes from providers consulted before the disk, so nothing is written for it.
 import { constants, promises as fsp } from 'node:fs';
 import { join, sep } from 'node:path';
-import { ErrorCode } from './packet.js';
-import type { Remapper } from './remap.js';
+import type { TftpConfig } from './config.js';
+import { Remapper } from './remap.js';
 
 export interface Client { address: string; port: number }
 
-export interface FileRefusal { code: number; message: string; reason: string }
+/**
+ * Why a name is not served, in words of no protocol: TFTP and HTTP map the kind to their
+ * own error at their edge (tftp/packet.ts tftpErrorFor, http/server.ts statusFor).
+ * `message` is for the client, `reason` for the log.
+ */
+export type RefusalKind = 'not-found' | 'forbidden' | 'error';
+export interface FileRefusal { refused: RefusalKind; message: string; reason: string }
 
 /** What a read resolves to: an open file, or bytes in memory (generated content). */
 export type ReadTarget =
@@ -29,23 +35,34 @@ export interface FileLayerOptions {
 }
 
 export function isRefusal(x: unknown): x is FileRefusal {
-  return typeof x === 'object' && x !== null && 'reason' in x && 'code' in x;
+  return typeof x === 'object' && x !== null && 'refused' in x;
 }
 
-const refuse = (code: number, message: string, reason: string): FileRefusal => ({ code, message, reason });
+const refuse = (refused: RefusalKind, message: string, reason: string): FileRefusal => ({ refused, message, reason });
 
 /** The path inside the root a request names, as '/'-separated components, or a refusal. */
 export function normalizeName(raw: string, maxLength: number): string[] | FileRefusal {
-  if (raw.length > maxLength) return refuse(ErrorCode.AccessViolation, 'file name too long', `name of ${raw.length} characters`);
-  if (raw.includes('\0')) return refuse(ErrorCode.AccessViolation, 'access violation', 'NUL in name');
+  if (raw.length > maxLength) return refuse('forbidden', 'file name too long', `name of ${raw.length} characters`);
+  if (raw.includes('\0')) return refuse('forbidden', 'access violation', 'NUL in name');
   // Windows boot files and some ROMs use backslashes.
   const parts = raw.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) return refuse(ErrorCode.AccessViolation, 'access violation', 'path escapes the root ("..")');
-  if (parts.length === 0) return refuse(ErrorCode.FileNotFound, 'file not found', 'empty path');
+  if (parts.includes('..')) return refuse('forbidden', 'access violation', 'path escapes the root ("..")');
+  if (parts.length === 0) return refuse('not-found', 'file not found', 'empty path');
   return parts;
 }
 
 export class FileLayer {
+  /**
+   * The file layer tftp.* describes (root, name rules, remap rules). `writes`: uploads into
+   * tftp.write.dirs (the TFTP server's only); `remap: false` skips the remap rules.
+   */
+  static fromConfig(t: Pick<TftpConfig, 'root' | 'maxFilenameLength' | 'caseInsensitive' | 'remap' | 'write'>, opts: { writes?: boolean; remap?: boolean } = {}): FileLayer {
+    return new FileLayer({
+      root: t.root, maxFilenameLength: t.maxFilenameLength, caseInsensitive: t.caseInsensitive,
+      remapper: new Remapper(opts.remap === false ? [] : t.remap), writeDirs: opts.writes ? t.write.dirs : [],
+    });
+  }
+
   private readonly providers: ContentProvider[] = [];
   /** Consulted only when the disk has no such file: generated defaults a file on disk overrides. */
   private readonly fallbacks: ContentProvider[] = [];
@@ -97,11 +114,11 @@ export class FileLayer {
   /** Applies the remap rules and normalises: the path components inside the root. */
   private mapName(raw: string, direction: 'read' | 'write', client: Client): string[] | FileRefusal {
     // An over-long name is refused before any remap rule runs over it.
-    if (raw.length > this.opts.maxFilenameLength) return refuse(ErrorCode.AccessViolation, 'file name too long', `name of ${raw.length} characters`);
+    if (raw.length > this.opts.maxFilenameLength) return refuse('forbidden', 'file name too long', `name of ${raw.length} characters`);
     let name = raw.replace(/\\/g, '/');
     if (this.opts.remapper.size > 0) {
       const r = this.opts.remapper.apply(name, direction, client.address);
-      if (r.refused) return refuse(ErrorCode.AccessViolation, 'access violation', `refused by remap rule ${r.rule}`);
+      if (r.refused) return refuse('forbidden', 'access violation', `refused by remap rule ${r.rule}`);
       name = r.name;
     }
     return normalizeName(name, this.opts.maxFilenameLength);
@@ -124,10 +141,10 @@ export class FileLayer {
     const parts = this.mapName(raw, 'read', client);
     if (isRefusal(parts)) return parts;
     const found = await this.openParts(parts, client);
-    if (!isRefusal(found) || found.code !== ErrorCode.FileNotFound || parts.length < 2 || !this.aliases.has(parts[0])) return found;
+    if (!isRefusal(found) || found.refused !== 'not-found' || parts.length < 2 || !this.aliases.has(parts[0])) return found;
     const aliased = await this.openParts(parts.slice(1), client);
     // Not found under either name: the refusal names what was asked for.
-    return isRefusal(aliased) && aliased.code === ErrorCode.FileNotFound ? found : aliased;
+    return isRefusal(aliased) && aliased.refused === 'not-found' ? found : aliased;
   }
 
   private async openParts(parts: string[], client: Client): Promise<ReadTarget | FileRefusal> {
@@ -154,7 +171,7 @@ export class FileLayer {
         return this.fsRefusal(e2 as NodeJS.ErrnoException, name);
       }
     }
-    if (!this.inside(root, real)) return refuse(ErrorCode.AccessViolation, 'access violation', `symlink leaves the root: ${name} -> ${real}`);
+    if (!this.inside(root, real)) return refuse('forbidden', 'access violation', `symlink leaves the root: ${name} -> ${real}`);
     let handle: fsp.FileHandle;
     try {
       // O_NOFOLLOW: the real path was checked; refuse a symlink swapped in since.
@@ -167,7 +184,7 @@ export class FileLayer {
     const st = await handle.stat();
     if (!st.isFile()) {
       await handle.close();
-      return refuse(ErrorCode.FileNotFound, 'file not found', `${name} is not a regular file`);
+      return refuse('not-found', 'file not found', `${name} is not a regular file`);
     }
     return { kind: 'file', name, path: real, size: st.size, handle };
   }
@@ -181,7 +198,7 @@ export class FileLayer {
       const dir = d.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.');
       return dir.length < parts.length && dir.every((c, i) => c === parts[i]);
     });
-    if (!allowed) return refuse(ErrorCode.AccessViolation, 'access violation: not a writable folder', `write outside tftp.write.dirs: ${name}`);
+    if (!allowed) return refuse('forbidden', 'access violation: not a writable folder', `write outside tftp.write.dirs: ${name}`);
     const root = await this.root();
     const parent = join(root, ...parts.slice(0, -1));
     let realParent: string;
@@ -190,11 +207,11 @@ export class FileLayer {
     } catch (e) {
       return this.fsRefusal(e as NodeJS.ErrnoException, name);
     }
-    if (!this.inside(root, realParent)) return refuse(ErrorCode.AccessViolation, 'access violation', `folder leaves the root: ${name}`);
+    if (!this.inside(root, realParent)) return refuse('forbidden', 'access violation', `folder leaves the root: ${name}`);
     const path = join(realParent, parts[parts.length - 1]);
     try {
       const st = await fsp.lstat(path);
-      if (!st.isFile()) return refuse(ErrorCode.AccessViolation, 'access violation', `${name} exists and is not a regular file`);
+      if (!st.isFile()) return refuse('forbidden', 'access violation', `${name} exists and is not a regular file`);
       return { name, path, exists: true };
     } catch {
       return { name, path, exists: false };
@@ -205,13 +222,13 @@ export class FileLayer {
     switch (e.code) {
       case 'ENOENT':
       case 'ENOTDIR':
-        return refuse(ErrorCode.FileNotFound, 'file not found', `${name}: ${e.code}`);
+        return refuse('not-found', 'file not found', `${name}: ${e.code}`);
       case 'EACCES':
       case 'EPERM':
       case 'ELOOP':
-        return refuse(ErrorCode.AccessViolation, 'access violation', `${name}: ${e.code}`);
+        return refuse('forbidden', 'access violation', `${name}: ${e.code}`);
       default:
-        return refuse(ErrorCode.NotDefined, 'cannot read the file', `${name}: ${e.code ?? e.message}`);
+        return refuse('error', 'cannot read the file', `${name}: ${e.code ?? e.message}`);
     }
   }
 }

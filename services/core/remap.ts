@@ -1,8 +1,8 @@
 // Filename remapping: ordered regular-expression rules, what tftp-hpa's --map-file and
 // atftpd's --pcre do. Substitutions: \0-\9 (groups), \i (the client's IP address) and
 // \x (the client's IPv4 address in upper-case hex, pxelinux's config name), as tftp-hpa.
-import type { RemapRule } from '../core/config.js';
-import { plainAddress } from '../core/net.js';
+import type { RemapRule } from './config.js';
+import { plainAddress } from './net.js';
 
 export type RemapResult = { name: string; refused: false; rule: number | null } | { name: string; refused: true; rule: number };
 
