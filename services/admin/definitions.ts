@@ -1,10 +1,9 @@
 // The four services bootlab supervises (tftp, http, dhcp, mtftp), and which parts of the config each depends on
 // (a reload restarts a service only when its part changed).
 import { BootReports } from '../boot/booted.js';
-import { httpListening, installBootFiles, Site } from '../boot/providers.js';
+import { bootSite, installBootFiles } from '../boot/providers.js';
 import type { AppConfig } from '../core/config.js';
 import type { ServiceContext } from '../core/service.js';
-import type { HostMap } from '../core/hostmap.js';
 import type { FileLayer } from '../core/files.js';
 import { start as startHttp } from '../http/server.js';
 import { start as startDhcp } from '../dhcp/server.js';
@@ -20,17 +19,17 @@ export const tftpService: ServiceDefinition = {
   enabled: (c) => c.tftp.enabled,
   // The generated files name the server, HTTP and the host map's loaders (boot.*).
   slice: (c) => ({ tftp: c.tftp, boot: c.boot, http: c.http, server: c.dhcp.serverAddress, interfaces: c.dhcp.interfaces, ...(c.tftp.multicast.enabled ? multicastSlice(c) : {}) }),
-  async start(ctx, hosts) {
+  async start(ctx) {
     const tftp = await startTftp(ctx);
-    bootFiles(ctx, hosts, tftp.files);
+    bootFiles(ctx, tftp.files);
     return tftp;
   },
 };
 
 /** The generated boot files (services/boot) in a service's file layer: the same over TFTP and HTTP. */
-function bootFiles(ctx: ServiceContext, hosts: HostMap, files: FileLayer): BootReports {
+function bootFiles(ctx: ServiceContext, files: FileLayer): BootReports {
   const reports = new BootReports(ctx.events);
-  installBootFiles(files, hosts, new Site(ctx.config, reports), reports);
+  installBootFiles(files, ctx.hosts, bootSite(ctx.config, ctx.site, reports), reports);
   return reports;
 }
 
@@ -42,13 +41,11 @@ export const httpService: ServiceDefinition = {
     files: { root: c.tftp.root, remap: c.tftp.remap, caseInsensitive: c.tftp.caseInsensitive, maxFilenameLength: c.tftp.maxFilenameLength, progressIntervalMs: c.tftp.progressIntervalMs },
     boot: c.boot, http: c.http, server: c.dhcp.serverAddress, interfaces: c.dhcp.interfaces,
   }),
-  async start(ctx, hosts) {
+  async start(ctx) {
     let reports: BootReports | null = null;
     const http = await startHttp(ctx, { reportBooted: (mac, key, ip) => reports?.report(mac, key, ip) ?? false });
-    reports = bootFiles(ctx, hosts, http.files);
-    httpListening.port = http.port();
-    const close = http.close.bind(http);
-    return Object.assign(http, { close: async () => { httpListening.port = null; await close(); } });
+    reports = bootFiles(ctx, http.files);
+    return http;
   },
 };
 
@@ -58,7 +55,7 @@ export const dhcpService: ServiceDefinition = {
   enabled: (c) => c.dhcp.mode !== 'off' && c.dhcp.interfaces.length > 0,
   // The MTFTP adverts of option 43 come from mtftp.files; full mode keeps leases in stateDir.
   slice: (c) => ({ dhcp: c.dhcp, mtftp: c.mtftp, stateDir: c.stateDir, tftpRoot: c.tftp.root, http: c.http, loaders: { pxelinux: c.boot.pxelinux, grub: c.boot.grub } }),
-  start: (ctx, hosts) => startDhcp(ctx, hosts),
+  start: (ctx) => startDhcp(ctx),
 };
 
 export const mtftpService: ServiceDefinition = {

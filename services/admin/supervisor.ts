@@ -14,6 +14,7 @@ import type { EventBus } from '../core/events.js';
 import type { HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
 import type { BoundAddress, Service, ServiceContext } from '../core/service.js';
+import { Site } from '../core/site.js';
 
 export type ServiceName = 'tftp' | 'http' | 'dhcp' | 'mtftp';
 export type SupervisedState = 'disabled' | 'starting' | 'running' | 'stopping' | 'stopped' | 'backoff' | 'failed';
@@ -24,7 +25,7 @@ export interface ServiceDefinition {
   enabled(config: AppConfig): boolean;
   /** The parts of the config the service depends on: a change restarts it on reload. */
   slice(config: AppConfig): unknown;
-  start(ctx: ServiceContext, hosts: HostMap): Promise<Service>;
+  start(ctx: ServiceContext): Promise<Service>;
 }
 
 export interface ServiceRow {
@@ -84,6 +85,8 @@ export class Supervisor extends EventEmitter {
     private readonly hosts: HostMap,
     definitions: ServiceDefinition[],
     private readonly backoff: Backoff = DEFAULT_BACKOFF,
+    /** Where clients reach bootlab; the HTTP service announces its port in it. */
+    readonly site: Site = new Site(),
   ) {
     super();
     this.config = config;
@@ -230,9 +233,9 @@ export class Supervisor extends EventEmitter {
     // A late report from an instance already closed or replaced is not the new one's failure.
     const fail = (e: Error) => { if (slot.fail === fail) this.crash(name, e); };
     slot.fail = fail;
-    const ctx: ServiceContext = { config: this.config, log: this.log, events: this.events, fail };
+    const ctx: ServiceContext = { config: this.config, log: this.log, events: this.events, hosts: this.hosts, site: this.site, fail };
     try {
-      slot.instance = await scope.run({ service: name }, () => slot.def.start(ctx, this.hosts));
+      slot.instance = await scope.run({ service: name }, () => slot.def.start(ctx));
       slot.startedAt = Date.now();
       slot.lastError = null;
       this.setState(slot, 'running');

@@ -2,12 +2,18 @@
 // starts services with a context and watches them through status() and close().
 import type { AppConfig } from './config.js';
 import type { EventBus } from './events.js';
+import type { HostMap } from './hostmap.js';
 import type { Logger } from './log.js';
+import type { Site } from './site.js';
 
 export interface ServiceContext {
   config: AppConfig;
   log: Logger;
   events: EventBus;
+  /** The host map (MAC → image) every service reads. */
+  hosts: HostMap;
+  /** Where clients reach bootlab: its address, the live HTTP URL (announced by the HTTP server). */
+  site: Site;
   /**
    * Reports that the service cannot go on (its socket broke). Under the admin supervisor
    * it is closed and restarted; run alone (tests, tools), the failure is only logged.

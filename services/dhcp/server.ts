@@ -25,7 +25,6 @@ import { LeaseStore } from './leases.js';
 import { BOOTREQUEST, MESSAGE_NAMES, MessageType, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
 import { classify, mtftpSubOptions } from './pxe.js';
 import { channelKey, mtftpName, sharedChannels } from '../core/multicast.js';
-import { httpBaseFor, httpPort } from '../boot/providers.js';
 import { respond, type Decision, type Link, type RespondContext, type Request, type ResolvedDhcpConfig } from './respond.js';
 
 export const DHCP_PORT = 67;
@@ -118,10 +117,11 @@ export class DhcpServer implements Service {
   /** What every decision reads; only `now` changes from packet to packet. */
   private readonly respondCtx: RespondContext;
 
-  constructor(private readonly ctx: ServiceContext, private readonly hosts: HostMap, readonly leases: LeaseStore, cfg: DhcpConfig) {
+  constructor(private readonly ctx: ServiceContext, readonly leases: LeaseStore, cfg: DhcpConfig) {
+    const hosts = ctx.hosts;
     this.config = {
       ...cfg, dns: cfg.dns.length > 0 ? cfg.dns : systemNameServers(), mtftp: mtftpAdverts(ctx.config),
-      loaders: ctx.config.boot, httpBase: (server) => httpBaseFor(ctx.config, server, httpPort()),
+      loaders: ctx.config.boot, httpBase: (server) => ctx.site.httpBase(ctx.config, server),
     };
     this.log = ctx.log.child({ service: 'dhcp' });
     this.respondCtx = { config: this.config, hosts, reservedBy: (ip) => this.reserved.get(ip), leases, now: Date.now() };
@@ -278,7 +278,7 @@ export class DhcpServer implements Service {
     // Events feed each machine's boot progress: they are made for firmware that boots from
     // the network and for machines in the host map, not for every laptop of the site (at
     // 5000 DORA/s an event per packet cost bootlab a third more CPU and p99 0.6 → 25 ms).
-    const heard = received !== null && this.ctx.events.wants(received) && (kind.firmware !== 'other' || this.hosts.lookup(mac) !== undefined);
+    const heard = received !== null && this.ctx.events.wants(received) && (kind.firmware !== 'other' || this.ctx.hosts.lookup(mac) !== undefined);
     const base: EventBase | null = heard
       ? { mac, xid: packet.xid, iface: info.name, arch: kind.archCode, vendorClass: kind.vendorClass, firmware: kind.firmware, mode: this.config.mode as 'proxy' | 'full' }
       : null;
@@ -348,7 +348,7 @@ export class DhcpServer implements Service {
 }
 
 /** Starts the DHCP service on `dhcp.interfaces` (ports can be moved for tests). */
-export async function start(ctx: ServiceContext, hosts: HostMap, ports = { dhcp: DHCP_PORT, pxe: PXE_PORT }): Promise<DhcpServer> {
+export async function start(ctx: ServiceContext, ports = { dhcp: DHCP_PORT, pxe: PXE_PORT }): Promise<DhcpServer> {
   const cfg = ctx.config.dhcp;
   let leases: LeaseStore;
   if (cfg.mode === 'full') {
@@ -357,7 +357,7 @@ export async function start(ctx: ServiceContext, hosts: HostMap, ports = { dhcp:
   } else {
     leases = LeaseStore.memory();
   }
-  const server = new DhcpServer(ctx, hosts, leases, cfg);
+  const server = new DhcpServer(ctx, leases, cfg);
   try {
     await server.listen(ports);
   } catch (e) {

@@ -82,7 +82,12 @@ export class HttpServer implements HttpService {
   private lastError: string | null = null;
   fail: ((e: Error) => void) | undefined;
 
-  constructor(private readonly ctx: ServiceContext, private readonly log: Logger, private readonly events: EventBus, private readonly opts: HttpOptions = {}) {
+  private readonly log: Logger;
+  private readonly events: EventBus;
+
+  constructor(private readonly ctx: ServiceContext, private readonly opts: HttpOptions = {}) {
+    this.log = ctx.log.child({ service: 'http' });
+    this.events = ctx.events;
     this.files = FileLayer.fromConfig(ctx.config.tftp);
   }
 
@@ -115,6 +120,8 @@ export class HttpServer implements HttpService {
     this.server = server;
     this.setState('running');
     const a = server.address() as AddressInfo;
+    // From now on DHCP and the generated scripts name this server's URL (core/site.ts).
+    this.ctx.site.announceHttp(a.port);
     this.log.info({ address: a.address, port: a.port, root: this.ctx.config.tftp.root }, 'http listening');
   }
 
@@ -290,6 +297,7 @@ export class HttpServer implements HttpService {
     if (!server) return;
     this.server = null;
     this.closing = true;
+    this.ctx.site.announceHttp(null);
     this.setState('stopping');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
@@ -301,7 +309,7 @@ export class HttpServer implements HttpService {
 }
 
 export async function start(ctx: ServiceContext, opts: HttpOptions = {}): Promise<HttpService> {
-  const server = new HttpServer(ctx, ctx.log.child({ service: 'http' }), ctx.events, opts);
+  const server = new HttpServer(ctx, opts);
   server.fail = ctx.fail;
   await server.listen();
   return server;

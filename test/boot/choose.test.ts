@@ -3,7 +3,7 @@
 // HTTP Boot gets a URL; `loader: pxelinux` and `loader: grub` kernel images hand BIOS /
 // UEFI clients that loader. And respond(): an HTTPClient DISCOVER in proxy mode.
 import t from 'tap';
-import { httpBaseFor } from '../../services/boot/providers.js';
+import { httpBaseFor } from '../../services/core/site.js';
 import { dhcpSpec, parseConfig, type AppConfig } from '../../services/core/config.js';
 import { defaults } from '../../services/core/schema.js';
 import { chooseBoot, type BootFilesConfig } from '../../services/boot/choose.js';

@@ -15,6 +15,7 @@ import { interfaceGateway, udpDrops } from '../../services/dhcp/procnet.js';
 import { start } from '../../services/dhcp/server.js';
 import { dhcp } from '../helpers/dhcp-bytes.js';
 import { isRoot } from '../helpers/netlab.js';
+import { serviceContext } from '../helpers/context.js';
 
 t.test('RateLimiter: a burst, then the rate; at most maxKeys senders remembered', async (t) => {
   const r = new RateLimiter(1, 3, 2);
@@ -96,7 +97,7 @@ t.test('the service: three sockets per interface; INFORMs beyond a sender\'s rat
   writeFileSync(join(dir, 'hosts.yaml'), 'defaults: { action: menu }\n');
   const config = parseConfig('stateDir: state\nhosts: hosts.yaml\ndhcp:\n  mode: full\n  interfaces: [lo]\n  pool: { start: 127.0.0.100, end: 127.0.0.110 }\n', join(dir, 'appliance.yaml'));
   const hosts = await HostMap.open(config.hosts, silentLogger());
-  const server = await start({ config, log: silentLogger(), events: new EventBus() }, hosts, { dhcp: 0, pxe: 0 });
+  const server = await start(await serviceContext(config, { hosts }), { dhcp: 0, pxe: 0 });
   t.teardown(async () => { await server.close(); hosts.close(); });
   const bound = server.status().bound;
   t.same(bound.map((b) => b.address), ['0.0.0.0%lo', '127.0.0.1%lo', '0.0.0.0%lo'], 'broadcast, unicast and PXE boot server sockets');

@@ -16,6 +16,7 @@ import { Opt, decode, isDecodeError, messageType, optText } from '../../services
 import { start } from '../../services/dhcp/server.js';
 import { PXE_UEFI, dhcp, tlv } from '../helpers/dhcp-bytes.js';
 import { isRoot } from '../helpers/netlab.js';
+import { serviceContext } from '../helpers/context.js';
 
 t.test('the PXE boot server port answers unicast, events and counters follow every packet', async (t) => {
   if (!isRoot()) {
@@ -30,7 +31,7 @@ t.test('the PXE boot server port answers unicast, events and counters follow eve
   const seen: BootEvent[] = [];
   events.onAny((e) => seen.push(e));
   // Ephemeral ports: the real 67/4011 may be taken on a developer's machine.
-  const server = await start({ config, log: silentLogger(), events }, hosts, { dhcp: 0, pxe: 0 });
+  const server = await start(await serviceContext(config, { events, hosts }), { dhcp: 0, pxe: 0 });
   t.teardown(async () => { await server.close(); hosts.close(); });
   const status = server.status();
   t.equal(status.state, 'running');
@@ -93,7 +94,7 @@ t.test('a hand edit of the host map changes the next answer within a second, wit
   const config = parseConfig('stateDir: state\nhosts: hosts.yaml\ndhcp:\n  mode: proxy\n  interfaces: [lo]\n', join(dir, 'appliance.yaml'));
   const hosts = await HostMap.open(config.hosts, silentLogger());
   hosts.watch();
-  const server = await start({ config, log: silentLogger(), events: new EventBus() }, hosts, { dhcp: 0, pxe: 0 });
+  const server = await start(await serviceContext(config, { hosts }), { dhcp: 0, pxe: 0 });
   t.teardown(async () => { await server.close(); hosts.close(); });
   const pxePort = server.status().bound[2].port;
   const client = dgram.createSocket('udp4');
@@ -124,5 +125,5 @@ t.test('a named interface that does not exist stops the start with one clear lin
   const config = parseConfig('stateDir: state\nhosts: hosts.yaml\ndhcp:\n  interfaces: [nosuch0]\n', join(dir, 'appliance.yaml'));
   const hosts = await HostMap.open(config.hosts, silentLogger());
   t.teardown(() => hosts.close());
-  await t.rejects(start({ config, log: silentLogger(), events: new EventBus() }, hosts, { dhcp: 0, pxe: 0 }), /dhcp\.interfaces: interface "nosuch0" does not exist or is down \(this machine has: /);
+  await t.rejects(start(await serviceContext(config, { hosts }), { dhcp: 0, pxe: 0 }), /dhcp\.interfaces: interface "nosuch0" does not exist or is down \(this machine has: /);
 });

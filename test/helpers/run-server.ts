@@ -14,6 +14,7 @@ import { EventBus } from '../../services/core/events.js';
 import { silentLogger } from '../../services/core/log.js';
 import { start } from '../../services/tftp/server.js';
 import { testConfig } from './tftp.js';
+import { serviceContext } from './context.js';
 
 interface RunConfig {
   root: string;
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   events.onAny((e) => {
     if (e.kind !== 'tftp.progress') line({ event: e });
   });
-  const service = await start({ config, events, log: silentLogger() });
+  const service = await start(await serviceContext(config, { events }));
   const bound = service.status().bound[0];
   line({ listening: { address: bound.address, port: bound.port } });
 

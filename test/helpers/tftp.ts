@@ -8,6 +8,7 @@ import { defaults } from '../../services/core/schema.js';
 import { EventBus, type BootEvent } from '../../services/core/events.js';
 import { silentLogger } from '../../services/core/log.js';
 import { start, type TftpService } from '../../services/tftp/server.js';
+import { serviceContext } from './context.js';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 
@@ -50,7 +51,7 @@ export async function startTestServer(
   const events = new EventBus();
   const seen: BootEvent[] = [];
   events.onAny((e) => seen.push(e));
-  const service = await start({ config, events, log: silentLogger() });
+  const service = await start(await serviceContext(config, { events }));
   const bound = service.status().bound[0];
   const server: TestServer = {
     port: bound.port,

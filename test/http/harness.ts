@@ -12,6 +12,7 @@ import { EventBus, type BootEvent, type BootEventKind, type EventOf } from '../.
 import { silentLogger } from '../../services/core/log.js';
 import { defaults } from '../../services/core/schema.js';
 import { start, type HttpOptions, type HttpService } from '../../services/http/server.js';
+import { serviceContext } from '../helpers/context.js';
 
 const run = promisify(execFile);
 
@@ -40,7 +41,7 @@ export async function startHttp(t: Teardown, root: string, opts: HttpOptions & {
   const events = new EventBus();
   const seen: BootEvent[] = [];
   events.onAny((e) => seen.push(e));
-  const service = await start({ config, events, log: silentLogger() }, opts);
+  const service = await start(await serviceContext(config, { events }), opts);
   t.teardown(() => service.close());
   const port = service.port();
   return { service, port, base: `http://127.0.0.1:${port}`, events, seen, config };

@@ -9,6 +9,7 @@ import type { BootEventKind, EventOf } from '../../services/core/events.js';
 import { silentLogger } from '../../services/core/log.js';
 import { EventBus } from '../../services/core/events.js';
 import { curl, curlWrite, httpConfig, startHttp, withoutAt, type Harness } from './harness.js';
+import { serviceContext } from '../helpers/context.js';
 
 const KERNEL = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 251));
 
@@ -155,7 +156,7 @@ t.test('case-insensitive lookups when tftp.caseInsensitive is on', async (t) => 
   const root = tree(t);
   const config = httpConfig(root);
   config.tftp.caseInsensitive = true;
-  const service = await start({ config, events: new EventBus(), log: silentLogger() });
+  const service = await start(await serviceContext(config));
   t.teardown(() => service.close());
   const r = await curl([`http://127.0.0.1:${service.port()}/pxelinux.cfg/default`]);
   t.equal(r.status, 200);
@@ -236,7 +237,7 @@ t.test('a port in use is a BindError', async (t) => {
   const h = await startHttp(t, tree(t));
   const config = httpConfig(h.config.tftp.root);
   config.http.port = h.port;
-  const err = await start({ config, events: new EventBus(), log: silentLogger() }).then(() => null, (e: unknown) => e);
+  const err = await start(await serviceContext(config)).then(() => null, (e: unknown) => e);
   t.type(err, BindError);
   t.match(err, { code: 'EADDRINUSE', key: 'http.port', port: h.port, message: /already in use/ });
 });

@@ -96,7 +96,10 @@ t.test('duplicate ACKs never cause a resend', async (tt) => {
   const data = randomBytes(512 * 20 + 7);
   const r = await put({ target: '127.0.0.1', port: d.port, remoteName: 'fw.bin', data, retryEveryMs: 100, waitMs: 2000 });
   tt.equal(r.kind, 'ok');
-  tt.equal(d.st.datas, 21, 'one DATA per block');
+  // Each of the 21 ACKs comes twice: a resend per duplicate (Sorcerer's Apprentice) would
+  // make 42 DATA. A stall of this loaded machine may still let the timer resend a block, so
+  // the bound tells the two apart instead of asking for exactly 21.
+  tt.ok(d.st.datas >= 21 && d.st.datas < 31, `no resend per duplicate ACK: ${d.st.datas} DATA for 21 blocks (42 if each duplicate were answered)`);
   tt.same(Buffer.concat(d.st.got), data);
 });
 
