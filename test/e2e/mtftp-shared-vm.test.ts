@@ -11,11 +11,12 @@ import t from 'tap';
 import { join } from 'node:path';
 import { atftpMget, parseIpPcap, sha256File, waitFor, type ClientRun } from '../helpers/mtftp-lab.js';
 import {
-  BOOT_TIMEOUT_MS, CASE_TIMEOUT_MS, CLIENT_PORT, GROUP, SERVER_IP, SERVER_PORT, bootsToMarker, leasedIp, logLines, mtftpLab, rebuildFromWire, type LogLine,
+  BOOT_TIMEOUT_MS, CASE_TIMEOUT_MS, FILE_TIMEOUT_MS, oneMtftpVmAtATime, CLIENT_PORT, GROUP, SERVER_IP, SERVER_PORT, bootsToMarker, leasedIp, logLines, mtftpLab, rebuildFromWire, type LogLine,
 } from '../helpers/mtftp-vm.js';
 
 // The runner's per-file timeout (.taprc) is shorter than one slow MTFTP boot.
-t.setTimeout(CASE_TIMEOUT_MS + 120_000);
+t.setTimeout(FILE_TIMEOUT_MS);
+await oneMtftpVmAtATime(t);
 
 const SHARED_MAC = '52:54:00:00:00:32';
 const FILES = ['vmlinuz', 'initrd.gz'];

@@ -2,7 +2,8 @@
 // MTFTP in a namespace lab, BIOS VMs whose iPXE loads the kernel (and, shared, the initrd)
 // by mtftp://, captures on the bridge and in the server namespace, and what to read from them.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetLab, requireRoot, type LabProcess } from './netlab.js';
@@ -20,6 +21,48 @@ export const SERVER_PORT = 1759;
 export const BOOT_TIMEOUT_MS = 1_200_000;
 
 export const CASE_TIMEOUT_MS = BOOT_TIMEOUT_MS + 240_000;
+/** A file's own limit: its case, after the other MTFTP VM file's case (oneMtftpVmAtATime). */
+export const FILE_TIMEOUT_MS = 2 * CASE_TIMEOUT_MS + 120_000;
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * The MTFTP VM files run one after the other, not side by side: each is a 14 MB kernel in
+ * 512-byte lock-step under TCG, and with both (and the rest of the suite) on two cores this
+ * iPXE gave MTFTP up after a stall of the machine (see mtftp-vm.test.ts). A lock file
+ * holding the owner's PID, taken over when that process is gone; released at teardown.
+ */
+export async function oneMtftpVmAtATime(t: Tap): Promise<void> {
+  const path = join(tmpdir(), 'bootlab-mtftp-vm.lock');
+  for (let announced = false; ;) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const owner = Number(readFileSync(path, 'utf8').trim());
+    if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
+      rmSync(path, { force: true });
+      continue;
+    }
+    if (!announced) t.comment(`waiting for the other MTFTP VM file (PID ${owner}) to finish`);
+    announced = true;
+    await sleep(2000);
+  }
+  t.teardown(() => {
+    let owner = '';
+    try { owner = readFileSync(path, 'utf8').trim(); } catch { /* already gone */ }
+    if (owner === String(process.pid)) rmSync(path, { force: true });
+  });
+}
 
 
 export interface LogLine {
