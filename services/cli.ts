@@ -82,7 +82,6 @@ function prepareFolders(config: AppConfig, file: string): void {
 async function serve(file: string): Promise<void> {
   const { createRuntime, listenAdmin } = await import('./admin/server.js');
   const { installCrashHandlers } = await import('./admin/supervisor.js');
-  const { DhcpStartError } = await import('./dhcp/server.js');
   const config = load(file);
   prepareFolders(config, file);
   const log = createLogger(config.log);
@@ -103,7 +102,7 @@ async function serve(file: string): Promise<void> {
   try {
     await supervisor.startAll();
   } catch (e) {
-    if (e instanceof BindError || e instanceof DhcpStartError || e instanceof StartError) {
+    if (e instanceof BindError || e instanceof StartError) {
       await runtime.close();
       die(e.message, 1);
     }

@@ -20,7 +20,7 @@ import type { Logger } from '../core/log.js';
 import { bindToInterface, growReceiveBuffer, interfaceInfo, systemNameServers, type InterfaceInfo } from '../core/net.js';
 import { BacklogGauge, INFORM_BURST, INFORM_PER_SECOND, MAX_LIMITED_SOURCES, MAX_QUEUED_UNICAST, OVERFLOW_CHECK_MS, RECEIVE_BUFFER, RateLimiter, sendBounded } from './limits.js';
 import { interfaceGateway, udpDrops } from './procnet.js';
-import { BindError, isFatalSocketError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
+import { BindError, ServiceBase, StartError, type BoundAddress, type ServiceContext, type ServiceStatus } from '../core/service.js';
 import { LeaseStore } from './leases.js';
 import { BOOTREQUEST, MESSAGE_NAMES, MessageType, decode, encode, isDecodeError, macOf, messageType, optIp, Opt } from './packet.js';
 import { classify, mtftpSubOptions } from './pxe.js';
@@ -30,13 +30,6 @@ import { respond, type Decision, type Link, type RespondContext, type Request, t
 export const DHCP_PORT = 67;
 export const PXE_PORT = 4011;
 
-/** A problem that stops the service from starting, said in one line. */
-export class DhcpStartError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DhcpStartError';
-  }
-}
 
 type EventBase = Omit<DhcpMessage, 'kind' | 'at'>;
 
@@ -90,15 +83,12 @@ export function mtftpAdverts(config: AppConfig): Map<string, Buffer> {
   return out;
 }
 
-export class DhcpServer implements Service {
+export class DhcpServer extends ServiceBase {
   readonly name = 'dhcp';
   private readonly links: LinkSockets[] = [];
   /** Every socket opened, in order, with what it is bound to (kept after close, for the last stats). */
   private readonly sockets: Array<{ sock: Socket; address: string; port: number; iface: string }> = [];
   private readonly reserved = new Map<string, string>();
-  private state: ServiceStatus['state'] = 'starting';
-  private since = Date.now();
-  private lastError: string | null = null;
   private readonly counters = {
     received: 0, malformed: 0, ignored: 0, replies: 0, offers: 0, acks: 0, naks: 0, errors: 0,
     // Received, by message type (the admin's /metrics reads them: no event per packet).
@@ -118,6 +108,7 @@ export class DhcpServer implements Service {
   private readonly respondCtx: RespondContext;
 
   constructor(private readonly ctx: ServiceContext, readonly leases: LeaseStore, cfg: DhcpConfig) {
+    super(ctx.fail);
     const hosts = ctx.hosts;
     this.config = {
       ...cfg, dns: cfg.dns.length > 0 ? cfg.dns : systemNameServers(), mtftp: mtftpAdverts(ctx.config),
@@ -151,15 +142,25 @@ export class DhcpServer implements Service {
     return [...new Set(this.sockets.map((s) => s.port))];
   }
 
-  status(): ServiceStatus {
-    const bound = this.sockets.map((s) => ({ protocol: 'udp' as const, address: `${s.address}%${s.iface}`, port: s.port }));
-    return { state: this.state, since: this.since, bound, lastError: this.lastError ?? this.leases.lastError, stats: this.stats };
+  protected bound(): BoundAddress[] {
+    return this.sockets.map((s) => ({ protocol: 'udp' as const, address: `${s.address}%${s.iface}`, port: s.port }));
+  }
+
+  protected counts(): Record<string, number> {
+    return this.stats;
+  }
+
+  /** The lease journal's last error shows when the service has none of its own. */
+  override status(): ServiceStatus {
+    const s = super.status();
+    return { ...s, lastError: s.lastError ?? this.leases.lastError };
   }
 
   async listen(ports: { dhcp: number; pxe: number }): Promise<void> {
+    this.setState('starting');
     for (const name of this.config.interfaces) {
       const info = interfaceInfo(name);
-      if (typeof info === 'string') throw new DhcpStartError(`dhcp.interfaces: ${info}`);
+      if (typeof info === 'string') throw new StartError(`dhcp.interfaces: ${info}`);
       // The interface's own default gateway is the clients' router when dhcp.router is unset;
       // bootlab itself does not route (decision 0009).
       const link: LinkSockets = { info, link: { ...info, gateway: interfaceGateway(info.name, info.address, info.netmask) }, dhcp: null, unicast: null, pxe: null };
@@ -169,8 +170,7 @@ export class DhcpServer implements Service {
       link.unicast = await this.open(link, info.address, link.dhcp.address().port, false);
       link.pxe = await this.open(link, '0.0.0.0', ports.pxe, true);
     }
-    this.state = 'running';
-    this.since = Date.now();
+    this.setState('running');
     this.log.info({
       mode: this.config.mode, interfaces: this.links.map((l) => `${l.info.name} ${l.info.address}`), ports: [ports.dhcp, ports.pxe],
       ...(this.config.mode === 'full' ? { router: this.config.router ?? this.links.map((l) => `${l.info.name}: ${l.link.gateway ?? 'none'}`) } : {}),
@@ -189,15 +189,11 @@ export class DhcpServer implements Service {
           growReceiveBuffer(sock, RECEIVE_BUFFER);
         } catch (e) {
           sock.close();
-          reject(new DhcpStartError(`dhcp.interfaces: cannot bind a socket to interface ${info.name}: ${(e as Error).message} (Linux before 5.7 needs root or CAP_NET_RAW for this)`));
+          reject(new StartError(`dhcp.interfaces: cannot bind a socket to interface ${info.name}: ${(e as Error).message} (Linux before 5.7 needs root or CAP_NET_RAW for this)`));
           return;
         }
         sock.removeAllListeners('error');
-        sock.on('error', (e) => {
-          this.lastError = `socket on ${info.name}:${port}: ${e.message}`;
-          this.log.error({ err: e, iface: info.name, port }, 'dhcp socket error');
-          if (isFatalSocketError(e)) this.ctx.fail?.(e);
-        });
+        sock.on('error', (e) => this.socketError(e, this.log, { iface: info.name, port }, `socket on ${info.name}:${port}: ${e.message}`));
         sock.on('message', (buf, rinfo) => this.onMessage(buf, rinfo, link, bootServer));
         this.sockets.push({ sock, address, port: sock.address().port, iface: info.name });
         resolve(sock);
@@ -338,11 +334,11 @@ export class DhcpServer implements Service {
   }
 
   async close(): Promise<void> {
-    this.state = 'stopping';
+    this.setState('stopping');
     this.unsubscribe();
     await Promise.all(this.sockets.map(({ sock }) => new Promise<void>((r) => sock.close(() => r()))));
     this.leases.close();
-    this.state = 'stopped';
+    this.setState('stopped');
     this.log.info({ stats: this.stats }, 'dhcp stopped');
   }
 }

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
-import { BindError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
+import { BindError, ServiceBase, type BoundAddress, type Service, type ServiceContext } from '../core/service.js';
 import { FileLayer, isRefusal, type FileRefusal } from '../core/files.js';
 import { fileBody, memoryBody, type Body } from './body.js';
 import { notModified, parseRange, rangeAllowed } from './range.js';
@@ -66,7 +66,7 @@ const header = (req: IncomingMessage, name: string): string | undefined => {
 const STATUS_FOR: Record<FileRefusal['refused'], number> = { 'not-found': 404, forbidden: 403, error: 500 };
 const statusFor = (r: FileRefusal): number => STATUS_FOR[r.refused];
 
-export class HttpServer implements HttpService {
+export class HttpServer extends ServiceBase implements HttpService {
   readonly name = 'http' as const;
   readonly files: FileLayer;
   private readonly counters: Omit<HttpStats, 'active'> = { requests: 0, bytesSent: 0, notFound: 0, refused: 0, filesSent: 0, failed: 0, clientAborts: 0 };
@@ -77,15 +77,12 @@ export class HttpServer implements HttpService {
   private readonly timedOut = new WeakSet<Socket>();
   private nextId = 1;
   private closing = false;
-  private state: ServiceStatus['state'] = 'stopped';
-  private since = Date.now();
-  private lastError: string | null = null;
-  fail: ((e: Error) => void) | undefined;
 
   private readonly log: Logger;
   private readonly events: EventBus;
 
   constructor(private readonly ctx: ServiceContext, private readonly opts: HttpOptions = {}) {
+    super(ctx.fail);
     this.log = ctx.log.child({ service: 'http' });
     this.events = ctx.events;
     this.files = FileLayer.fromConfig(ctx.config.tftp);
@@ -134,20 +131,13 @@ export class HttpServer implements HttpService {
     return a && typeof a === 'object' ? a.port : 0;
   }
 
-  private setState(state: ServiceStatus['state']): void {
-    this.state = state;
-    this.since = Date.now();
+  protected bound(): BoundAddress[] {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? [{ protocol: 'tcp', address: a.address, port: a.port }] : [];
   }
 
-  status(): ServiceStatus {
-    const a = this.server?.address();
-    return {
-      state: this.state,
-      since: this.since,
-      bound: a && typeof a === 'object' ? [{ protocol: 'tcp', address: a.address, port: a.port }] : [],
-      lastError: this.lastError,
-      stats: { ...this.stats },
-    };
+  protected counts(): Record<string, number> {
+    return { ...this.stats };
   }
 
   private track(req: IncomingMessage, res: ServerResponse): void {
@@ -310,7 +300,6 @@ export class HttpServer implements HttpService {
 
 export async function start(ctx: ServiceContext, opts: HttpOptions = {}): Promise<HttpService> {
   const server = new HttpServer(ctx, opts);
-  server.fail = ctx.fail;
   await server.listen();
   return server;
 }

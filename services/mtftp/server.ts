@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import type { AppConfig, MtftpFile } from '../core/config.js';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
-import { bindToInterface, interfaceInfo, multicastInterfaceName, multicastSender, type InterfaceInfo } from '../core/net.js';
-import { BindError, isFatalSocketError, StartError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
+import { bindToInterface, multicastSender, type InterfaceInfo } from '../core/net.js';
+import { bindUdp, multicastInterface, ServiceBase, type BoundAddress, type ServiceContext } from '../core/service.js';
 import { FileLayer, isRefusal } from '../core/files.js';
 import { decode, ErrorCode, errorPacket, isDecodeError, tftpErrorFor } from '../tftp/packet.js';
 import { sendTo } from '../tftp/sockets.js';
@@ -65,7 +65,7 @@ export interface MtftpStats {
   foreignSenders: number;
 }
 
-export class MtftpServer implements Service {
+export class MtftpServer extends ServiceBase {
   readonly name = 'mtftp' as const;
   private socket: Socket | null = null;
   private readonly channels = new Map<string, Channel>();
@@ -86,9 +86,6 @@ export class MtftpServer implements Service {
   /** Sockets that join our groups, on multicast.interface only, to hear other senders. */
   private watchers: Socket[] = [];
   private readonly warned = new Map<string, number>();
-  private state: ServiceStatus['state'] = 'stopped';
-  private since = Date.now();
-  private lastError: string | null = null;
   private readonly files: FileLayer;
   private readonly params: TransferParams;
   /**
@@ -98,10 +95,8 @@ export class MtftpServer implements Service {
    */
   private readonly takeoverMs: number;
 
-  /** Called when the server socket breaks (ServiceContext.fail). */
-  fail: ((e: Error) => void) | undefined;
-
-  constructor(private readonly config: AppConfig, private readonly iface: InterfaceInfo, private readonly log: Logger, private readonly events: EventBus) {
+  constructor(private readonly config: AppConfig, private readonly iface: InterfaceInfo, private readonly log: Logger, private readonly events: EventBus, fail?: (e: Error) => void) {
+    super(fail);
     const t = config.tftp;
     this.files = FileLayer.fromConfig(t, { remap: false });
     this.params = {
@@ -125,34 +120,26 @@ export class MtftpServer implements Service {
     return { ...this.counters };
   }
 
-  status(): ServiceStatus {
+  protected bound(): BoundAddress[] {
     const a = this.socket?.address();
-    const active = this.running.size;
-    return {
-      state: this.state, since: this.since, lastError: this.lastError,
-      bound: a ? [{ protocol: 'udp', address: `${a.address}%${this.iface.name}`, port: a.port }] : [],
-      stats: { ...this.counters, active },
-    };
+    return a ? [{ protocol: 'udp', address: `${a.address}%${this.iface.name}`, port: a.port }] : [];
+  }
+
+  protected counts(): Record<string, number> {
+    return { ...this.counters, active: this.running.size };
   }
 
   async listen(): Promise<void> {
-    this.state = 'starting';
+    this.setState('starting');
     const port = this.config.mtftp.serverPort;
     const socket = createSocket({ type: 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', (e: NodeJS.ErrnoException) => reject(new BindError('mtftp.serverPort', '0.0.0.0', port, e.code ?? e.message)));
-      socket.bind({ address: '0.0.0.0', port, exclusive: true }, () => resolve());
-    });
+    await bindUdp(socket, 'mtftp.serverPort', { address: '0.0.0.0', port, exclusive: true });
     // Only the lab interface is answered, and multicast leaves by it alone.
     bindToInterface(socket, this.iface.index);
     multicastSender(socket, this.iface, this.config.multicast.ttl);
     try { socket.setSendBufferSize(1 << 20); } catch { /* capped by net.core.wmem_max */ }
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    socket.on('error', (e) => {
-      this.lastError = e.message;
-      this.log.error({ err: e }, 'mtftp socket error');
-      if (isFatalSocketError(e)) this.fail?.(e);
-    });
+    socket.on('error', (e) => this.socketError(e, this.log));
     this.socket = socket;
     await this.watchGroups();
     for (const c of this.channels.values()) {
@@ -162,8 +149,7 @@ export class MtftpServer implements Service {
         this.log.warn({ file: c.file.file, root: this.config.tftp.root }, 'mtftp file not found under tftp.root: requests for it are refused until it exists');
       }
     }
-    this.state = 'running';
-    this.since = Date.now();
+    this.setState('running');
     const shared = [...sharedChannels(this.config.mtftp.files)].map(([group, files]) => ({ group, files }));
     this.log.info({ port, interface: this.iface.name, ttl: this.config.multicast.ttl, files: [...this.channels.values()].map((c) => `${c.file.file} ${c.group}`), shared }, 'mtftp listening');
     for (const s of shared) {
@@ -186,10 +172,7 @@ export class MtftpServer implements Service {
     }
     for (const [port, groups] of byPort) {
       const w = createSocket({ type: 'udp4', reuseAddr: true });
-      await new Promise<void>((resolve, reject) => {
-        w.once('error', (e: NodeJS.ErrnoException) => reject(new BindError('mtftp.files.clientPort', '0.0.0.0', port, e.code ?? e.message)));
-        w.bind({ address: '0.0.0.0', port }, () => resolve());
-      });
+      await bindUdp(w, 'mtftp.files.clientPort', { address: '0.0.0.0', port });
       bindToInterface(w, this.iface.index);
       for (const g of groups) w.addMembership(g, this.iface.address);
       w.on('message', (_msg, rinfo) => this.onForeign(rinfo, port));
@@ -310,7 +293,7 @@ export class MtftpServer implements Service {
     try {
       const data = await this.load(channel, client);
       if (!data) return;
-      if (!this.socket || this.state !== 'running') {
+      if (!this.socket || !this.isRunning) {
         this.cache.release(channel.file.file, data);
         return;
       }
@@ -363,25 +346,20 @@ export class MtftpServer implements Service {
 
   async close(): Promise<void> {
     if (!this.socket) return;
-    this.state = 'stopping';
+    this.setState('stopping');
     for (const r of [...this.running.values()]) r.round.fail('server shutting down', false, { code: ErrorCode.NotDefined, message: 'server shutting down' });
     const socket = this.socket;
     this.socket = null;
     for (const w of this.watchers) w.close();
     this.watchers = [];
     await new Promise<void>((resolve) => socket.close(() => resolve()));
-    this.state = 'stopped';
-    this.since = Date.now();
+    this.setState('stopped');
     this.log.info({ stats: this.stats }, 'mtftp stopped');
   }
 }
 
 export async function start(ctx: ServiceContext): Promise<MtftpServer> {
-  const name = multicastInterfaceName(ctx.config);
-  const iface = name === null ? 'no interface named (set multicast.interface)' : interfaceInfo(name);
-  if (typeof iface === 'string') throw new StartError(`multicast.interface: ${iface}`);
-  const server = new MtftpServer(ctx.config, iface, ctx.log.child({ service: 'mtftp' }), ctx.events);
-  server.fail = ctx.fail;
+  const server = new MtftpServer(ctx.config, multicastInterface(ctx.config), ctx.log.child({ service: 'mtftp' }), ctx.events, ctx.fail);
   await server.listen();
   return server;
 }

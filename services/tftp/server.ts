@@ -8,8 +8,8 @@ import { availableParallelism } from 'node:os';
 import type { TftpConfig } from '../core/config.js';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
-import { interfaceInfo, multicastInterfaceName, plainAddress, type InterfaceInfo } from '../core/net.js';
-import { BindError, isFatalSocketError, StartError, type Service, type ServiceContext, type ServiceStatus } from '../core/service.js';
+import { plainAddress, type InterfaceInfo } from '../core/net.js';
+import { bindUdp, multicastInterface, ServiceBase, type BoundAddress, type Service, type ServiceContext } from '../core/service.js';
 import { MulticastGroups, type GroupStats } from './multicast/groups.js';
 import type { Job, ReadJob, Report } from './engine.js';
 import { FileLayer, isRefusal, type Client, type ReadTarget } from '../core/files.js';
@@ -70,7 +70,7 @@ export function workerCount(setting: number | 'auto'): number {
   return cores > 1 ? Math.min(4, cores) : 0;
 }
 
-export class TftpServer implements TftpService {
+export class TftpServer extends ServiceBase implements TftpService {
   readonly name = 'tftp' as const;
   readonly files: FileLayer;
   private readonly counters: Omit<TftpStats, 'active'> = {
@@ -84,16 +84,11 @@ export class TftpServer implements TftpService {
   private readonly perClient = new Map<string, number>();
   private readonly pending = new Set<string>();
   private nextId = 1;
-  private state: ServiceStatus['state'] = 'stopped';
-  private since = Date.now();
-  private lastError: string | null = null;
   private readonly policy: NegotiationPolicy;
   private readonly groups: MulticastGroups | null;
 
-  /** Called when the listening socket breaks (ServiceContext.fail). */
-  fail: ((e: Error) => void) | undefined;
-
-  constructor(private readonly cfg: TftpConfig, private readonly log: Logger, private readonly events: EventBus, multicast: MulticastLink | null = null) {
+  constructor(private readonly cfg: TftpConfig, private readonly log: Logger, private readonly events: EventBus, multicast: MulticastLink | null = null, fail?: (e: Error) => void) {
+    super(fail);
     this.files = FileLayer.fromConfig(cfg, { writes: true });
     this.policy = {
       options: cfg.options,
@@ -113,15 +108,8 @@ export class TftpServer implements TftpService {
   async listen(): Promise<void> {
     this.setState('starting');
     const socket = createSocket({ type: this.cfg.address.includes(':') ? 'udp6' : 'udp4', ipv6Only: false });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', (e: NodeJS.ErrnoException) => reject(new BindError('tftp.port', this.cfg.address, this.cfg.port, e.code ?? e.message)));
-      socket.bind(this.cfg.port, this.cfg.address, () => resolve());
-    });
-    socket.on('error', (e) => {
-      this.lastError = e.message;
-      this.log.error({ err: e }, 'tftp socket error');
-      if (isFatalSocketError(e)) this.fail?.(e);
-    });
+    await bindUdp(socket, 'tftp.port', { address: this.cfg.address, port: this.cfg.port });
+    socket.on('error', (e) => this.socketError(e, this.log));
     socket.on('message', (msg, rinfo) => this.onListenMessage(msg, rinfo));
     try { socket.setRecvBufferSize(4 * 1024 * 1024); } catch { /* capped by net.core.rmem_max */ }
     this.socket = socket;
@@ -144,20 +132,13 @@ export class TftpServer implements TftpService {
     return this.groups?.stats ?? null;
   }
 
-  private setState(state: ServiceStatus['state']): void {
-    this.state = state;
-    this.since = Date.now();
+  protected bound(): BoundAddress[] {
+    const a = this.socket?.address();
+    return a ? [{ protocol: 'udp', address: a.address, port: a.port }] : [];
   }
 
-  status(): ServiceStatus {
-    const a = this.socket?.address();
-    return {
-      state: this.state,
-      since: this.since,
-      bound: a ? [{ protocol: 'udp', address: a.address, port: a.port }] : [],
-      lastError: this.lastError,
-      stats: { ...this.stats, ...this.multicastStats },
-    };
+  protected counts(): Record<string, number> {
+    return { ...this.stats, ...this.multicastStats };
   }
 
   private onListenMessage(msg: Buffer, rinfo: RemoteInfo): void {
@@ -294,7 +275,7 @@ export class TftpServer implements TftpService {
   }
 
   private dispatch(job: Job, req: Request, key: string, size: number | null): void {
-    if (!this.pool || this.state !== 'running') return this.refuse(req, job.client, ErrorCode.NotDefined, 'server shutting down', 'not running');
+    if (!this.pool || !this.isRunning) return this.refuse(req, job.client, ErrorCode.NotDefined, 'server shutting down', 'not running');
     const ip = plainAddress(job.client.address);
     const direction = job.op;
     const session: Session = {
@@ -391,15 +372,8 @@ export class TftpServer implements TftpService {
 }
 
 export async function start(ctx: ServiceContext): Promise<TftpService> {
-  let multicast: MulticastLink | null = null;
-  if (ctx.config.tftp.multicast.enabled) {
-    const name = multicastInterfaceName(ctx.config);
-    const iface = name === null ? 'no interface named (set multicast.interface)' : interfaceInfo(name);
-    if (typeof iface === 'string') throw new StartError(`multicast.interface: ${iface}`);
-    multicast = { iface, ttl: ctx.config.multicast.ttl };
-  }
-  const server = new TftpServer(ctx.config.tftp, ctx.log.child({ service: 'tftp' }), ctx.events, multicast);
-  server.fail = ctx.fail;
+  const multicast = ctx.config.tftp.multicast.enabled ? { iface: multicastInterface(ctx.config), ttl: ctx.config.multicast.ttl } : null;
+  const server = new TftpServer(ctx.config.tftp, ctx.log.child({ service: 'tftp' }), ctx.events, multicast, ctx.fail);
   await server.listen();
   return server;
 }
