@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ConfigError, type AppConfig } from './core/config.js';
-import { loadConfig } from './load-config.js';
+import { loadConfig } from './runtime/load-config.js';
 import { createLogger, silentLogger } from './core/log.js';
 import { HostMap, HostMapError } from './core/hostmap.js';
 import type { Image } from './core/hostmap-parse.js';
@@ -14,10 +14,11 @@ import { bootPathWarnings } from './boot/shadow.js';
 import { BindError, StartError } from './core/service.js';
 import { multicastInterfaceName } from './core/net.js';
 import type { AdminApp } from './admin/app.js';
-import { readsProtected, resolveToken, TOKEN_ENV, TOKEN_FILE, TokenError } from './admin/auth.js';
+import { readsProtected } from './admin/auth.js';
+import { resolveToken, TOKEN_ENV, TOKEN_FILE, TokenError } from './runtime/token.js';
 // The appliance itself (Fastify, the services) is loaded by `serve` only: `bootlab flash`
 // must start in a fraction of a second, inside a boot loader's listening window.
-import type { Runtime } from './admin/server.js';
+import type { Runtime } from './runtime/runtime.js';
 import { normalizeName, isRefusal } from './core/files.js';
 import { Remapper } from './core/remap.js';
 import { flashCommand, getCommand, UsageError, type ClientArgs } from './tftp/client-cli.js';
@@ -80,8 +81,9 @@ function prepareFolders(config: AppConfig, file: string): void {
 }
 
 async function serve(file: string): Promise<void> {
-  const { createRuntime, listenAdmin } = await import('./admin/server.js');
-  const { installCrashHandlers } = await import('./admin/supervisor.js');
+  const { createRuntime } = await import('./runtime/runtime.js');
+  const { listenAdmin } = await import('./admin/server.js');
+  const { installCrashHandlers } = await import('./runtime/supervisor.js');
   const config = load(file);
   prepareFolders(config, file);
   const log = createLogger(config.log);

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveToken, TOKEN_FILE, TokenError } from '../../services/admin/auth.js';
+import { resolveToken, TOKEN_FILE, TokenError } from '../../services/runtime/token.js';
 import { appSpec } from '../../services/core/config.js';
 import { defaults } from '../../services/core/schema.js';
 import { adminFixture, AUTH, TOKEN, UNAUTHORIZED } from '../helpers/admin.js';

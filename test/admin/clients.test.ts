@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventInput } from '../../services/core/events.js';
 import { silentLogger } from '../../services/core/log.js';
 import type { ServiceStatus } from '../../services/core/service.js';
-import type { ServiceDefinition } from '../../services/admin/supervisor.js';
+import type { ServiceDefinition } from '../../services/runtime/supervisor.js';
 import { LeaseStore } from '../../services/dhcp/leases.js';
 import { adminFixture, UNAUTHORIZED, type AdminFixture } from '../helpers/admin.js';
 import { curl, requireClients } from '../helpers/clients.js';

@@ -8,7 +8,7 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRuntime } from '../../services/admin/server.js';
+import { createRuntime } from '../../services/runtime/runtime.js';
 import { HostMapError } from '../../services/core/hostmap.js';
 import { silentLogger } from '../../services/core/log.js';
 import { adminFixture, applianceYaml } from '../helpers/admin.js';

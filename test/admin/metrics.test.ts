@@ -1,8 +1,8 @@
 // /metrics: DHCP messages by type and direction (the service's counters), multicast groups and rounds,
 // failed TFTP transfers (the real TFTP path is counted in services.test.ts).
 import t from 'tap';
-import { Metrics } from '../../services/admin/metrics.js';
-import type { Supervisor } from '../../services/admin/supervisor.js';
+import { Metrics } from '../../services/runtime/metrics.js';
+import type { Supervisor } from '../../services/runtime/supervisor.js';
 import { EventBus } from '../../services/core/events.js';
 
 const noServices = { list: () => [] } as unknown as Supervisor;

@@ -10,7 +10,7 @@ import type { HostMap } from '../../services/core/hostmap.js';
 import { silentLogger, type Logger } from '../../services/core/log.js';
 import { defaults } from '../../services/core/schema.js';
 import type { Service, ServiceContext, ServiceStatus } from '../../services/core/service.js';
-import { Supervisor, type ServiceDefinition, type ServiceName } from '../../services/admin/supervisor.js';
+import { Supervisor, type ServiceDefinition, type ServiceName } from '../../services/runtime/supervisor.js';
 import { sleep, waitFor } from '../helpers/dhcp-clients.js';
 
 interface Fake extends Service { generation: number; closed: boolean; ctx: ServiceContext }

@@ -9,7 +9,7 @@
 // (the benchmark holds a pipe to it: if the benchmark dies, so does this server).
 // The server module is imported by path at run time, so this file type-checks and the
 // harness reports "failed: ..." while the server is still being written.
-import { loadConfig } from '../../services/load-config.js';
+import { loadConfig } from '../../services/runtime/load-config.js';
 import { EventBus } from '../../services/core/events.js';
 import { createLogger, type Logger } from '../../services/core/log.js';
 import type { AppConfig } from '../../services/core/config.js';

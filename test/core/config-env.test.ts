@@ -5,7 +5,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { appSpec, bootSpec, ConfigError, ENV_OVERRIDES, httpSpec, parseConfig } from '../../services/core/config.js';
-import { loadConfig } from '../../services/load-config.js';
+import { loadConfig } from '../../services/runtime/load-config.js';
 import { defaults } from '../../services/core/schema.js';
 
 const FILE = '/etc/bootlab/appliance.yaml';

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { appSpec, ConfigError, parseConfig, type AppConfig } from '../../services/core/config.js';
-import { loadConfig, parseAppConfig } from '../../services/load-config.js';
+import { loadConfig, parseAppConfig } from '../../services/runtime/load-config.js';
 import { defaults } from '../../services/core/schema.js';
 import { Remapper } from '../../services/core/remap.js';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { build, type AdminApp } from '../../services/admin/app.js';
-import { createRuntime, type Runtime, type RuntimeOptions } from '../../services/admin/server.js';
+import { createRuntime, type Runtime, type RuntimeOptions } from '../../services/runtime/runtime.js';
 import { silentLogger } from '../../services/core/log.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';

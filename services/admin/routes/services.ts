@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { ApiError, errorResponses } from '../errors.js';
-import type { ServiceName } from '../supervisor.js';
+import type { ServiceName } from '../../runtime/supervisor.js';
 
 const Bound = Type.Object({ protocol: Type.Union([Type.Literal('udp'), Type.Literal('tcp')]), address: Type.String(), port: Type.Integer() });
 

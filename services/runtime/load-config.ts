@@ -1,8 +1,8 @@
 // The appliance config as the runtime and `check-config` use it: the file read, parsed and
 // checked (core/config.ts, pure), then PXE MTFTP's files resolved against the disk
 // (mtftp/config.ts). A problem anywhere is one ConfigError with file:line lines.
-import { ConfigError, parseConfigSource, readConfigText, type AppConfig } from './core/config.js';
-import { resolveMtftpFiles } from './mtftp/config.js';
+import { ConfigError, parseConfigSource, readConfigText, type AppConfig } from '../core/config.js';
+import { resolveMtftpFiles } from '../mtftp/config.js';
 
 /** Parses `text` as the config file `file` and resolves what it names on disk. */
 export function parseAppConfig(text: string, file: string, env: NodeJS.ProcessEnv = {}): AppConfig {
