@@ -51,6 +51,64 @@ function ranged(name: string, value: string, min: number, max: number): number |
 /**
  * @param size RRQ: the size of what will be sent, when known; WRQ: ignored.
  */
+interface OptionContext { direction: 'read' | 'write'; policy: NegotiationPolicy; size: number | null }
+
+/**
+ * One option: sets what it decides in `result` and returns its OACK value, null to leave it
+ * out of the OACK (not offered, or nothing to say), or an error that refuses the request.
+ */
+type TakeOption = (value: string, c: OptionContext, result: Negotiated) => string | null | NegotiationError;
+
+/** The options bootlab takes, by name (iPXE's tftp.c keeps the same { name, process } table). */
+const OPTIONS = new Map<string, TakeOption>([
+  ['blksize', (value, c, result) => {
+    if (!c.policy.options.blksize) return null;
+    const n = ranged('blksize', value, MIN_BLKSIZE, MAX_BLKSIZE);
+    if (typeof n !== 'number') return n;
+    result.blockSize = Math.min(n, c.policy.maxBlockSize);
+    return String(result.blockSize);
+  }],
+  ['timeout', (value, c, result) => {
+    if (!c.policy.options.timeout) return null;
+    const n = ranged('timeout', value, 1, 255);
+    if (typeof n !== 'number') return n;
+    result.timeout = n;
+    return String(n);
+  }],
+  ['tsize', (value, c, result) => {
+    if (!c.policy.options.tsize) return null;
+    const n = parseDecimal(value);
+    if (Number.isNaN(n)) return { code: ErrorCode.OptionRefused, message: `tsize ${value} is not a number` };
+    if (c.direction === 'write') {
+      if (n > c.policy.maxUploadSize) {
+        return { code: ErrorCode.DiskFull, message: `upload of ${n} bytes is over the limit of ${c.policy.maxUploadSize}` };
+      }
+      result.tsize = n;
+      return String(n);
+    }
+    // RFC 2349: the client sends 0 and the server answers the size. Unknown size: leave it
+    // out. (curl 7.88 rejects an OACK with "tsize 0" for an empty file as invalid; that is
+    // curl's check, tftpd-hpa's answer fails it the same way, and RFC-following clients such
+    // as atftp and EDK2's tsize probe need the 0.)
+    if (c.size === null) return null;
+    result.tsize = c.size;
+    return String(c.size);
+  }],
+  ['windowsize', (value, c, result) => {
+    if (!c.policy.options.windowsize) return null;
+    const n = ranged('windowsize', value, 1, 65535);
+    if (typeof n !== 'number') return n;
+    result.windowSize = n;
+    return String(n);
+  }],
+  ['multicast', (_value, c, result) => {
+    // RFC 2090: the client sends it empty. Writes never multicast.
+    if (!c.policy.multicast || c.direction !== 'read') return null;
+    result.multicast = true;
+    return '';
+  }],
+]);
+
 export function negotiate(
   direction: 'read' | 'write',
   requested: Options,
@@ -59,64 +117,13 @@ export function negotiate(
 ): Negotiated | NegotiationError {
   const oack: Options = new Map();
   const result: Negotiated = { blockSize: DEFAULT_BLKSIZE, windowSize: 1, timeout: policy.timeout, tsize: null, oack: null, multicast: false };
-
-  // Iterate in the client's order so the OACK mirrors it.
+  const c: OptionContext = { direction, policy, size };
+  // Iterate in the client's order so the OACK mirrors it. RFC 2347: unknown options are ignored.
   for (const [name, value] of requested) {
-    switch (name) {
-      case 'blksize': {
-        if (!policy.options.blksize) break;
-        const n = ranged(name, value, MIN_BLKSIZE, MAX_BLKSIZE);
-        if (typeof n !== 'number') return n;
-        result.blockSize = Math.min(n, policy.maxBlockSize);
-        oack.set(name, String(result.blockSize));
-        break;
-      }
-      case 'timeout': {
-        if (!policy.options.timeout) break;
-        const n = ranged(name, value, 1, 255);
-        if (typeof n !== 'number') return n;
-        result.timeout = n;
-        oack.set(name, String(n));
-        break;
-      }
-      case 'tsize': {
-        if (!policy.options.tsize) break;
-        const n = parseDecimal(value);
-        if (Number.isNaN(n)) return { code: ErrorCode.OptionRefused, message: `tsize ${value} is not a number` };
-        if (direction === 'write') {
-          if (n > policy.maxUploadSize) {
-            return { code: ErrorCode.DiskFull, message: `upload of ${n} bytes is over the limit of ${policy.maxUploadSize}` };
-          }
-          result.tsize = n;
-          oack.set(name, String(n));
-        } else if (size !== null) {
-          // RFC 2349: the client sends 0 and the server answers the size. Unknown size:
-          // leave it out. (curl 7.88 rejects an OACK with "tsize 0" for an empty file as
-          // invalid; that is curl's check, tftpd-hpa's answer fails it the same way, and
-          // RFC-following clients such as atftp and EDK2's tsize probe need the 0.)
-          result.tsize = size;
-          oack.set(name, String(size));
-        }
-        break;
-      }
-      case 'windowsize': {
-        if (!policy.options.windowsize) break;
-        const n = ranged(name, value, 1, 65535);
-        if (typeof n !== 'number') return n;
-        result.windowSize = n;
-        oack.set(name, String(n));
-        break;
-      }
-      case 'multicast': {
-        // RFC 2090: the client sends it empty. Writes never multicast.
-        if (!policy.multicast || direction !== 'read') break;
-        result.multicast = true;
-        oack.set(name, '');
-        break;
-      }
-      default:
-        break; // RFC 2347: unknown options are ignored
-    }
+    const out = OPTIONS.get(name)?.(value, c, result) ?? null;
+    if (out === null) continue;
+    if (typeof out !== 'string') return out;
+    oack.set(name, out);
   }
   // A multicast group is paced by its master's ACKs, not by a window (RFC 2090).
   if (result.multicast && oack.has('windowsize')) {

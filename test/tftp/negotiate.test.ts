@@ -64,6 +64,11 @@ const accepted: Accept[] = [
     want: { blockSize: 512, windowSize: 1, timeout: 5, tsize: null, oack: null },
   },
   {
+    name: 'option names that are also names of object properties are unknown options too',
+    dir: 'read', options: [['__proto__', '1'], ['constructor', '2'], ['toString', '3'], ['hasOwnProperty', '4']], size: 10,
+    want: { blockSize: 512, windowSize: 1, timeout: 5, tsize: null, oack: null },
+  },
+  {
     name: 'RRQ blksize + tsize: OACK in the client order, tsize answers the size',
     dir: 'read', options: [['blksize', '1432'], ['tsize', '0']], size: 12345,
     want: { blockSize: 1432, windowSize: 1, timeout: 5, tsize: 12345, oack: [['blksize', '1432'], ['tsize', '12345']] },
