@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ConfigError, type AppConfig } from './core/config.js';
 import { loadConfig } from './runtime/load-config.js';
-import { createLogger, silentLogger } from './core/log.js';
+import { createLogger, silentLogger, type Logger } from './core/log.js';
 import { HostMap, HostMapError } from './core/hostmap.js';
 import type { Image } from './core/hostmap-parse.js';
 import { bootPathWarnings } from './boot/shadow.js';
@@ -80,54 +80,31 @@ function prepareFolders(config: AppConfig, file: string): void {
   if (config.tftp.write.enabled) for (const d of config.tftp.write.dirs) mkdirSync(join(config.tftp.root, d), { recursive: true });
 }
 
-async function serve(file: string): Promise<void> {
-  const { createRuntime } = await import('./runtime/runtime.js');
-  const { listenAdmin } = await import('./admin/server.js');
-  const { installCrashHandlers } = await import('./runtime/supervisor.js');
-  const config = load(file);
-  prepareFolders(config, file);
-  const log = createLogger(config.log);
-  let runtime: Runtime;
-  try {
-    runtime = await createRuntime(file, { log });
-  } catch (e) {
-    if (e instanceof HostMapError || e instanceof ConfigError) die(e.lines.join('\n'));
-    throw e;
-  }
+/** The warnings a teacher should read at start: no DHCP interface, missing boot files, boot paths. */
+function warnAtStart(config: AppConfig, file: string, runtime: Runtime, log: Logger): void {
   if (config.dhcp.mode !== 'off' && config.dhcp.interfaces.length === 0) {
     log.warn(`dhcp.mode is ${config.dhcp.mode} but dhcp.interfaces is empty: DHCP answers nothing until you name the lab interface in ${file} (or BOOTLAB_INTERFACE)`);
   }
   const missing = missingBootFiles(config);
   if (missing.length > 0) log.warn(missingText(missing));
   for (const w of bootPaths(config, runtime.hosts.images.values())) log.warn(w);
-  const { supervisor } = runtime;
+}
+
+/** The admin server, or the reason it cannot listen (exits). */
+async function startAdmin(runtime: Runtime, config: AppConfig, file: string): Promise<{ app: AdminApp; url: string }> {
+  const { listenAdmin } = await import('./admin/server.js');
   try {
-    await supervisor.startAll();
+    return await listenAdmin(runtime);
   } catch (e) {
-    if (e instanceof BindError || e instanceof StartError) {
-      await runtime.close();
-      die(e.message, 1);
-    }
-    throw e;
+    await runtime.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (e instanceof TokenError) die(`${file} admin.token: ${e.message}`);
+    die(code ? BindError.explain('admin.port', config.admin.address, config.admin.port, code) : (e as Error).message, 1);
   }
-  installCrashHandlers(supervisor, log);
-  let admin: { app: AdminApp; url: string } | null = null;
-  if (config.admin.enabled) {
-    try {
-      admin = await listenAdmin(runtime);
-    } catch (e) {
-      await runtime.close();
-      const code = (e as NodeJS.ErrnoException).code;
-      if (e instanceof TokenError) die(`${file} admin.token: ${e.message}`);
-      die(code ? BindError.explain('admin.port', config.admin.address, config.admin.port, code) : (e as Error).message, 1);
-    }
-    announceToken(runtime);
-  }
-  const running = supervisor.list().filter((s) => s.state === 'running').map((s) => s.name);
-  if (running.length === 0) log.warn('every service is disabled in the configuration; nothing to do');
-  // Tools and tests wait for exactly this message.
-  log.info({ config: file, services: running, admin: admin?.url ?? null }, 'bootlab running');
-  if (admin) log.info({ url: `${admin.url}/` }, `dashboard at ${admin.url}/`);
+}
+
+/** SIGHUP reloads; SIGTERM and SIGINT stop cleanly (TFTP ends each transfer with an ERROR, DHCP writes its leases). */
+function onSignals(runtime: Runtime, admin: { app: AdminApp } | null, log: Logger): void {
   process.on('SIGHUP', () => {
     runtime.reload().catch((e: Error) => {
       const lines = e instanceof ConfigError || e instanceof HostMapError ? e.lines : [e.message];
@@ -139,7 +116,6 @@ async function serve(file: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    // TFTP ends each transfer with an ERROR to its client; DHCP writes its leases out.
     await admin?.app.close();
     await runtime.close();
     log.flush?.();
@@ -147,6 +123,41 @@ async function serve(file: string): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+async function serve(file: string): Promise<void> {
+  const { createRuntime } = await import('./runtime/runtime.js');
+  const { installCrashHandlers } = await import('./runtime/supervisor.js');
+  const config = load(file);
+  prepareFolders(config, file);
+  const log = createLogger(config.log);
+  let runtime: Runtime;
+  try {
+    runtime = await createRuntime(file, { log });
+  } catch (e) {
+    if (e instanceof HostMapError || e instanceof ConfigError) die(e.lines.join('\n'));
+    throw e;
+  }
+  warnAtStart(config, file, runtime, log);
+  const { supervisor } = runtime;
+  try {
+    await supervisor.startAll();
+  } catch (e) {
+    if (e instanceof BindError || e instanceof StartError) {
+      await runtime.close();
+      die(e.message, 1);
+    }
+    throw e;
+  }
+  installCrashHandlers(supervisor, log);
+  const admin = config.admin.enabled ? await startAdmin(runtime, config, file) : null;
+  if (admin) announceToken(runtime);
+  const running = supervisor.list().filter((s) => s.state === 'running').map((s) => s.name);
+  if (running.length === 0) log.warn('every service is disabled in the configuration; nothing to do');
+  // Tools and tests wait for exactly this message.
+  log.info({ config: file, services: running, admin: admin?.url ?? null }, 'bootlab running');
+  if (admin) log.info({ url: `${admin.url}/` }, `dashboard at ${admin.url}/`);
+  onSignals(runtime, admin, log);
 }
 
 /** A generated token is shown once, on the terminal that started bootlab. */
