@@ -5,7 +5,7 @@ import type { AppConfig } from '../core/config.js';
 import type { EventBus } from '../core/events.js';
 import type { HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
-import type { ClientTracker } from '../core/progress.js';
+import type { ClientTracker } from '../progress/tracker.js';
 import type { BootOnce } from '../boot/bootonce.js';
 import type { FlashJobs } from '../flash/jobs.js';
 import type { Metrics } from './metrics.js';

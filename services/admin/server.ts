@@ -8,7 +8,7 @@ import { put } from '../tftp/client.js';
 import { EventBus } from '../core/events.js';
 import { HostMap } from '../core/hostmap.js';
 import { createLogger, type Logger } from '../core/log.js';
-import { ClientTracker } from '../core/progress.js';
+import { ClientTracker } from '../progress/tracker.js';
 import { build, type AdminApp, type BuildOptions } from './app.js';
 import { resolveToken, type TokenSource } from './auth.js';
 import type { AdminContext } from './context.js';

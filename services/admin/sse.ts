@@ -10,8 +10,8 @@
 // - A dashboard that stops reading is dropped once its unsent data passes 4 MiB.
 import { AsyncResource } from 'node:async_hooks';
 import type { ServerResponse } from 'node:http';
-import type { ActivityItem } from '../core/progress.js';
-import type { EndedTransfer } from '../core/transfers.js';
+import type { ActivityItem } from '../progress/tracker.js';
+import type { EndedTransfer } from '../progress/transfers.js';
 import type { AdminApp } from './app.js';
 import type { AdminContext } from './context.js';
 

@@ -1,4 +1,4 @@
-// Boot progress per machine (core/progress.ts): GET /api/clients, GET /api/clients/:mac,
+// Boot progress per machine (progress/tracker.ts): GET /api/clients, GET /api/clients/:mac,
 // its history, DELETE /api/clients?which= (clear finished or stale rows), and POST
 // /api/clients/:mac/booted, which the booted OS or the last line of its iPXE script calls.
 // A device that did no DHCP with bootlab is listed by its address: key ip:<address>, mac

@@ -1,12 +1,12 @@
-// One machine's boot as the progress model (progress.ts) keeps it: the row the API shows,
+// One machine's boot as the progress model (tracker.ts) keeps it: the row the API shows,
 // the boot file its DHCP reply named, the download the row follows, and a bounded history.
 // The stage rules live here: a stage only moves forward within one boot, and the first
 // failure is the one reported (later ones follow from it). A row is a MAC's, or an
 // address's (a device that did no DHCP with bootlab, key ip:<address>, mac null) until
 // it is merged into its MAC's row (absorb).
 import type { FileRole } from './bootfiles.js';
-import type { BootEvent } from './events.js';
-import { bootedText, eventText, STAGE_TEXT, type StageName } from './progress-text.js';
+import type { BootEvent } from '../core/events.js';
+import { bootedText, eventText, STAGE_TEXT, type StageName } from './text.js';
 import { percentOf } from './transfers.js';
 
 export type Stage = StageName;

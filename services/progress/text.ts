@@ -1,6 +1,6 @@
 // The sentences of a machine's boot history and of the dashboard's activity feed: one per
 // event kind, for a teacher to read (the event's fields stay beside it for scripts).
-import type { BootEvent, DhcpMessage } from './events.js';
+import type { BootEvent, DhcpMessage } from '../core/events.js';
 
 /** `seen`: a device known only by its address (it did no DHCP with bootlab), before any boot file. */
 export type StageName = 'dhcp' | 'offered' | 'bound' | 'seen' | 'bootloader' | 'script' | 'kernel' | 'initrd' | 'booted' | 'failed';

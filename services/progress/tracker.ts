@@ -1,5 +1,5 @@
 // The per-machine boot progress model: one row per MAC (or per address, for a device that
-// did no DHCP with bootlab: clientrows.ts), built from the event bus, for the admin API and
+// did no DHCP with bootlab: rows.ts), built from the event bus, for the admin API and
 // the dashboard (pixiecore/logging.go kept a per-MAC ring of boot stages; this is that,
 // plus the bytes of the download in flight, and the transfers that ended lately).
 // - A boot's stage only moves forward (bootrow.ts): iPXE's own DHCP after the boot
@@ -8,19 +8,19 @@
 // - TFTP and multicast events carry only the client's IP: the MAC comes from the DHCP
 //   conversation (offer/ack address, the requested address, ciaddr) or from the name of
 //   the per-machine script, bootlab/<mac>.ipxe, which carries it (on the machine's own
-//   first fetch only: clientrows.ts).
+//   first fetch only: rows.ts).
 // - It runs inside the services' emit calls (their async scope): an exception here would
 //   be taken for the service crashing (admin/supervisor.ts), so every handler is guarded.
 import { EventEmitter } from 'node:events';
 import { classifyFile, cleanPath, imageFiles, scriptMac, type FileRole } from './bootfiles.js';
 import type { ActivityItem, BootRow, ClientRow, HistoryItem, Stage } from './bootrow.js';
-import { addressKey, ClientRows } from './clientrows.js';
+import { addressKey, ClientRows } from './rows.js';
 import type {
   BootEvent, ClientBooted, ClientStopped, DhcpMessage, EventBus, HttpDone, HttpFailed, HttpProgress, HttpRefused, HttpStart,
   MtftpClientDone, MtftpProgress, MtftpReceiver, MtftpRound, TftpDone, TftpFailed, TftpProgress, TftpRefused, TftpStart,
-} from './events.js';
-import { isNormalMac, normalizeMac, type HostMap } from './hostmap.js';
-import { createLogger, type Logger } from './log.js';
+} from '../core/events.js';
+import { isNormalMac, normalizeMac, type HostMap } from '../core/hostmap.js';
+import { createLogger, type Logger } from '../core/log.js';
 import { ActiveTransfers, httpId, percentOf, roundId, tftpId, type EndedTransfer, type FinishedTransfer, type Outcome, type TransferRow } from './transfers.js';
 
 export type { ActivityItem, ClientRow, Firmware, HistoryItem, Stage } from './bootrow.js';

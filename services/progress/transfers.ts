@@ -1,9 +1,9 @@
 // The transfers running now, for GET /api/transfers and the dashboard: unicast TFTP
 // transfers (tftp.start until done or failed) and multicast rounds (mtftp.round start
-// until end), from the event bus through the progress model (progress.ts); and the last
+// until end), from the event bus through the progress model (tracker.ts); and the last
 // FINISHED_KEPT that ended, with how, so a transfer of a second is still seen afterwards
 // (issue 15, D1: a device bootlab knows no MAC of must not vanish once its transfer ended).
-import type { HttpProgress, HttpStart, MtftpProgress, MulticastProtocol, TftpProgress, TftpStart } from './events.js';
+import type { HttpProgress, HttpStart, MtftpProgress, MulticastProtocol, TftpProgress, TftpStart } from '../core/events.js';
 
 export interface TransferRow {
   id: string; protocol: 'tftp' | 'http' | 'pxe-mtftp' | 'rfc2090'; direction: 'read' | 'write'; file: string;

@@ -1,4 +1,4 @@
-// The progress model's rows (progress.ts) and who they are. One row per MAC; a device that
+// The progress model's rows (tracker.ts) and who they are. One row per MAC; a device that
 // never did DHCP with bootlab (a static address, a machine behind a router, a switch
 // saving its configuration) gets a row by its address, key ip:<address> and mac null, so
 // it is still listed once its transfer ended, bounded and aged like the others (issue 15,
@@ -11,8 +11,8 @@
 // stranger's address (issue 15, D2). The fetch is then the stranger's own.
 import { scriptMac } from './bootfiles.js';
 import { BootRow, type ActivityItem } from './bootrow.js';
-import { normalizeMac, type HostMap, type Image } from './hostmap.js';
-import type { Logger } from './log.js';
+import { normalizeMac, type HostMap, type Image } from '../core/hostmap.js';
+import type { Logger } from '../core/log.js';
 
 export const addressKey = (ip: string): string => `ip:${ip}`;
 
