@@ -1,7 +1,9 @@
 // The host map file (config/hosts.yaml): its schema, MAC notations and validation with
 // `file:line key: message` errors. Pure: text in, data or error lines out.
 import { isIPv4 } from 'node:net';
+import type { Static } from 'typebox';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import type { HostSchema } from './hostmap-schema.js';
 import type { Issue } from './schema.js';
 import { issueLines, lineOf, yamlSyntaxLines } from './yamlpos.js';
 
@@ -19,15 +21,8 @@ export type Image =
   | { name: string; kind: 'chain'; url: string }
   | { name: string; kind: 'files'; files: Partial<Record<Arch, string>> };
 
-export interface Host {
-  /** Normal form: lower-case, colon-separated. */
-  mac: string;
-  hostname: string | null;
-  image: string | null;
-  ip: string | null;
-  bootOnce: boolean;
-  labels: Record<string, string>;
-}
+/** One host (mac: normal form, lower-case, colon-separated); its type is its API schema's. */
+export type Host = Static<typeof HostSchema>;
 
 export interface HostMapData {
   /** menuDefault: an image name or 'local', what the menu boots when menuTimeout (seconds) runs out. */

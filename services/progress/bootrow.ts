@@ -6,22 +6,12 @@
 // it is merged into its MAC's row (absorb).
 import type { FileRole } from './bootfiles.js';
 import type { BootEvent } from '../core/events.js';
-import { bootedText, eventText, STAGE_TEXT, type StageName } from './text.js';
+import type { ClientRow } from './schemas.js';
+import { FIRMWARES, type Firmware, type Stage } from './stages.js';
+import { bootedText, eventText, STAGE_TEXT } from './text.js';
 import { percentOf } from './transfers.js';
 
-export type Stage = StageName;
-export type Firmware = 'bios' | 'uefi' | 'ipxe' | 'http' | 'other';
-
-export interface ClientRow {
-  /** The row's id: its MAC, or ip:<address> for a device known only by its address. */
-  key: string;
-  mac: string | null; ip: string | null; hostname: string | null; arch: number | null;
-  firmware: Firmware | null; image: string | null;
-  stage: Stage; reason: string | null; file: string | null; bytes: number; total: number | null;
-  percent: number | null; rate: number; firstSeen: number; lastSeen: number; bootedAt: number | null;
-  /** Booted: 'local' when its script's local-disk step reported it, else 'network'; null before. */
-  bootedFrom: 'network' | 'local' | null;
-}
+export type { ClientRow, Firmware, Stage };
 
 export interface ActivityItem { at: number; level: 'info' | 'warn' | 'error'; mac: string | null; ip: string | null; text: string }
 
@@ -34,7 +24,7 @@ export type Say = (level: ActivityItem['level'], text: string, at: number) => vo
 const RANK: Record<Stage, number> = { dhcp: 0, offered: 1, bound: 2, seen: 2, bootloader: 3, script: 4, kernel: 5, initrd: 6, booted: 7, failed: 7 };
 /** The stages of a boot in progress, which a merged address row hands on to its MAC's row. */
 const LOADING = new Set<Stage>(['bootloader', 'script', 'kernel', 'initrd']);
-const FIRMWARES = new Set<string>(['bios', 'uefi', 'ipxe', 'http', 'other']);
+const FIRMWARE = new Set<string>(FIRMWARES);
 
 export class BootRow {
   readonly row: ClientRow;
@@ -58,7 +48,7 @@ export class BootRow {
 
   /** The firmware and architecture of the boot's first DHCP message (BIOS/UEFI, not the iPXE it loads). */
   firmware(firmware: string, arch: number | null): void {
-    if (this.row.firmware === null) this.row.firmware = FIRMWARES.has(firmware) ? (firmware as Firmware) : 'other';
+    if (this.row.firmware === null) this.row.firmware = FIRMWARE.has(firmware) ? (firmware as Firmware) : 'other';
     if (this.row.arch === null) this.row.arch = arch;
   }
 

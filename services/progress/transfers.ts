@@ -4,18 +4,12 @@
 // FINISHED_KEPT that ended, with how, so a transfer of a second is still seen afterwards
 // (issue 15, D1: a device bootlab knows no MAC of must not vanish once its transfer ended).
 import type { HttpProgress, HttpStart, MtftpProgress, MulticastProtocol, TftpProgress, TftpStart } from '../core/events.js';
+import type { FinishedTransfer, TransferRow } from './schemas.js';
 
-export interface TransferRow {
-  id: string; protocol: 'tftp' | 'http' | 'pxe-mtftp' | 'rfc2090'; direction: 'read' | 'write'; file: string;
-  ip: string | null; mac: string | null; bytes: number; size: number | null; percent: number | null;
-  rate: number; receivers: number | null; startedAt: number;
-}
+export type { FinishedTransfer, TransferRow };
 
 /** A transfer that left the list, and how it ended: the dashboard shows done or failed. */
 export interface EndedTransfer { id: string; ok: boolean; reason: string | null; bytes: number; size: number | null; at: number }
-
-/** A transfer in the finished list: its last row (a done one: its whole-transfer rate), and its end. */
-export type FinishedTransfer = TransferRow & { ok: boolean; reason: string | null; endedAt: number };
 
 /** How a transfer ended, as the progress model learnt it. `rate`: the whole transfer's, when done. */
 export interface Outcome { ok: boolean; reason: string | null; bytes: number; rate?: number; at: number }

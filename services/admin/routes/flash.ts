@@ -11,30 +11,12 @@ import { Type } from 'typebox';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { ApiError, badRequest, errorResponses, notFound } from '../errors.js';
-import { nullable } from '../schemas.js';
+import { FlashJobSchema } from '../../flash/schemas.js';
 
 const tags = ['flash'];
 /** Firmware images are megabytes (a router's is 4-32 MiB): far above admin.bodyLimit. */
 const UPLOAD_LIMIT = 256 * 1024 * 1024;
 const FIRMWARE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-
-const JobSchema = Type.Object({
-  id: Type.String(),
-  target: Type.String(),
-  port: Type.Integer(),
-  file: Type.String({ description: 'the firmware under tftpboot/firmware/' }),
-  remoteName: Type.String({ description: 'the name sent in the write request' }),
-  state: Type.Enum(['waiting', 'sending', 'done', 'no-answer', 'refused', 'failed', 'cancelled'], {
-    description: 'waiting: sending the write request every retryEvery until the boot loader answers; no-answer: it never did within wait',
-  }),
-  attempts: Type.Integer(),
-  bytes: Type.Integer(),
-  total: Type.Integer(),
-  percent: Type.Number(),
-  startedAt: Type.Number(),
-  endedAt: nullable(Type.Number()),
-  message: nullable(Type.String()),
-}, { $id: 'FlashJob', title: 'FlashJob' });
 
 const StartBody = Type.Object({
   target: Type.String({ description: 'the device\'s IPv4 address (its boot loader\'s)' }),
@@ -52,7 +34,7 @@ const StartBody = Type.Object({
 const IdParams = Type.Object({ id: Type.String() });
 
 export default function register(app: AdminApp, ctx: AdminContext): void {
-  app.addSchema(JobSchema);
+  app.addSchema(FlashJobSchema);
   const job = Type.Ref('FlashJob');
   const folder = () => join(ctx.config.tftp.root, 'firmware');
 

@@ -8,6 +8,7 @@
 import { Type, type TSchema } from 'typebox';
 import type { Document } from 'yaml';
 import { findHostKey, HostMapBusy, HostMapError, hostnameIn, hostnameOwner, normalizeMac, setHostIn, type Host, type HostFields } from '../../core/hostmap.js';
+import { HostSchema } from '../../core/hostmap-schema.js';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { acceptedHeaders, CSV_COLUMNS, csvColumn, CsvError, readCsv, type CsvColumn, type CsvRecord } from '../csv.js';
@@ -15,14 +16,6 @@ import { ApiError, badRequest, errorResponses, notFound, unknownImage } from '..
 import { MAC_FORMS, nullable, MacParams, macOrBadRequest } from '../schemas.js';
 
 
-export const HostRowSchema = Type.Object({
-  mac: Type.String({ description: 'normal form: aa:bb:cc:dd:ee:ff' }),
-  hostname: nullable(Type.String()),
-  image: nullable(Type.String(), 'a name from GET /api/images'),
-  ip: nullable(Type.String(), 'a fixed IPv4 address (full DHCP mode)'),
-  bootOnce: Type.Boolean({ description: 'the image is booted once, then the machine falls back to the defaults' }),
-  labels: Type.Record(Type.String(), Type.String()),
-}, { $id: 'HostRow', title: 'HostRow' });
 
 // Types and unknown keys are the schema's; what a good host name or IPv4 address is, the
 // host map's (its message comes back naming the field).
@@ -59,7 +52,8 @@ class Problems {
   }
 }
 
-const toRow = (h: Host) => ({ mac: h.mac, hostname: h.hostname, image: h.image, ip: h.ip, bootOnce: h.bootOnce, labels: { ...h.labels } });
+/** A host as the API lists it: every field of HostSchema, named (a copy: the map's own stays untouched). */
+const toRow = (h: Host): Host => ({ mac: h.mac, hostname: h.hostname, image: h.image, ip: h.ip, bootOnce: h.bootOnce, labels: { ...h.labels } });
 
 
 function knownImage(ctx: AdminContext, image: string | null | undefined, field = 'image'): ApiError | null {
@@ -159,7 +153,7 @@ function namesTaken(doc: Document, rows: Row[], before: (string | null)[]): ApiE
 const single = (mac: string, fields: HostFields): Row => ({ mac, fields, at: mac, where: (field) => field });
 
 export default function register(app: AdminApp, ctx: AdminContext): void {
-  app.addSchema(HostRowSchema);
+  app.addSchema(HostSchema);
   const row = Type.Ref('HostRow');
   const tags = ['hosts'];
 
