@@ -83,7 +83,10 @@ export function currentService(): ServiceName | null {
   return scope.getStore()?.service ?? null;
 }
 
-export class Supervisor extends EventEmitter {
+/** 'change': a service's state changed (its name), or a reload applied a new config (none). */
+export interface SupervisorEvents { change: [name?: ServiceName] }
+
+export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly slots = new Map<ServiceName, Slot>();
   private config: AppConfig;
   private closing = false;

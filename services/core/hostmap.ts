@@ -42,7 +42,17 @@ type Parsed = { data: HostMapData; warnings: string[] };
 /** Writes that found the file changed under them this many times in a row give up (409). */
 const WRITE_TRIES = 5;
 
-export class HostMap extends EventEmitter {
+/** What the host map emits, each with its arguments. */
+export interface HostMapEvents {
+  /** The map in use changed (a hand edit, a write). */
+  change: [];
+  /** An edit was refused; the last good map stays (its error lines). */
+  'error-kept': [lines: string[]];
+  /** A hand edit saved into a replaced file was written back, the writes since on top. */
+  recovered: [result: { reapplied: number; skipped: string[] }];
+}
+
+export class HostMap extends EventEmitter<HostMapEvents> {
   private watcher: FSWatcher | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
   private queue: Promise<unknown> = Promise.resolve();

@@ -17,7 +17,10 @@ export type { FlashJob, JobState };
 
 export interface StartRequest extends Omit<PutOptions, 'signal'> { file: string; port: number }
 
-export class FlashJobs extends EventEmitter {
+/** 'job' (id): a job started, moved or ended. */
+export interface FlashJobEvents { job: [id: string] }
+
+export class FlashJobs extends EventEmitter<FlashJobEvents> {
   private readonly jobs = new Map<string, FlashJob>();
   private readonly aborts = new Map<string, AbortController>();
 

@@ -41,16 +41,22 @@ export interface TrackerOptions {
   maxClients?: number;
 }
 
-/**
- * Emits 'client' (key: the MAC, or ip:<address>): a row changed; 'removed' (key): a row was
- * cleared, aged out or merged; 'transfers': the active list changed; 'transfer-ended'
- * (EndedTransfer); 'activity' (ActivityItem): something a teacher wants to read (a machine
- * seen, a stage reached, a failure, booted).
- */
-export type TrackerEvent = 'client' | 'removed' | 'transfers' | 'transfer-ended' | 'activity' | 'file-done';
-
 /** 'file-done': a machine has a whole boot file (kernel, initrd ...). */
 export interface FileDone { mac: string; file: string; role: Stage | null; at: number }
+
+/** What the tracker emits, each with its arguments. */
+export interface TrackerEvents {
+  /** A row changed (key: the MAC, or ip:<address>). */
+  client: [key: string];
+  /** A row was cleared, aged out or merged. */
+  removed: [key: string];
+  /** The active list changed. */
+  transfers: [];
+  'transfer-ended': [ended: EndedTransfer];
+  /** Something a teacher wants to read: a machine seen, a stage reached, a failure, booted. */
+  activity: [item: ActivityItem];
+  'file-done': [done: FileDone];
+}
 
 const idOf = (e: { kind: string; id: number }) => (e.kind.startsWith('http.') ? httpId(e.id) : tftpId(e.id));
 
@@ -58,7 +64,7 @@ const DHCP_STAGE: Record<string, Stage | undefined> = { 'dhcp.discover': 'dhcp',
 
 const macKey = (mac: string) => (isNormalMac(mac) ? mac : normalizeMac(mac) ?? mac);
 
-export class ClientTracker extends EventEmitter {
+export class ClientTracker extends EventEmitter<TrackerEvents> {
   private readonly rows: ClientRows;
   private readonly active = new ActiveTransfers();
   private readonly now: () => number;
