@@ -17,9 +17,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isMap, isScalar, type Document } from 'yaml';
 import type { Logger } from './log.js';
 import { HostMapBusy, readAll, readOnce, readSteady, ReplacedInodes, sameStamp, sha, statHandle, statPath, writeAtomic, type Known, type Replaced, type Snapshot, type Stamp, type Timing } from './hostmap-file.js';
-import { HostMapError, isNormalMac, normalizeMac, parseHostMap, type Host, type HostMapData, type Image, type ParseOptions } from './hostmap-parse.js';
+import { HostMapError, type HostMapIssue, isNormalMac, normalizeMac, parseHostMap, type Host, type HostMapData, type Image, type ParseOptions } from './hostmap-parse.js';
 
-export { HostMapBusy, HostMapError, isNormalMac, normalizeMac, writeAtomic, type Host, type HostMapData, type Image };
+export { HostMapBusy, HostMapError, type HostMapIssue, isNormalMac, normalizeMac, writeAtomic, type Host, type HostMapData, type Image };
 
 /** Fields a write may set on a host; null removes the field. */
 export type HostFields = Partial<{ hostname: string | null; image: string | null; ip: string | null; bootOnce: boolean | null; labels: Record<string, string> | null }>;
@@ -86,7 +86,8 @@ export class HostMap extends EventEmitter<HostMapEvents> {
     try {
       read = await readOnce(file);
     } catch (e) {
-      throw new HostMapError([`${file}: cannot read the host map: ${(e as NodeJS.ErrnoException).code}`]);
+      const message = `cannot read the host map: ${(e as NodeJS.ErrnoException).code}`;
+      throw new HostMapError(file, [{ path: [], line: null, message }]);
     }
     await read?.snap.handle.close();
     const { data, warnings } = parseHostMap(read?.snap.text ?? '', file, { uniqueHostnames: opts.uniqueHostnames });
@@ -182,14 +183,14 @@ export class HostMap extends EventEmitter<HostMapEvents> {
   /** Sets fields of one host (adding it if new), keeping comments and key order. */
   setHost(mac: string, fields: HostFields): Promise<Host> {
     const key = normalizeMac(mac);
-    if (!key) return Promise.reject(new HostMapError([`${mac}: not a MAC address`]));
+    if (!key) return Promise.reject(new HostMapError(null, [{ path: [mac], line: null, message: 'not a MAC address' }]));
     return this.edit((doc) => { setHostIn(doc, key, fields); }).then(() => this.data.hosts.get(key)!);
   }
 
   /** Removes one host. Resolves false when it was not in the map. */
   removeHost(mac: string): Promise<boolean> {
     const key = normalizeMac(mac);
-    if (!key) return Promise.reject(new HostMapError([`${mac}: not a MAC address`]));
+    if (!key) return Promise.reject(new HostMapError(null, [{ path: [mac], line: null, message: 'not a MAC address' }]));
     let removed = false;
     return this.edit((doc) => {
       const existing = findHostKey(doc, key);

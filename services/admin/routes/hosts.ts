@@ -74,7 +74,8 @@ function fieldsOf(body: Body, replace: boolean): HostFields {
   };
 }
 
-const HOST_LINE = /^hosts\.(.+?)\.(hostname|image|ip|bootOnce|labels)(?:\.[^:]*)?: (.*)$/;
+/** The fields of a host a write sets: an issue at hosts.<key>.<field>(.<more>) is that field's. */
+const HOST_FIELDS = new Set(['hostname', 'image', 'ip', 'bootOnce', 'labels']);
 
 /** The file on disk is invalid (a hand edit): no write can land until it is fixed, and this request is not to blame. */
 const brokenFile = (e: HostMapError) => new ApiError('conflict', `the host map file has an error to fix first (a hand edit?): ${e.lines[0]}`, { lines: e.lines });
@@ -86,17 +87,14 @@ const brokenFile = (e: HostMapError) => new ApiError('conflict', `the host map f
 const busy = (e: HostMapBusy) => new ApiError('conflict', `the host map was not changed: ${e.message}`, { retryAfter: 1 });
 
 /** The host map refused the result of a write: each line names a field of a row (400, or 422 for the image). */
-function refusal(ctx: AdminContext, e: HostMapError, rows: Row[]): ApiError {
+function refusal(e: HostMapError, rows: Row[]): ApiError {
   const byMac = new Map(rows.map((r) => [r.mac, r]));
   const problems = new Problems();
-  const prefix = `${ctx.hosts.file}:`;
-  for (const line of e.lines) {
-    const rest = line.startsWith(prefix) ? line.slice(prefix.length).replace(/^\d+ /, '') : line;
-    const m = HOST_LINE.exec(rest);
-    const row = m ? byMac.get(normalizeMac(m[1]) ?? '') : undefined;
-    if (!m || !row) return brokenFile(e);
-    const field = row.where(m[2]);
-    problems.add(m[2] === 'image' ? new ApiError('unknown_image', `${field}: ${m[3]}`, { field }) : badRequest(field, m[3]));
+  for (const { path: [top, key, name], message } of e.issues) {
+    const row = top === 'hosts' && key !== undefined ? byMac.get(normalizeMac(key) ?? '') : undefined;
+    if (!row || name === undefined || !HOST_FIELDS.has(name)) return brokenFile(e);
+    const field = row.where(name);
+    problems.add(name === 'image' ? new ApiError('unknown_image', `${field}: ${message}`, { field }) : badRequest(field, message));
   }
   return problems.size > 0 ? problems.error() : brokenFile(e);
 }
@@ -128,7 +126,7 @@ async function writeRows(ctx: AdminContext, rows: Row[], mustExist = false): Pro
   } catch (e) {
     if (e instanceof HostMapBusy) throw busy(e);
     if (!(e instanceof HostMapError)) throw e;
-    throw applied ? refusal(ctx, e, rows) : brokenFile(e);
+    throw applied ? refusal(e, rows) : brokenFile(e);
   }
   return created;
 }
