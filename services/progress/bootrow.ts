@@ -7,8 +7,8 @@
 import type { FileRole } from './bootfiles.js';
 import type { BootEvent } from '../core/events.js';
 import type { ClientRow } from './schemas.js';
-import { FIRMWARES, type Firmware, type Stage } from './stages.js';
-import { bootedText, eventText, STAGE_TEXT } from './text.js';
+import { FIRMWARES, STAGE_INFO, type Firmware, type Stage } from './stages.js';
+import { bootedText, eventText } from './text.js';
 import { percentOf } from './transfers.js';
 
 export type { ClientRow, Firmware, Stage };
@@ -21,7 +21,6 @@ export interface HistoryItem { at: number; kind: string; text: string; [field: s
 /** Tells the activity feed about this machine. */
 export type Say = (level: ActivityItem['level'], text: string, at: number) => void;
 
-const RANK: Record<Stage, number> = { dhcp: 0, offered: 1, bound: 2, seen: 2, bootloader: 3, script: 4, kernel: 5, initrd: 6, booted: 7, failed: 7 };
 /** The stages of a boot in progress, which a merged address row hands on to its MAC's row. */
 const LOADING = new Set<Stage>(['bootloader', 'script', 'kernel', 'initrd']);
 const FIRMWARE = new Set<string>(FIRMWARES);
@@ -83,9 +82,10 @@ export class BootRow {
   }
 
   advance(stage: Stage, at: number, file?: string): void {
-    if (this.finished || RANK[stage] <= RANK[this.row.stage]) return;
+    if (this.finished || STAGE_INFO[stage].rank <= STAGE_INFO[this.row.stage].rank) return;
     this.row.stage = stage;
-    this.say('info', file ? `${STAGE_TEXT[stage]} (${file})` : STAGE_TEXT[stage], at);
+    const { text } = STAGE_INFO[stage];
+    this.say('info', file ? `${text} (${file})` : text, at);
   }
 
   fail(reason: string, at: number): void {

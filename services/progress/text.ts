@@ -1,12 +1,6 @@
 // The sentences of a machine's boot history and of the dashboard's activity feed: one per
 // event kind, for a teacher to read (the event's fields stay beside it for scripts).
 import type { BootEvent, DhcpMessage } from '../core/events.js';
-import type { Stage } from './stages.js';
-
-export const STAGE_TEXT: Record<Stage, string> = {
-  dhcp: 'asking for an address', offered: 'offered', bound: 'address acknowledged', seen: 'seen by its address', bootloader: 'loading its boot loader',
-  script: 'reading its boot script', kernel: 'loading the kernel', initrd: 'loading the initrd', booted: 'booted', failed: 'failed',
-};
 
 export const byteSize = (n: number): string =>
   (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} bytes`);
