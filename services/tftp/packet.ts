@@ -17,7 +17,6 @@ export const ErrorCode = {
   NoSuchUser: 7,
   OptionRefused: 8,
 } as const;
-export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** Option names are case-insensitive (RFC 2347); kept lower-cased, in the order sent. */
 export type Options = Map<string, string>;
@@ -181,12 +180,6 @@ export function dataHeader(block: number, into: Buffer = Buffer.allocUnsafe(4)):
   into[2] = (block >> 8) & 0xff;
   into[3] = block & 0xff;
   return into;
-}
-
-/** Reads the opcode and block of a DATA/ACK without allocating a Packet (hot path). */
-export function peekBlock(buf: Buffer, opcode: number): number {
-  if (buf.length < 4 || buf[0] !== 0 || buf[1] !== opcode) return -1;
-  return (buf[2] << 8) | buf[3];
 }
 
 export function errorPacket(code: number, message: string): Buffer {
