@@ -55,7 +55,7 @@ export class ActiveTransfers {
 
   receivers(id: string): ReadonlySet<string> { return this.map.get(id)?.receivers ?? new Set(); }
 
-  tftpStart(e: UnicastStart, mac: string | null): string {
+  downloadStart(e: UnicastStart, mac: string | null): string {
     const http = e.kind === 'http.start';
     const id = http ? httpId(e.id) : tftpId(e.id);
     // A restarted TFTP service counts its ids from 1 again: the new transfer replaces the old.
@@ -66,7 +66,7 @@ export class ActiveTransfers {
     return id;
   }
 
-  tftpProgress(e: TftpProgress | HttpProgress): TransferRow | undefined {
+  downloadProgress(e: TftpProgress | HttpProgress): TransferRow | undefined {
     const a = this.map.get(e.kind === 'http.progress' ? httpId(e.id) : tftpId(e.id));
     if (!a) return undefined;
     Object.assign(a.row, { bytes: e.bytes, size: e.size, percent: percentOf(e.bytes, e.size), rate: e.rate });
