@@ -56,7 +56,9 @@ export class EventHub {
     res.on('error', () => this.remove(res));
     const { tracker, supervisor } = this.ctx;
     // `stages`: the dashboard's labels and steps, from the one list (progress/stages.ts).
-    const snapshot = { clients: tracker.clients(), transfers: tracker.transfers(), services: supervisor.list(), stages: STAGE_LABELS };
+    const snapshot = {
+      clients: tracker.clients(), transfers: tracker.transfers(), services: supervisor.list(), stages: STAGE_LABELS,
+    };
     this.write(res, frame('snapshot', snapshot));
   }
 

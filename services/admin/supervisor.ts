@@ -19,7 +19,9 @@ import { literals, nullable, type Assert, type Same } from '../core/typebox.js';
 
 export const SERVICE_NAMES = ['tftp', 'http', 'dhcp', 'mtftp'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
-export const SUPERVISED_STATES = ['disabled', 'starting', 'running', 'stopping', 'stopped', 'backoff', 'failed'] as const;
+export const SUPERVISED_STATES = [
+  'disabled', 'starting', 'running', 'stopping', 'stopped', 'backoff', 'failed',
+] as const;
 export type SupervisedState = (typeof SUPERVISED_STATES)[number];
 
 export interface ServiceDefinition {

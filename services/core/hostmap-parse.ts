@@ -32,7 +32,7 @@ export interface HostMapData {
   hosts: Map<string, Host>;
 }
 
-/** A problem of the host map: its key path (['hosts', key, 'hostname']), its line (null: the whole file), what is wrong. */
+/** A problem of the host map: its key path (['hosts', key, 'hostname']), its line (null: the whole file), and what. */
 export type HostMapIssue = LocatedIssue;
 
 /**
@@ -268,7 +268,8 @@ export function parseHostMap(text: string, file: string, opts: ParseOptions = {}
   const sharedIssues = shared.map(({ key, first, hostname }): HostMapIssue => {
     const at = (k: string) => lineOf(doc, lines, ['hosts', k, 'hostname']);
     const why = opts.uniqueHostnames ? 'in full DHCP mode each machine needs a name of its own' : 'DHCP gives both machines that name';
-    return { path: ['hosts', key, 'hostname'], line: at(key), message: `"${hostname}" is also the hostname of ${first} (line ${at(first)}): ${why}` };
+    const message = `"${hostname}" is also the hostname of ${first} (line ${at(first)}): ${why}`;
+    return { path: ['hosts', key, 'hostname'], line: at(key), message };
   });
   if (!data) throw new HostMapError(file, locateIssues(doc, lines, issues));
   if (opts.uniqueHostnames && sharedIssues.length > 0) throw new HostMapError(file, sharedIssues);

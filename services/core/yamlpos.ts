@@ -44,12 +44,18 @@ export interface LocatedIssue extends Issue { line: number | null }
 
 /** Each validation issue with its line. */
 export function locateIssues(doc: Document, lines: LineCounter, issues: Issue[]): LocatedIssue[] {
-  return issues.map((issue) => ({ ...issue, line: lineOf(doc, lines, issue.path, issue.message.startsWith('unknown key')) }));
+  return issues.map((issue) => {
+    const line = lineOf(doc, lines, issue.path, issue.message.startsWith('unknown key'));
+    return { ...issue, line };
+  });
 }
 
 /** Each YAML syntax error as an issue of no key path. */
 export function yamlSyntaxIssues(doc: Document, lines: LineCounter): LocatedIssue[] {
-  return doc.errors.map((e) => ({ path: [], line: e.linePos?.[0].line ?? lines.linePos(e.pos[0]).line, message: e.message.split('\n')[0] }));
+  return doc.errors.map((e) => {
+    const line = e.linePos?.[0].line ?? lines.linePos(e.pos[0]).line;
+    return { path: [], line, message: e.message.split('\n')[0] };
+  });
 }
 
 /** The one-line text of an issue: `file:line key.path: message` (no `:line` when null, no `file` when null). */

@@ -2,7 +2,8 @@
 // the same steps (one row per transfer, the machine's row follows it; its id says which
 // protocol: tftp-<n> or http-<n>), and how a failure or a refusal counts for the boot.
 import type {
-  HttpDone, HttpFailed, HttpProgress, HttpRefused, HttpStart, TftpDone, TftpFailed, TftpProgress, TftpRefused, TftpStart,
+  HttpDone, HttpFailed, HttpProgress, HttpRefused, HttpStart,
+  TftpDone, TftpFailed, TftpProgress, TftpRefused, TftpStart,
 } from '../core/events.js';
 import { cleanPath, imageFiles } from './bootfiles.js';
 import type { BootRow } from './bootrow.js';

@@ -4,7 +4,9 @@
 // no build step that could import this file).
 
 /** In boot order. `seen`: a device known only by its address (it did no DHCP with bootlab), before any boot file. */
-export const STAGES = ['dhcp', 'offered', 'bound', 'seen', 'bootloader', 'script', 'kernel', 'initrd', 'booted', 'failed'] as const;
+export const STAGES = [
+  'dhcp', 'offered', 'bound', 'seen', 'bootloader', 'script', 'kernel', 'initrd', 'booted', 'failed',
+] as const;
 export type Stage = (typeof STAGES)[number];
 
 export const FIRMWARES = ['bios', 'uefi', 'ipxe', 'http', 'other'] as const;
@@ -39,5 +41,8 @@ export interface StageLabel { stage: Stage; label: string; step: number | null }
 
 export function stageLabels(): StageLabel[] {
   let step = 0;
-  return STAGES.map((stage) => ({ stage, label: STAGE_INFO[stage].label, step: STAGE_INFO[stage].path ? ++step : null }));
+  return STAGES.map((stage) => {
+    const { label, path } = STAGE_INFO[stage];
+    return { stage, label, step: path ? ++step : null };
+  });
 }

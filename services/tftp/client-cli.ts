@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { isIP } from 'node:net';
-import { CLIENT_DEFAULTS as D, get, put, type OnProgress, type TransferOptions, type TransferResult } from './client.js';
+import {
+  CLIENT_DEFAULTS as D, get, put, type OnProgress, type TransferOptions, type TransferResult,
+} from './client.js';
 
 export const EXIT = { ok: 0, usage: 1, noAnswer: 3, refused: 4, broken: 5 } as const;
 

@@ -64,7 +64,9 @@ const DEFAULT_BLKSIZE = 512;
  * What a transfer uses when not told otherwise; the CLI (client-cli.ts) and the API
  * (admin/routes/flash.ts, which shows them as its schema's defaults) read them from here.
  */
-export const CLIENT_DEFAULTS = { port: 69, retryEveryMs: 1000, waitMs: 60_000, timeoutMs: 1000, maxRetries: 10 } as const;
+export const CLIENT_DEFAULTS = {
+  port: 69, retryEveryMs: 1000, waitMs: 60_000, timeoutMs: 1000, maxRetries: 10,
+} as const;
 
 interface Session {
   sock: ClientSocket;

@@ -35,7 +35,8 @@ const StartBody = Type.Object({
 const IdParams = Type.Object({ id: Type.String() });
 
 /** Seconds given in the body to milliseconds; the client's default when not given. */
-const ms = (seconds: number | undefined, fallback: number) => (seconds === undefined ? fallback : Math.round(seconds * 1000));
+const ms = (seconds: number | undefined, fallback: number) =>
+  (seconds === undefined ? fallback : Math.round(seconds * 1000));
 
 export default function register(app: AdminApp, ctx: AdminContext): void {
   app.addSchema(FlashJobSchema);

@@ -53,7 +53,9 @@ class Problems {
 }
 
 /** A host as the API lists it: every field of HostSchema, named (a copy: the map's own stays untouched). */
-const toRow = (h: Host): Host => ({ mac: h.mac, hostname: h.hostname, image: h.image, ip: h.ip, bootOnce: h.bootOnce, labels: { ...h.labels } });
+const toRow = (h: Host): Host => ({
+  mac: h.mac, hostname: h.hostname, image: h.image, ip: h.ip, bootOnce: h.bootOnce, labels: { ...h.labels },
+});
 
 
 function knownImage(ctx: AdminContext, image: string | null | undefined, field = 'image'): ApiError | null {
@@ -94,7 +96,8 @@ function refusal(e: HostMapError, rows: Row[]): ApiError {
     const row = top === 'hosts' && key !== undefined ? byMac.get(normalizeMac(key) ?? '') : undefined;
     if (!row || name === undefined || !HOST_FIELDS.has(name)) return brokenFile(e);
     const field = row.where(name);
-    problems.add(name === 'image' ? new ApiError('unknown_image', `${field}: ${message}`, { field }) : badRequest(field, message));
+    const image = name === 'image';
+    problems.add(image ? new ApiError('unknown_image', `${field}: ${message}`, { field }) : badRequest(field, message));
   }
   return problems.size > 0 ? problems.error() : brokenFile(e);
 }
