@@ -4,7 +4,7 @@ import { api, authHeaders, describeError, getToken, onTokenNeeded, setToken } fr
 import { $, h, fill, fmtTime } from './dom.js';
 import { initFlash, loadFlash } from './flash.js';
 import { initHosts, load as loadHosts } from './hosts.js';
-import { renderClients, renderTransfers, summary } from './machines.js';
+import { renderClients, renderTransfers, setStages, summary } from './machines.js';
 import { renderServices } from './services.js';
 import { connectEvents } from './sse.js';
 
@@ -99,6 +99,7 @@ const byKey = (clients) => new Map(clients.map((c) => [keyOf(c), c]));
 // ---- the live stream -----------------------------------------------------------------
 const handlers = {
   snapshot(d) {
+    setStages(d.stages);
     state.clients = byKey(d.clients);
     state.ended.clear();
     state.transfers = [];

@@ -5,19 +5,17 @@
 // its address (it did no DHCP with bootlab: a static address, a switch saving its config).
 import { h, fill, fmtAgo, fmtBytes, fmtRate, fmtTime, isoTime, progressBar } from './dom.js';
 
-// The boot path in order, as the API names the stages, with the words a teacher reads.
-export const STAGES = [
-  ['dhcp', 'asking (DHCP)'],
-  ['offered', 'offered'],
-  ['bound', 'address bound'],
-  ['bootloader', 'boot loader'],
-  ['script', 'boot script'],
-  ['kernel', 'kernel'],
-  ['initrd', 'initrd'],
-  ['booted', 'booted'],
-];
-const STAGE_LABEL = new Map([...STAGES, ['seen', 'seen (no DHCP)']]);
+// The stages with the words a teacher reads and their step on the boot path: the server's
+// one list (services/progress/stages.ts), which the live stream's snapshot carries.
+let stageLabels = new Map(); // stage → { label, step (null: not on the boot path) }
+let pathLength = 0;
 const LOCAL_LABEL = 'booted from local disk';
+
+/** The snapshot's `stages`: [{ stage, label, step }] in boot order. */
+export function setStages(stages = []) {
+  stageLabels = new Map(stages.map((s) => [s.stage, s]));
+  pathLength = stages.filter((s) => s.step !== null).length;
+}
 
 const FIRMWARE = { bios: 'BIOS', uefi: 'UEFI', ipxe: 'iPXE', http: 'UEFI HTTP', other: 'other' };
 
@@ -36,7 +34,7 @@ function stageCell(c) {
       h('span', { class: 'badge badge-failed', 'data-testid': 'client-stage', text: 'failed' }),
       c.reason ? h('span', { class: 'reason', text: c.reason }) : null);
   }
-  const step = STAGES.findIndex(([s]) => s === c.stage) + 1;
+  const step = stageLabels.get(c.stage)?.step ?? null;
   const local = c.stage === 'booted' && c.bootedFrom === 'local';
   return h('td', { class: 'stage' },
     h('span', {
@@ -44,8 +42,8 @@ function stageCell(c) {
       'data-testid': 'client-stage',
       title: local ? 'it chose its local disk (the local-disk step of its boot script)'
         : c.stage === 'seen' ? 'known by its address only: it did no DHCP with bootlab'
-          : step > 0 ? `step ${step} of ${STAGES.length}` : null,
-      text: local ? LOCAL_LABEL : STAGE_LABEL.get(c.stage) || c.stage,
+          : step !== null ? `step ${step} of ${pathLength}` : null,
+      text: local ? LOCAL_LABEL : stageLabels.get(c.stage)?.label || c.stage,
     }));
 }
 

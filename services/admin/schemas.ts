@@ -1,12 +1,11 @@
 // Schema pieces and parameter checks shared by the routes.
-import { Type, type TSchema } from 'typebox';
+import { Type } from 'typebox';
 import { normalizeMac } from '../core/hostmap.js';
 import { badRequest } from './errors.js';
 
 export const MAC_FORMS = 'aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff or aabbccddeeff';
 
-/** A value or null (JSON Schema anyOf), with an optional description. */
-export const nullable = <T extends TSchema>(s: T, description?: string) => Type.Union([s, Type.Null()], description ? { description } : {});
+export { nullable } from '../core/typebox.js';
 
 /** The :mac path parameter, in any usual notation. */
 export const MacParams = Type.Object({ mac: Type.String({ description: `in any usual notation: ${MAC_FORMS}` }) });

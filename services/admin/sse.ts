@@ -10,8 +10,9 @@
 // - A dashboard that stops reading is dropped once its unsent data passes 4 MiB.
 import { AsyncResource } from 'node:async_hooks';
 import type { ServerResponse } from 'node:http';
-import type { ActivityItem } from '../core/progress.js';
-import type { EndedTransfer } from '../core/transfers.js';
+import type { ActivityItem } from '../progress/tracker.js';
+import { stageLabels } from '../progress/stages.js';
+import type { EndedTransfer } from '../progress/transfers.js';
 import type { AdminApp } from './app.js';
 import type { AdminContext } from './context.js';
 
@@ -19,6 +20,8 @@ const KEEPALIVE_MS = 15_000;
 const MAX_BUFFERED = 4 << 20;
 /** Activity items per flush: a burst (30 machines failing at once) keeps its newest. */
 const MAX_ACTIVITY = 200;
+
+const STAGE_LABELS = stageLabels();
 
 const frame = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
@@ -52,7 +55,11 @@ export class EventHub {
     res.on('close', () => this.remove(res));
     res.on('error', () => this.remove(res));
     const { tracker, supervisor } = this.ctx;
-    this.write(res, frame('snapshot', { clients: tracker.clients(), transfers: tracker.transfers(), services: supervisor.list() }));
+    // `stages`: the dashboard's labels and steps, from the one list (progress/stages.ts).
+    const snapshot = {
+      clients: tracker.clients(), transfers: tracker.transfers(), services: supervisor.list(), stages: STAGE_LABELS,
+    };
+    this.write(res, frame('snapshot', snapshot));
   }
 
   remove(res: ServerResponse): void {

@@ -7,7 +7,7 @@ import type { BootConfig } from '../core/config.js';
 import type { EventBus } from '../core/events.js';
 import type { HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
-import type { ActivityItem, FileDone } from '../core/progress.js';
+import type { ActivityItem, FileDone } from '../progress/tracker.js';
 
 export interface BootOnceOptions {
   events: EventBus;

@@ -5,7 +5,9 @@
 export const ARCHES = ['bios', 'uefi32', 'uefi64', 'arm32', 'arm64'] as const;
 export type Arch = (typeof ARCHES)[number];
 
-export type Firmware = 'bios' | 'uefi' | 'ipxe' | 'http' | 'other';
+/** What booted a request: PXE firmware (BIOS or UEFI), iPXE, UEFI HTTP Boot, or anything else. */
+export const FIRMWARES = ['bios', 'uefi', 'ipxe', 'http', 'other'] as const;
+export type Firmware = (typeof FIRMWARES)[number];
 
 export interface ClientKind {
   /** Option 60 starts with PXEClient (PXE firmware, iPXE) or HTTPClient (UEFI HTTP Boot). */

@@ -1,10 +1,13 @@
 // The host map file (config/hosts.yaml): its schema, MAC notations and validation with
-// `file:line key: message` errors. Pure: text in, data or error lines out.
+// issues {path, line, message} (their text: `file:line key: message`). Pure: text in,
+// data or issues out.
 import { isIPv4 } from 'node:net';
+import type { Static } from 'typebox';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { ARCHES, type Arch } from './firmware.js';
+import type { HostSchema } from './hostmap-schema.js';
 import type { Issue } from './schema.js';
-import { issueLines, lineOf, yamlSyntaxLines } from './yamlpos.js';
+import { issueText, lineOf, locateIssues, yamlSyntaxIssues, type LocatedIssue } from './yamlpos.js';
 
 export type DefaultAction = 'menu' | 'local' | 'image' | 'none';
 
@@ -25,15 +28,8 @@ export type Image =
   | { name: string; kind: 'chain'; url: string }
   | { name: string; kind: 'files'; files: Partial<Record<Arch, string>> };
 
-export interface Host {
-  /** Normal form: lower-case, colon-separated. */
-  mac: string;
-  hostname: string | null;
-  image: string | null;
-  ip: string | null;
-  bootOnce: boolean;
-  labels: Record<string, string>;
-}
+/** One host (mac: normal form, lower-case, colon-separated); its type is its API schema's. */
+export type Host = Static<typeof HostSchema>;
 
 export interface HostMapData {
   /** menuDefault: an image name or 'local', what the menu boots when menuTimeout (seconds) runs out. */
@@ -42,9 +38,21 @@ export interface HostMapData {
   hosts: Map<string, Host>;
 }
 
+/** A problem of the host map: its key path (['hosts', key, 'hostname']), its line (null: the whole file), and what. */
+export type HostMapIssue = LocatedIssue;
+
+/**
+ * The host map refused a file or a write: `issues` for code (the API names the field from
+ * the path), `lines` their text (`file:line key.path: message`) for logs, the CLI and the API.
+ */
 export class HostMapError extends Error {
-  constructor(readonly lines: string[]) {
+  readonly lines: string[];
+
+  /** `file` null: issues about no file (a MAC given to a write). */
+  constructor(readonly file: string | null, readonly issues: HostMapIssue[]) {
+    const lines = issues.map((i) => issueText(file, i));
     super(lines.join('\n'));
+    this.lines = lines;
     this.name = 'HostMapError';
   }
 }
@@ -246,13 +254,13 @@ export interface ParseOptions {
 }
 
 /**
- * Parses host-map text. Throws HostMapError with one `file:line key: message` per problem.
+ * Parses host-map text. Throws HostMapError with an issue per problem.
  * `warnings` are lines for what is allowed but likely a mistake (two hosts, one hostname).
  */
 export function parseHostMap(text: string, file: string, opts: ParseOptions = {}): { data: HostMapData; doc: Document; warnings: string[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) throw new HostMapError(yamlSyntaxLines(doc, lines, file));
+  if (doc.errors.length > 0) throw new HostMapError(file, yamlSyntaxIssues(doc, lines));
   // A MAC written as bare digits (001122334455) is a YAML number and would lose its
   // leading zeros: host keys are taken as written.
   const hosts = doc.get('hosts', true);
@@ -263,12 +271,13 @@ export function parseHostMap(text: string, file: string, opts: ParseOptions = {}
   }
   const { data, issues, shared } = validateHostMap(doc.toJS());
   // Both lines are named: the teacher has to choose which machine keeps the name.
-  const sharedLines = shared.map(({ key, first, hostname }) => {
+  const sharedIssues = shared.map(({ key, first, hostname }): HostMapIssue => {
     const at = (k: string) => lineOf(doc, lines, ['hosts', k, 'hostname']);
     const why = opts.uniqueHostnames ? 'in full DHCP mode each machine needs a name of its own' : 'DHCP gives both machines that name';
-    return `${file}:${at(key)} hosts.${key}.hostname: "${hostname}" is also the hostname of ${first} (line ${at(first)}): ${why}`;
+    const message = `"${hostname}" is also the hostname of ${first} (line ${at(first)}): ${why}`;
+    return { path: ['hosts', key, 'hostname'], line: at(key), message };
   });
-  if (!data) throw new HostMapError(issueLines(doc, lines, file, issues));
-  if (opts.uniqueHostnames && sharedLines.length > 0) throw new HostMapError(sharedLines);
-  return { data, doc, warnings: sharedLines };
+  if (!data) throw new HostMapError(file, locateIssues(doc, lines, issues));
+  if (opts.uniqueHostnames && sharedIssues.length > 0) throw new HostMapError(file, sharedIssues);
+  return { data, doc, warnings: sharedIssues.map((i) => issueText(file, i)) };
 }

@@ -17,9 +17,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isMap, isScalar, type Document } from 'yaml';
 import type { Logger } from './log.js';
 import { HostMapBusy, readAll, readOnce, readSteady, ReplacedInodes, sameStamp, sha, statHandle, statPath, writeAtomic, type Known, type Replaced, type Snapshot, type Stamp, type Timing } from './hostmap-file.js';
-import { HostMapError, isNormalMac, normalizeMac, parseHostMap, type Host, type HostMapData, type Image, type ParseOptions } from './hostmap-parse.js';
+import {
+  HostMapError, isNormalMac, normalizeMac, parseHostMap, type Host, type HostMapData, type HostMapIssue, type Image, type ParseOptions,
+} from './hostmap-parse.js';
 
-export { HostMapBusy, HostMapError, isNormalMac, normalizeMac, writeAtomic, type Host, type HostMapData, type Image };
+export {
+  HostMapBusy, HostMapError, isNormalMac, normalizeMac, writeAtomic, type Host, type HostMapData, type HostMapIssue, type Image,
+};
 
 /** Fields a write may set on a host; null removes the field. */
 export type HostFields = Partial<{ hostname: string | null; image: string | null; ip: string | null; bootOnce: boolean | null; labels: Record<string, string> | null }>;
@@ -39,10 +43,23 @@ export interface HostMapOptions extends ParseOptions {
 }
 
 type Parsed = { data: HostMapData; warnings: string[] };
+/** A write named no MAC address (its text: `<mac>: not a MAC address`). */
+const notMac = (mac: string) => new HostMapError(null, [{ path: [mac], line: null, message: 'not a MAC address' }]);
+
 /** Writes that found the file changed under them this many times in a row give up (409). */
 const WRITE_TRIES = 5;
 
-export class HostMap extends EventEmitter {
+/** What the host map emits, each with its arguments. */
+export interface HostMapEvents {
+  /** The map in use changed (a hand edit, a write). */
+  change: [];
+  /** An edit was refused; the last good map stays (its error lines). */
+  'error-kept': [lines: string[]];
+  /** A hand edit saved into a replaced file was written back, the writes since on top. */
+  recovered: [result: { reapplied: number; skipped: string[] }];
+}
+
+export class HostMap extends EventEmitter<HostMapEvents> {
   private watcher: FSWatcher | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -76,7 +93,8 @@ export class HostMap extends EventEmitter {
     try {
       read = await readOnce(file);
     } catch (e) {
-      throw new HostMapError([`${file}: cannot read the host map: ${(e as NodeJS.ErrnoException).code}`]);
+      const message = `cannot read the host map: ${(e as NodeJS.ErrnoException).code}`;
+      throw new HostMapError(file, [{ path: [], line: null, message }]);
     }
     await read?.snap.handle.close();
     const { data, warnings } = parseHostMap(read?.snap.text ?? '', file, { uniqueHostnames: opts.uniqueHostnames });
@@ -172,14 +190,14 @@ export class HostMap extends EventEmitter {
   /** Sets fields of one host (adding it if new), keeping comments and key order. */
   setHost(mac: string, fields: HostFields): Promise<Host> {
     const key = normalizeMac(mac);
-    if (!key) return Promise.reject(new HostMapError([`${mac}: not a MAC address`]));
+    if (!key) return Promise.reject(notMac(mac));
     return this.edit((doc) => { setHostIn(doc, key, fields); }).then(() => this.data.hosts.get(key)!);
   }
 
   /** Removes one host. Resolves false when it was not in the map. */
   removeHost(mac: string): Promise<boolean> {
     const key = normalizeMac(mac);
-    if (!key) return Promise.reject(new HostMapError([`${mac}: not a MAC address`]));
+    if (!key) return Promise.reject(notMac(mac));
     let removed = false;
     return this.edit((doc) => {
       const existing = findHostKey(doc, key);

@@ -25,8 +25,6 @@ export const inSubnet = (ip: string, network: string, netmask: string): boolean 
   return ((ipToInt(ip) & m) >>> 0) === ((ipToInt(network) & m) >>> 0);
 };
 
-export const broadcastOf = (ip: string, netmask: string): string => intToIp(((ipToInt(ip) | ~ipToInt(netmask)) >>> 0));
-
 export interface InterfaceInfo {
   name: string;
   index: number;

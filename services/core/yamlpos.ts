@@ -39,18 +39,37 @@ export function lineOf(doc: Document, lines: LineCounter, path: string[], atKey 
   return node?.range ? lines.linePos(node.range[0]).line : 1;
 }
 
-/** One line per validation issue: `file:line key.path: message`. */
-export function issueLines(doc: Document, lines: LineCounter, file: string, issues: Issue[]): string[] {
+/** An issue with the line it is on (null: about the file as a whole, or no file). */
+export interface LocatedIssue extends Issue { line: number | null }
+
+/** Each validation issue with its line. */
+export function locateIssues(doc: Document, lines: LineCounter, issues: Issue[]): LocatedIssue[] {
   return issues.map((issue) => {
     const line = lineOf(doc, lines, issue.path, issue.message.startsWith('unknown key'));
-    return `${file}:${line} ${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}`;
+    return { ...issue, line };
   });
+}
+
+/** Each YAML syntax error as an issue of no key path. */
+export function yamlSyntaxIssues(doc: Document, lines: LineCounter): LocatedIssue[] {
+  return doc.errors.map((e) => {
+    const line = e.linePos?.[0].line ?? lines.linePos(e.pos[0]).line;
+    return { path: [], line, message: e.message.split('\n')[0] };
+  });
+}
+
+/** The one-line text of an issue: `file:line key.path: message` (no `:line` when null, no `file` when null). */
+export function issueText(file: string | null, issue: LocatedIssue): string {
+  const where = file === null ? '' : `${file}${issue.line === null ? ':' : `:${issue.line}`} `;
+  return `${where}${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}`;
+}
+
+/** One line per validation issue: `file:line key.path: message`. */
+export function issueLines(doc: Document, lines: LineCounter, file: string, issues: Issue[]): string[] {
+  return locateIssues(doc, lines, issues).map((i) => issueText(file, i));
 }
 
 /** One line per YAML syntax error. */
 export function yamlSyntaxLines(doc: Document, lines: LineCounter, file: string): string[] {
-  return doc.errors.map((e) => {
-    const line = e.linePos?.[0].line ?? lines.linePos(e.pos[0]).line;
-    return `${file}:${line} ${e.message.split('\n')[0]}`;
-  });
+  return yamlSyntaxIssues(doc, lines).map((i) => issueText(file, i));
 }

@@ -225,11 +225,6 @@ export function optText(p: DhcpPacket, code: number): string | null {
   return v && v.length > 0 ? reader(v).getASCII(v.length) : null;
 }
 
-export function optBytes(p: DhcpPacket, code: number): number[] | null {
-  const v = p.options.get(code);
-  return v ? reader(v).getUInt8s(v.length) : null;
-}
-
 // Value builders for replies, written by node-dhcp's adders.
 function build(len: number, write: (sb: SeqBufferApi) => void): Buffer {
   const buf = Buffer.alloc(len);

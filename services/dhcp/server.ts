@@ -26,6 +26,7 @@ import { BOOTREQUEST, MESSAGE_NAMES, MessageType, decode, encode, isDecodeError,
 import { classify, mtftpSubOptions } from './pxe.js';
 import { channelKey, mtftpName, sharedChannels } from '../core/multicast.js';
 import { respond, type Decision, type Link, type RespondContext, type Request, type ResolvedDhcpConfig } from './respond.js';
+import { RECEIVED_COUNTER, type DhcpCounterKey, type ReceivedCounter } from './counters.js';
 
 export const DHCP_PORT = 67;
 export const PXE_PORT = 4011;
@@ -39,10 +40,8 @@ function eventKind(type: number | null): DhcpMessage['kind'] | null {
   return name ? `dhcp.${name.toLowerCase() as DhcpMessageKind}` : null;
 }
 
-const RECEIVED_COUNTER: Record<number, 'discovers' | 'requests' | 'declines' | 'releases' | 'informs'> = { 1: 'discovers', 3: 'requests', 4: 'declines', 7: 'releases', 8: 'informs' };
-
-function countReceived(counters: Record<'discovers' | 'requests' | 'declines' | 'releases' | 'informs', number>, type: number | null): void {
-  const key = type === null ? undefined : RECEIVED_COUNTER[type];
+function countReceived(counters: Record<ReceivedCounter, number>, type: number | null): void {
+  const key = type === null ? undefined : RECEIVED_COUNTER.get(type);
   if (key) counters[key] += 1;
 }
 
@@ -55,7 +54,7 @@ interface LinkSockets {
   pxe: Socket | null;
 }
 
-export interface DhcpStats {
+export interface DhcpStats extends Record<DhcpCounterKey, number> {
   received: number;
   malformed: number;
   ignored: number;

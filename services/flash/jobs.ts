@@ -6,37 +6,21 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 
 import type { OnProgress, PutOptions, TransferResult } from '../tftp/client.js';
+import type { FlashJob, JobState } from './schemas.js';
 
 /** The TFTP client's put (services/tftp/client.ts); injected so a test may pace it. */
 export type PutFn = (o: PutOptions, onProgress?: OnProgress) => Promise<TransferResult>;
 type PutProgress = Parameters<OnProgress>[0];
 type PutOutcome = TransferResult;
 
-export type JobState = 'waiting' | 'sending' | 'done' | 'no-answer' | 'refused' | 'failed' | 'cancelled';
-
-export interface FlashJob {
-  id: string;
-  target: string;
-  port: number;
-  /** The firmware's name under tftpboot/firmware/ (or the uploaded file's). */
-  file: string;
-  /** The name the write request carries; "(password)" when a password took its place (never shown). */
-  remoteName: string;
-  state: JobState;
-  /** WRQs sent while waiting for the boot loader. */
-  attempts: number;
-  bytes: number;
-  total: number;
-  percent: number;
-  startedAt: number;
-  endedAt: number | null;
-  /** The device's ERROR, or why the transfer broke, or the summary line. */
-  message: string | null;
-}
+export type { FlashJob, JobState };
 
 export interface StartRequest extends Omit<PutOptions, 'signal'> { file: string; port: number }
 
-export class FlashJobs extends EventEmitter {
+/** 'job' (id): a job started, moved or ended. */
+export interface FlashJobEvents { job: [id: string] }
+
+export class FlashJobs extends EventEmitter<FlashJobEvents> {
   private readonly jobs = new Map<string, FlashJob>();
   private readonly aborts = new Map<string, AbortController>();
 

@@ -2,20 +2,9 @@
 // A registry per app (not prom-client's global one), so tests can build many apps.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BootEvent, EventBus } from '../core/events.js';
+import { DROP_COUNTERS, PACKET_COUNTERS } from '../dhcp/counters.js';
 import type { Supervisor } from './supervisor.js';
 
-/** The DHCP service's counter, and the labels it is published with. */
-const DHCP_COUNTERS: [string, string, 'received' | 'sent'][] = [
-  ['discovers', 'discover', 'received'], ['requests', 'request', 'received'], ['declines', 'decline', 'received'],
-  ['releases', 'release', 'received'], ['informs', 'inform', 'received'],
-  ['offers', 'offer', 'sent'], ['acks', 'ack', 'sent'], ['naks', 'nak', 'sent'],
-];
-
-/** What the DHCP service shed under load or abuse (services/dhcp/limits.ts), by stats key and reason label. */
-const DHCP_DROPS: [string, string][] = [
-  ['informsLimited', 'inform_rate_limit'], ['unicastDropped', 'unicast_backlog'], ['kernelDropped', 'receive_buffer'],
-  ['discoversShed', 'backlog'],
-];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -44,7 +33,7 @@ export class Metrics {
       collect() {
         this.reset();
         const stats = supervisor.list().find((s) => s.name === 'dhcp')?.stats ?? {};
-        for (const [key, type, direction] of DHCP_COUNTERS) this.inc({ type, direction }, stats[key] ?? 0);
+        for (const { key, type, direction } of PACKET_COUNTERS) this.inc({ type, direction }, stats[key] ?? 0);
       },
     });
     new Counter({
@@ -54,7 +43,7 @@ export class Metrics {
       collect() {
         this.reset();
         const stats = supervisor.list().find((s) => s.name === 'dhcp')?.stats ?? {};
-        for (const [key, reason] of DHCP_DROPS) this.inc({ reason }, stats[key] ?? 0);
+        for (const { key, reason } of DROP_COUNTERS) this.inc({ reason }, stats[key] ?? 0);
       },
     });
     this.tftpTransfers = new Counter({ name: 'bootlab_tftp_transfers_total', help: 'TFTP transfers ended, by result (completed, failed)', labelNames: ['direction', 'result'], registers });

@@ -9,7 +9,7 @@ import { put } from '../tftp/client.js';
 import { EventBus } from '../core/events.js';
 import { HostMap } from '../core/hostmap.js';
 import { createLogger, type Logger } from '../core/log.js';
-import { ClientTracker } from '../core/progress.js';
+import { ClientTracker } from '../progress/tracker.js';
 import { resolveToken, type TokenSource } from './token.js';
 import { SERVICES } from './definitions.js';
 import { Metrics } from './metrics.js';

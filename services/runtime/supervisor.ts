@@ -9,15 +9,21 @@
 //   last start is forgiven and restarts after 1 s again.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
+import { Type, type Static } from 'typebox';
 import type { AppConfig } from '../core/config.js';
 import type { EventBus } from '../core/events.js';
 import type { HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
 import type { BoundAddress, Service, ServiceContext } from '../core/service.js';
 import { Site } from '../core/site.js';
+import { literals, nullable, type Assert, type Same } from '../core/typebox.js';
 
-export type ServiceName = 'tftp' | 'http' | 'dhcp' | 'mtftp';
-export type SupervisedState = 'disabled' | 'starting' | 'running' | 'stopping' | 'stopped' | 'backoff' | 'failed';
+export const SERVICE_NAMES = ['tftp', 'http', 'dhcp', 'mtftp'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+export const SUPERVISED_STATES = [
+  'disabled', 'starting', 'running', 'stopping', 'stopped', 'backoff', 'failed',
+] as const;
+export type SupervisedState = (typeof SUPERVISED_STATES)[number];
 
 export interface ServiceDefinition {
   name: ServiceName;
@@ -28,17 +34,24 @@ export interface ServiceDefinition {
   start(ctx: ServiceContext): Promise<Service>;
 }
 
-export interface ServiceRow {
-  name: ServiceName;
-  enabled: boolean;
-  state: SupervisedState;
-  since: number;
-  restarts: number;
-  lastError: string | null;
-  nextRestartAt: number | null;
-  bound: BoundAddress[];
-  stats: Record<string, number>;
-}
+const BoundSchema = Type.Object({ protocol: literals(['udp', 'tcp']), address: Type.String(), port: Type.Integer() });
+/** core/service.ts declares what a service reports; the API lists it as this schema says. */
+export type BoundMatchesSchema = Assert<Same<BoundAddress, Static<typeof BoundSchema>>>;
+
+/** GET /api/services: one service's row. The supervisor's row() builds exactly this. */
+export const ServiceRowSchema = Type.Object({
+  name: Type.Unsafe<ServiceName>(Type.String({ description: 'tftp, http, dhcp or mtftp' })),
+  enabled: Type.Boolean({ description: 'whether the config asks for it' }),
+  state: literals(SUPERVISED_STATES),
+  since: Type.Number({ description: 'when it entered this state, ms since the epoch' }),
+  restarts: Type.Integer(),
+  lastError: nullable(Type.String()),
+  nextRestartAt: nullable(Type.Number(), 'in backoff after a crash: when it restarts'),
+  bound: Type.Array(BoundSchema),
+  stats: Type.Record(Type.String(), Type.Number()),
+}, { $id: 'ServiceRow', title: 'ServiceRow' });
+
+export type ServiceRow = Static<typeof ServiceRowSchema>;
 
 export interface ReloadResult { ok: true; restarted: ServiceName[]; hostsReloaded: boolean; needsRestart: string[] }
 
@@ -73,7 +86,10 @@ export function currentService(): ServiceName | null {
   return scope.getStore()?.service ?? null;
 }
 
-export class Supervisor extends EventEmitter {
+/** 'change': a service's state changed (its name), or a reload applied a new config (none). */
+export interface SupervisorEvents { change: [name?: ServiceName] }
+
+export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly slots = new Map<ServiceName, Slot>();
   private config: AppConfig;
   private closing = false;

@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { isIP } from 'node:net';
-import { get, put, type OnProgress, type TransferOptions, type TransferResult } from './client.js';
+import {
+  CLIENT_DEFAULTS as D, get, put, type OnProgress, type TransferOptions, type TransferResult,
+} from './client.js';
 
 export const EXIT = { ok: 0, usage: 1, noAnswer: 3, refused: 4, broken: 5 } as const;
 
@@ -48,12 +50,12 @@ export function transferOptions(a: ClientArgs, remoteName: string): TransferOpti
   return {
     target: a.target,
     remoteName,
-    port: a.port === undefined ? 69 : parseInteger(a.port, 'port', 1, 65535),
-    retryEveryMs: parseDuration(a['retry-every'] ?? '1s', 'retry-every'),
-    waitMs: parseDuration(a.wait ?? '60s', 'wait'),
+    port: a.port === undefined ? D.port : parseInteger(a.port, 'port', 1, 65535),
+    retryEveryMs: a['retry-every'] === undefined ? D.retryEveryMs : parseDuration(a['retry-every'], 'retry-every'),
+    waitMs: a.wait === undefined ? D.waitMs : parseDuration(a.wait, 'wait'),
     blksize: a.blksize === undefined ? null : parseInteger(a.blksize, 'blksize', 8, 65464),
-    timeoutMs: parseDuration(a.timeout ?? '1s', 'timeout'),
-    maxRetries: a.retries === undefined ? 10 : parseInteger(a.retries, 'retries', 0, 1000),
+    timeoutMs: a.timeout === undefined ? D.timeoutMs : parseDuration(a.timeout, 'timeout'),
+    maxRetries: a.retries === undefined ? D.maxRetries : parseInteger(a.retries, 'retries', 0, 1000),
   };
 }
 

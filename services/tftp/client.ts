@@ -60,6 +60,14 @@ export type OnProgress = (p: Progress) => void;
 
 const DEFAULT_BLKSIZE = 512;
 
+/**
+ * What a transfer uses when not told otherwise; the CLI (client-cli.ts) and the API
+ * (admin/routes/flash.ts, which shows them as its schema's defaults) read them from here.
+ */
+export const CLIENT_DEFAULTS = {
+  port: 69, retryEveryMs: 1000, waitMs: 60_000, timeoutMs: 1000, maxRetries: 10,
+} as const;
+
 interface Session {
   sock: ClientSocket;
   o: Required<Omit<TransferOptions, 'signal' | 'blksize' | 'password'>> & TransferOptions;
@@ -72,7 +80,7 @@ interface Session {
 type Answer = { packet: Packet; port: number } | { result: TransferResult };
 
 function withDefaults<T extends TransferOptions>(o: T): Session['o'] & T {
-  return { port: 69, retryEveryMs: 1000, waitMs: 60_000, timeoutMs: 1000, maxRetries: 10, blksize: null, password: null, ...o };
+  return { ...CLIENT_DEFAULTS, blksize: null, password: null, ...o };
 }
 
 function requestOptions(o: TransferOptions, tsize: number): Options {

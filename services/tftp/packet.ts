@@ -187,12 +187,6 @@ export function dataHeader(block: number, into: Buffer = Buffer.allocUnsafe(4)):
   return into;
 }
 
-/** Reads the opcode and block of a DATA/ACK without allocating a Packet (hot path). */
-export function peekBlock(buf: Buffer, opcode: number): number {
-  if (buf.length < 4 || buf[0] !== 0 || buf[1] !== opcode) return -1;
-  return (buf[2] << 8) | buf[3];
-}
-
 export function errorPacket(code: number, message: string): Buffer {
   return encode({ op: 'ERROR', code, message });
 }

@@ -103,6 +103,12 @@ t.test('a real TFTP download watched through /api/events until 100 %, throttled'
   t.equal(snapshot.event, 'snapshot', 'the snapshot comes first');
   t.same(snapshot.data.clients, []);
   t.same(snapshot.data.transfers, []);
+  // The dashboard's stage labels come from the server's one list (progress/stages.ts).
+  t.same(snapshot.data.stages.map((s: { stage: string; step: number | null }) => [s.stage, s.step]), [
+    ['dhcp', 1], ['offered', 2], ['bound', 3], ['seen', null], ['bootloader', 4], ['script', 5], ['kernel', 6],
+    ['initrd', 7], ['booted', 8], ['failed', null],
+  ]);
+  t.equal(snapshot.data.stages[0].label, 'asking (DHCP)');
   t.same(snapshot.data.services.map((x: { name: string; state: string }) => `${x.name}:${x.state}`), ['tftp:running', 'http:disabled', 'dhcp:disabled', 'mtftp:disabled']);
 
   t.equal(await curl(tftpPort, SCRIPT, join(f.dir, 'script.ipxe')), 0, 'curl fetched the script');

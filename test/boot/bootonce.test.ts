@@ -10,7 +10,7 @@ import { bootSpec, type BootConfig } from '../../services/core/config.js';
 import { EventBus, type EventInput } from '../../services/core/events.js';
 import { HostMap } from '../../services/core/hostmap.js';
 import { silentLogger } from '../../services/core/log.js';
-import { ClientTracker } from '../../services/core/progress.js';
+import { ClientTracker } from '../../services/progress/tracker.js';
 import { defaults } from '../../services/core/schema.js';
 
 const PC01 = '52:54:00:00:00:01';

@@ -195,6 +195,33 @@ function oneError(t: { equal(a: unknown, b: unknown, m: string): unknown }, text
   }
 }
 
+t.test('errors are structured: each issue has its key path, line and message; the lines are their text', async (t) => {
+  const text = 'hosts:\n  52:54:00:00:00:01:\n    hostname: "bad name"\n    ip: 10.0.0.999\n  nonsense: {}\n';
+  const e = (() => { try { parseHostMap(text, 'h.yaml'); } catch (err) { return err; } })() as HostMapError;
+  t.ok(e instanceof HostMapError, 'refused');
+  t.equal(e.file, 'h.yaml');
+  t.same(e.issues, [
+    {
+      path: ['hosts', '52:54:00:00:00:01', 'hostname'], line: 3,
+      message: 'must be a host name (letters, digits, hyphens; dots between labels)',
+    },
+    { path: ['hosts', '52:54:00:00:00:01', 'ip'], line: 4, message: 'must be an IPv4 address' },
+    {
+      path: ['hosts', 'nonsense'], line: 5,
+      message: 'is not a MAC address (aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff or aabbccddeeff)',
+    },
+  ]);
+  const expected = e.issues.map((i) => `h.yaml:${i.line} ${i.path.join('.')}: ${i.message}`);
+  t.same(e.lines, expected, 'the text form, line by line');
+  t.equal(e.message, e.lines.join('\n'));
+  const syntax = (() => {
+    try { parseHostMap('hosts: [\n', 'h.yaml'); } catch (err) { return err; }
+  })() as HostMapError;
+  const shape = syntax.issues.map((i) => [i.path, typeof i.line]);
+  t.same(shape, syntax.issues.map(() => [[], 'number']), 'a YAML syntax error: no key path, a line');
+  t.match(syntax.lines[0], /^h\.yaml:\d+ \S/);
+});
+
 t.test('images: the loader key', async (t) => {
   const { data } = parseHostMap(`images:
   a: { kernel: k }

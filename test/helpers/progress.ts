@@ -1,11 +1,11 @@
 // The progress model on a real event bus and a real host map (a hosts.yaml in the test's
-// folder), on an injected clock, for test/core/progress*.test.ts: `feed` emits an event
+// folder), on an injected clock, for test/progress/*.test.ts: `feed` emits an event
 // as a service would, `dhcp` a DHCP message with a PXE firmware's fields.
 import { join } from 'node:path';
 import { EventBus, type DhcpMessage, type EventInput } from '../../services/core/events.js';
 import { HostMap } from '../../services/core/hostmap.js';
 import { silentLogger } from '../../services/core/log.js';
-import { ClientTracker, type ActivityItem, type TrackerOptions } from '../../services/core/progress.js';
+import { ClientTracker, type ActivityItem, type TrackerOptions } from '../../services/progress/tracker.js';
 
 export const HOSTS = `images:
   debian:

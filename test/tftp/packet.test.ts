@@ -3,7 +3,7 @@
 // and mqtt-packet's tests.
 import t from 'tap';
 import {
-  ackPacket, dataHeader, decode, encode, errorPacket, isDecodeError, MAX_PACKET, Opcode, peekBlock,
+  ackPacket, dataHeader, decode, encode, errorPacket, isDecodeError, MAX_PACKET, Opcode,
   type DecodeError, type DecodeErrorKind, type Packet,
 } from '../../services/tftp/packet.js';
 
@@ -387,18 +387,3 @@ t.test('dataHeader', async (t) => {
   t.same(decode(packet), { op: 'DATA', block: 77, data: Buffer.from('hi') }, 'header + payload decodes as DATA');
 });
 
-t.test('peekBlock', async (t) => {
-  const cases: [string, Buffer, number, number][] = [
-    ['ACK 0x1234', hex`00 04 12 34`, Opcode.ACK, 0x1234],
-    ['ACK 0', hex`00 04 00 00`, Opcode.ACK, 0],
-    ['ACK 65535', hex`00 04 ff ff`, Opcode.ACK, 65535],
-    ['padded ACK', hex`00 04 00 05 00 00`, Opcode.ACK, 5],
-    ['DATA 258 with payload', hex`00 03 01 02 61 62`, Opcode.DATA, 258],
-    ['DATA asked as ACK', hex`00 03 00 01`, Opcode.ACK, -1],
-    ['ACK asked as DATA', hex`00 04 00 01`, Opcode.DATA, -1],
-    ['3 bytes', hex`00 04 00`, Opcode.ACK, -1],
-    ['empty', hex``, Opcode.ACK, -1],
-    ['high opcode byte set', hex`01 04 00 01`, Opcode.ACK, -1],
-  ];
-  for (const [name, buf, op, want] of cases) t.equal(peekBlock(buf, op), want, name);
-});

@@ -1,4 +1,4 @@
-// Boot progress per machine (core/progress.ts): GET /api/clients, GET /api/clients/:mac,
+// Boot progress per machine (progress/tracker.ts): GET /api/clients, GET /api/clients/:mac,
 // its history, DELETE /api/clients?which= (clear finished or stale rows), and POST
 // /api/clients/:mac/booted, which the booted OS or the last line of its iPXE script calls.
 // A device that did no DHCP with bootlab is listed by its address: key ip:<address>, mac
@@ -8,29 +8,10 @@ import { Type } from 'typebox';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { badRequest, errorResponses, notFound } from '../errors.js';
-import { MAC_FORMS, nullable, MacParams, macOrBadRequest } from '../schemas.js';
+import { MAC_FORMS, MacParams, macOrBadRequest } from '../schemas.js';
+import { ClientRowSchema } from '../../progress/schemas.js';
 
 
-export const ClientRowSchema = Type.Object({
-  key: Type.String({ description: 'the row\'s id: its MAC, or ip:<address> for a device known only by its address (it did no DHCP with bootlab)' }),
-  mac: nullable(Type.String(), 'normal form: aa:bb:cc:dd:ee:ff; null for a device known only by its address'),
-  ip: nullable(Type.String()),
-  hostname: nullable(Type.String(), 'from the host map'),
-  arch: nullable(Type.Integer(), 'RFC 4578 option 93: 0 BIOS, 7 EFI x64, 11 EFI arm64 ...'),
-  firmware: nullable(Type.Enum(['bios', 'uefi', 'ipxe', 'http', 'other'])),
-  image: nullable(Type.String(), 'the image the host map gives it'),
-  stage: Type.Enum(['dhcp', 'offered', 'bound', 'seen', 'bootloader', 'script', 'kernel', 'initrd', 'booted', 'failed'], { description: 'seen: a device known only by its address, before any boot file' }),
-  reason: nullable(Type.String(), 'why it failed'),
-  file: nullable(Type.String(), 'the file it downloads (or last downloaded)'),
-  bytes: Type.Number(),
-  total: nullable(Type.Number()),
-  percent: nullable(Type.Number()),
-  rate: Type.Number({ description: 'bytes per second' }),
-  firstSeen: Type.Number({ description: 'ms since the epoch' }),
-  lastSeen: Type.Number({ description: 'ms since the epoch' }),
-  bootedAt: nullable(Type.Number()),
-  bootedFrom: nullable(Type.Enum(['network', 'local']), 'booted: local when it left the network boot for its own disk (its script\'s local-disk step), else network'),
-}, { $id: 'ClientRow', title: 'ClientRow' });
 
 const HistoryItem = Type.Object({
   at: Type.Number(),

@@ -8,51 +8,38 @@ import { promises as fsp } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { Type } from 'typebox';
+import { CLIENT_DEFAULTS as D } from '../../tftp/client.js';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { ApiError, badRequest, errorResponses, notFound } from '../errors.js';
-import { nullable } from '../schemas.js';
+import { FlashJobSchema } from '../../flash/schemas.js';
 
 const tags = ['flash'];
 /** Firmware images are megabytes (a router's is 4-32 MiB): far above admin.bodyLimit. */
 const UPLOAD_LIMIT = 256 * 1024 * 1024;
 const FIRMWARE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
-const JobSchema = Type.Object({
-  id: Type.String(),
-  target: Type.String(),
-  port: Type.Integer(),
-  file: Type.String({ description: 'the firmware under tftpboot/firmware/' }),
-  remoteName: Type.String({ description: 'the name sent in the write request' }),
-  state: Type.Enum(['waiting', 'sending', 'done', 'no-answer', 'refused', 'failed', 'cancelled'], {
-    description: 'waiting: sending the write request every retryEvery until the boot loader answers; no-answer: it never did within wait',
-  }),
-  attempts: Type.Integer(),
-  bytes: Type.Integer(),
-  total: Type.Integer(),
-  percent: Type.Number(),
-  startedAt: Type.Number(),
-  endedAt: nullable(Type.Number()),
-  message: nullable(Type.String()),
-}, { $id: 'FlashJob', title: 'FlashJob' });
-
 const StartBody = Type.Object({
   target: Type.String({ description: 'the device\'s IPv4 address (its boot loader\'s)' }),
   file: Type.String({ description: 'a file under tftpboot/firmware/ (GET /api/flash/firmware lists them)' }),
-  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 69 })),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: D.port })),
   remoteName: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'the name sent in the write request; default: file' })),
-  retryEverySeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 60, default: 1 })),
-  waitSeconds: Type.Optional(Type.Number({ minimum: 1, maximum: 3600, default: 60 })),
+  retryEverySeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 60, default: D.retryEveryMs / 1000 })),
+  waitSeconds: Type.Optional(Type.Number({ minimum: 1, maximum: 3600, default: D.waitMs / 1000 })),
   blksize: Type.Optional(Type.Integer({ minimum: 8, maximum: 65464, description: 'ask for this block size (no option is sent unless given: many boot loaders break on OACK)' })),
-  timeoutSeconds: Type.Optional(Type.Number({ minimum: 0.05, maximum: 60, default: 1, description: 'the longest wait for a block\'s ACK once the upload runs; shorter waits follow the round trip' })),
-  retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: 10, description: 'full timeouts in a row before the upload is given up' })),
+  timeoutSeconds: Type.Optional(Type.Number({ minimum: 0.05, maximum: 60, default: D.timeoutMs / 1000, description: 'the longest wait for a block\'s ACK once the upload runs; shorter waits follow the round trip' })),
+  retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: D.maxRetries, description: 'full timeouts in a row before the upload is given up' })),
   password: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'for boot loaders that ask for one (Linksys style): sent in the write request\'s file-name field, so not together with remoteName' })),
 }, { additionalProperties: false });
 
 const IdParams = Type.Object({ id: Type.String() });
 
+/** Seconds given in the body to milliseconds; the client's default when not given. */
+const ms = (seconds: number | undefined, fallback: number) =>
+  (seconds === undefined ? fallback : Math.round(seconds * 1000));
+
 export default function register(app: AdminApp, ctx: AdminContext): void {
-  app.addSchema(JobSchema);
+  app.addSchema(FlashJobSchema);
   const job = Type.Ref('FlashJob');
   const folder = () => join(ctx.config.tftp.root, 'firmware');
 
@@ -132,9 +119,9 @@ export default function register(app: AdminApp, ctx: AdminContext): void {
       throw notFound(`firmware ${b.file} (in tftpboot/firmware/)`);
     }
     const started = ctx.flash.start({
-      target: b.target, port: b.port ?? 69, file: b.file, remoteName: b.remoteName ?? b.file, data,
-      retryEveryMs: Math.round((b.retryEverySeconds ?? 1) * 1000), waitMs: Math.round((b.waitSeconds ?? 60) * 1000),
-      timeoutMs: Math.round((b.timeoutSeconds ?? 1) * 1000), maxRetries: b.retries ?? 10,
+      target: b.target, port: b.port ?? D.port, file: b.file, remoteName: b.remoteName ?? b.file, data,
+      retryEveryMs: ms(b.retryEverySeconds, D.retryEveryMs), waitMs: ms(b.waitSeconds, D.waitMs),
+      timeoutMs: ms(b.timeoutSeconds, D.timeoutMs), maxRetries: b.retries ?? D.maxRetries,
       blksize: b.blksize ?? null, password: b.password ?? null,
     });
     ctx.log.info({ service: 'admin', job: started.id, target: b.target, file: b.file }, 'flash job started');

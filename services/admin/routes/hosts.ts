@@ -8,6 +8,7 @@
 import { Type, type TSchema } from 'typebox';
 import type { Document } from 'yaml';
 import { findHostKey, HostMapBusy, HostMapError, hostnameIn, hostnameOwner, normalizeMac, setHostIn, type Host, type HostFields } from '../../core/hostmap.js';
+import { HostSchema } from '../../core/hostmap-schema.js';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { acceptedHeaders, CSV_COLUMNS, csvColumn, CsvError, readCsv, type CsvColumn, type CsvRecord } from '../csv.js';
@@ -15,14 +16,6 @@ import { ApiError, badRequest, errorResponses, notFound, unknownImage } from '..
 import { MAC_FORMS, nullable, MacParams, macOrBadRequest } from '../schemas.js';
 
 
-export const HostRowSchema = Type.Object({
-  mac: Type.String({ description: 'normal form: aa:bb:cc:dd:ee:ff' }),
-  hostname: nullable(Type.String()),
-  image: nullable(Type.String(), 'a name from GET /api/images'),
-  ip: nullable(Type.String(), 'a fixed IPv4 address (full DHCP mode)'),
-  bootOnce: Type.Boolean({ description: 'the image is booted once, then the machine falls back to the defaults' }),
-  labels: Type.Record(Type.String(), Type.String()),
-}, { $id: 'HostRow', title: 'HostRow' });
 
 // Types and unknown keys are the schema's; what a good host name or IPv4 address is, the
 // host map's (its message comes back naming the field).
@@ -59,7 +52,10 @@ class Problems {
   }
 }
 
-const toRow = (h: Host) => ({ mac: h.mac, hostname: h.hostname, image: h.image, ip: h.ip, bootOnce: h.bootOnce, labels: { ...h.labels } });
+/** A host as the API lists it: every field of HostSchema, named (a copy: the map's own stays untouched). */
+const toRow = (h: Host): Host => ({
+  mac: h.mac, hostname: h.hostname, image: h.image, ip: h.ip, bootOnce: h.bootOnce, labels: { ...h.labels },
+});
 
 
 function knownImage(ctx: AdminContext, image: string | null | undefined, field = 'image'): ApiError | null {
@@ -80,7 +76,8 @@ function fieldsOf(body: Body, replace: boolean): HostFields {
   };
 }
 
-const HOST_LINE = /^hosts\.(.+?)\.(hostname|image|ip|bootOnce|labels)(?:\.[^:]*)?: (.*)$/;
+/** The fields of a host a write sets: an issue at hosts.<key>.<field>(.<more>) is that field's. */
+const HOST_FIELDS = new Set(['hostname', 'image', 'ip', 'bootOnce', 'labels']);
 
 /** The file on disk is invalid (a hand edit): no write can land until it is fixed, and this request is not to blame. */
 const brokenFile = (e: HostMapError) => new ApiError('conflict', `the host map file has an error to fix first (a hand edit?): ${e.lines[0]}`, { lines: e.lines });
@@ -92,17 +89,15 @@ const brokenFile = (e: HostMapError) => new ApiError('conflict', `the host map f
 const busy = (e: HostMapBusy) => new ApiError('conflict', `the host map was not changed: ${e.message}`, { retryAfter: 1 });
 
 /** The host map refused the result of a write: each line names a field of a row (400, or 422 for the image). */
-function refusal(ctx: AdminContext, e: HostMapError, rows: Row[]): ApiError {
+function refusal(e: HostMapError, rows: Row[]): ApiError {
   const byMac = new Map(rows.map((r) => [r.mac, r]));
   const problems = new Problems();
-  const prefix = `${ctx.hosts.file}:`;
-  for (const line of e.lines) {
-    const rest = line.startsWith(prefix) ? line.slice(prefix.length).replace(/^\d+ /, '') : line;
-    const m = HOST_LINE.exec(rest);
-    const row = m ? byMac.get(normalizeMac(m[1]) ?? '') : undefined;
-    if (!m || !row) return brokenFile(e);
-    const field = row.where(m[2]);
-    problems.add(m[2] === 'image' ? new ApiError('unknown_image', `${field}: ${m[3]}`, { field }) : badRequest(field, m[3]));
+  for (const { path: [top, key, name], message } of e.issues) {
+    const row = top === 'hosts' && key !== undefined ? byMac.get(normalizeMac(key) ?? '') : undefined;
+    if (!row || name === undefined || !HOST_FIELDS.has(name)) return brokenFile(e);
+    const field = row.where(name);
+    const image = name === 'image';
+    problems.add(image ? new ApiError('unknown_image', `${field}: ${message}`, { field }) : badRequest(field, message));
   }
   return problems.size > 0 ? problems.error() : brokenFile(e);
 }
@@ -134,7 +129,7 @@ async function writeRows(ctx: AdminContext, rows: Row[], mustExist = false): Pro
   } catch (e) {
     if (e instanceof HostMapBusy) throw busy(e);
     if (!(e instanceof HostMapError)) throw e;
-    throw applied ? refusal(ctx, e, rows) : brokenFile(e);
+    throw applied ? refusal(e, rows) : brokenFile(e);
   }
   return created;
 }
@@ -159,7 +154,7 @@ function namesTaken(doc: Document, rows: Row[], before: (string | null)[]): ApiE
 const single = (mac: string, fields: HostFields): Row => ({ mac, fields, at: mac, where: (field) => field });
 
 export default function register(app: AdminApp, ctx: AdminContext): void {
-  app.addSchema(HostRowSchema);
+  app.addSchema(HostSchema);
   const row = Type.Ref('HostRow');
   const tags = ['hosts'];
 

@@ -3,21 +3,8 @@ import { Type } from 'typebox';
 import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { ApiError, errorResponses } from '../errors.js';
-import type { ServiceName } from '../../runtime/supervisor.js';
+import { ServiceRowSchema, type ServiceName } from '../../runtime/supervisor.js';
 
-const Bound = Type.Object({ protocol: Type.Union([Type.Literal('udp'), Type.Literal('tcp')]), address: Type.String(), port: Type.Integer() });
-
-export const ServiceRowSchema = Type.Object({
-  name: Type.String({ description: 'tftp, http, dhcp or mtftp' }),
-  enabled: Type.Boolean({ description: 'whether the config asks for it' }),
-  state: Type.Union(['disabled', 'starting', 'running', 'stopping', 'stopped', 'backoff', 'failed'].map((s) => Type.Literal(s))),
-  since: Type.Number({ description: 'when it entered this state, ms since the epoch' }),
-  restarts: Type.Integer(),
-  lastError: Type.Union([Type.String(), Type.Null()]),
-  nextRestartAt: Type.Union([Type.Number(), Type.Null()], { description: 'in backoff after a crash: when it restarts' }),
-  bound: Type.Array(Bound),
-  stats: Type.Record(Type.String(), Type.Number()),
-}, { $id: 'ServiceRow', title: 'ServiceRow' });
 
 const NameParams = Type.Object({ name: Type.String({ description: 'tftp, http, dhcp or mtftp' }) });
 

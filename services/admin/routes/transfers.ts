@@ -7,28 +7,9 @@ import type { AdminApp } from '../app.js';
 import type { AdminContext } from '../context.js';
 import { errorResponses } from '../errors.js';
 import { nullable } from '../schemas.js';
+import { FinishedTransferSchema, TransferRowSchema } from '../../progress/schemas.js';
 
 
-export const TransferRowSchema = Type.Object({
-  id: Type.String({ description: 'tftp-<n>, http-<n>, or <protocol>-<group>-<round> for a multicast round' }),
-  protocol: Type.Enum(['tftp', 'http', 'pxe-mtftp', 'rfc2090']),
-  direction: Type.Enum(['read', 'write']),
-  file: Type.String(),
-  ip: nullable(Type.String(), 'the client (a multicast round: its master)'),
-  mac: nullable(Type.String()),
-  bytes: Type.Number(),
-  size: nullable(Type.Number()),
-  percent: nullable(Type.Number()),
-  rate: Type.Number({ description: 'bytes per second' }),
-  receivers: nullable(Type.Integer(), 'multicast: clients in the group'),
-  startedAt: Type.Number({ description: 'ms since the epoch' }),
-}, { $id: 'TransferRow', title: 'TransferRow' });
-
-export const FinishedTransferSchema = Type.Intersect([Type.Ref('TransferRow'), Type.Object({
-  ok: Type.Boolean({ description: 'true: the whole file went through' }),
-  reason: nullable(Type.String(), 'why it failed (the client ended it, a timeout, its end never heard ...)'),
-  endedAt: Type.Number({ description: 'ms since the epoch' }),
-})], { description: 'a transfer that ended: its last row (a done one: bytes per second over the whole transfer) and its outcome' });
 
 const LeaseRow = Type.Object({
   mac: Type.String(),

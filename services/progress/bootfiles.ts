@@ -1,7 +1,7 @@
 // What a downloaded file is to a boot (boot loader, script, kernel, initrd), for the
-// progress model (progress.ts). Pure: names and the host map's image in, a role out.
-import { SCRIPT_NAME } from './bootnames.js';
-import { normalizeMac, type Image } from './hostmap-parse.js';
+// progress model (tracker.ts). Pure: names and the host map's image in, a role out.
+import { SCRIPT_NAME } from '../core/bootnames.js';
+import { normalizeMac, type Image } from '../core/hostmap-parse.js';
 
 export type FileRole = 'bootloader' | 'script' | 'kernel' | 'initrd';
 

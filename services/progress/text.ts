@@ -1,14 +1,6 @@
 // The sentences of a machine's boot history and of the dashboard's activity feed: one per
 // event kind, for a teacher to read (the event's fields stay beside it for scripts).
-import type { BootEvent, DhcpMessage } from './events.js';
-
-/** `seen`: a device known only by its address (it did no DHCP with bootlab), before any boot file. */
-export type StageName = 'dhcp' | 'offered' | 'bound' | 'seen' | 'bootloader' | 'script' | 'kernel' | 'initrd' | 'booted' | 'failed';
-
-export const STAGE_TEXT: Record<StageName, string> = {
-  dhcp: 'asking for an address', offered: 'offered', bound: 'address acknowledged', seen: 'seen by its address', bootloader: 'loading its boot loader',
-  script: 'reading its boot script', kernel: 'loading the kernel', initrd: 'loading the initrd', booted: 'booted', failed: 'failed',
-};
+import type { BootEvent, DhcpMessage } from '../core/events.js';
 
 export const byteSize = (n: number): string =>
   (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} bytes`);

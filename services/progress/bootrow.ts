@@ -1,27 +1,18 @@
-// One machine's boot as the progress model (progress.ts) keeps it: the row the API shows,
+// One machine's boot as the progress model (tracker.ts) keeps it: the row the API shows,
 // the boot file its DHCP reply named, the download the row follows, and a bounded history.
 // The stage rules live here: a stage only moves forward within one boot, and the first
 // failure is the one reported (later ones follow from it). A row is a MAC's, or an
 // address's (a device that did no DHCP with bootlab, key ip:<address>, mac null) until
 // it is merged into its MAC's row (absorb).
 import type { FileRole } from './bootfiles.js';
-import type { BootEvent } from './events.js';
-import { bootedText, eventText, STAGE_TEXT, type StageName } from './progress-text.js';
+import type { BootEvent } from '../core/events.js';
+import type { ClientRow } from './schemas.js';
+import { FIRMWARES, type Firmware } from '../core/firmware.js';
+import { STAGE_INFO, type Stage } from './stages.js';
+import { bootedText, eventText } from './text.js';
 import { percentOf } from './transfers.js';
 
-export type Stage = StageName;
-export type Firmware = 'bios' | 'uefi' | 'ipxe' | 'http' | 'other';
-
-export interface ClientRow {
-  /** The row's id: its MAC, or ip:<address> for a device known only by its address. */
-  key: string;
-  mac: string | null; ip: string | null; hostname: string | null; arch: number | null;
-  firmware: Firmware | null; image: string | null;
-  stage: Stage; reason: string | null; file: string | null; bytes: number; total: number | null;
-  percent: number | null; rate: number; firstSeen: number; lastSeen: number; bootedAt: number | null;
-  /** Booted: 'local' when its script's local-disk step reported it, else 'network'; null before. */
-  bootedFrom: 'network' | 'local' | null;
-}
+export type { ClientRow, Firmware, Stage };
 
 export interface ActivityItem { at: number; level: 'info' | 'warn' | 'error'; mac: string | null; ip: string | null; text: string }
 
@@ -31,10 +22,9 @@ export interface HistoryItem { at: number; kind: string; text: string; [field: s
 /** Tells the activity feed about this machine. */
 export type Say = (level: ActivityItem['level'], text: string, at: number) => void;
 
-const RANK: Record<Stage, number> = { dhcp: 0, offered: 1, bound: 2, seen: 2, bootloader: 3, script: 4, kernel: 5, initrd: 6, booted: 7, failed: 7 };
 /** The stages of a boot in progress, which a merged address row hands on to its MAC's row. */
 const LOADING = new Set<Stage>(['bootloader', 'script', 'kernel', 'initrd']);
-const FIRMWARES = new Set<string>(['bios', 'uefi', 'ipxe', 'http', 'other']);
+const FIRMWARE = new Set<string>(FIRMWARES);
 
 export class BootRow {
   readonly row: ClientRow;
@@ -58,7 +48,7 @@ export class BootRow {
 
   /** The firmware and architecture of the boot's first DHCP message (BIOS/UEFI, not the iPXE it loads). */
   firmware(firmware: string, arch: number | null): void {
-    if (this.row.firmware === null) this.row.firmware = FIRMWARES.has(firmware) ? (firmware as Firmware) : 'other';
+    if (this.row.firmware === null) this.row.firmware = FIRMWARE.has(firmware) ? (firmware as Firmware) : 'other';
     if (this.row.arch === null) this.row.arch = arch;
   }
 
@@ -93,9 +83,10 @@ export class BootRow {
   }
 
   advance(stage: Stage, at: number, file?: string): void {
-    if (this.finished || RANK[stage] <= RANK[this.row.stage]) return;
+    if (this.finished || STAGE_INFO[stage].rank <= STAGE_INFO[this.row.stage].rank) return;
     this.row.stage = stage;
-    this.say('info', file ? `${STAGE_TEXT[stage]} (${file})` : STAGE_TEXT[stage], at);
+    const { text } = STAGE_INFO[stage];
+    this.say('info', file ? `${text} (${file})` : text, at);
   }
 
   fail(reason: string, at: number): void {

@@ -1,21 +1,15 @@
 // The transfers running now, for GET /api/transfers and the dashboard: unicast TFTP
 // transfers (tftp.start until done or failed) and multicast rounds (mtftp.round start
-// until end), from the event bus through the progress model (progress.ts); and the last
+// until end), from the event bus through the progress model (tracker.ts); and the last
 // FINISHED_KEPT that ended, with how, so a transfer of a second is still seen afterwards
 // (issue 15, D1: a device bootlab knows no MAC of must not vanish once its transfer ended).
-import type { HttpProgress, HttpStart, MtftpProgress, MulticastProtocol, TftpProgress, TftpStart } from './events.js';
+import type { HttpProgress, HttpStart, MtftpProgress, MulticastProtocol, TftpProgress, TftpStart } from '../core/events.js';
+import type { FinishedTransfer, TransferRow } from './schemas.js';
 
-export interface TransferRow {
-  id: string; protocol: 'tftp' | 'http' | 'pxe-mtftp' | 'rfc2090'; direction: 'read' | 'write'; file: string;
-  ip: string | null; mac: string | null; bytes: number; size: number | null; percent: number | null;
-  rate: number; receivers: number | null; startedAt: number;
-}
+export type { FinishedTransfer, TransferRow };
 
 /** A transfer that left the list, and how it ended: the dashboard shows done or failed. */
 export interface EndedTransfer { id: string; ok: boolean; reason: string | null; bytes: number; size: number | null; at: number }
-
-/** A transfer in the finished list: its last row (a done one: its whole-transfer rate), and its end. */
-export type FinishedTransfer = TransferRow & { ok: boolean; reason: string | null; endedAt: number };
 
 /** How a transfer ended, as the progress model learnt it. `rate`: the whole transfer's, when done. */
 export interface Outcome { ok: boolean; reason: string | null; bytes: number; rate?: number; at: number }
@@ -61,7 +55,7 @@ export class ActiveTransfers {
 
   receivers(id: string): ReadonlySet<string> { return this.map.get(id)?.receivers ?? new Set(); }
 
-  tftpStart(e: UnicastStart, mac: string | null): string {
+  downloadStart(e: UnicastStart, mac: string | null): string {
     const http = e.kind === 'http.start';
     const id = http ? httpId(e.id) : tftpId(e.id);
     // A restarted TFTP service counts its ids from 1 again: the new transfer replaces the old.
@@ -72,7 +66,7 @@ export class ActiveTransfers {
     return id;
   }
 
-  tftpProgress(e: TftpProgress | HttpProgress): TransferRow | undefined {
+  downloadProgress(e: TftpProgress | HttpProgress): TransferRow | undefined {
     const a = this.map.get(e.kind === 'http.progress' ? httpId(e.id) : tftpId(e.id));
     if (!a) return undefined;
     Object.assign(a.row, { bytes: e.bytes, size: e.size, percent: percentOf(e.bytes, e.size), rate: e.rate });

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { classifyFile } from '../../services/core/bootfiles.js';
+import { classifyFile } from '../../services/progress/bootfiles.js';
 import type { EventInput } from '../../services/core/events.js';
 import { lab, PC01, PC02, PC03, tftpDone, tftpFailed, tftpProgress, tftpRefused, tftpStart } from '../helpers/progress.js';
 

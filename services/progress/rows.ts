@@ -1,4 +1,4 @@
-// The progress model's rows (progress.ts) and who they are. One row per MAC; a device that
+// The progress model's rows (tracker.ts) and who they are. One row per MAC; a device that
 // never did DHCP with bootlab (a static address, a machine behind a router, a switch
 // saving its configuration) gets a row by its address, key ip:<address> and mac null, so
 // it is still listed once its transfer ended, bounded and aged like the others (issue 15,
@@ -11,8 +11,8 @@
 // stranger's address (issue 15, D2). The fetch is then the stranger's own.
 import { scriptMac } from './bootfiles.js';
 import { BootRow, type ActivityItem } from './bootrow.js';
-import { normalizeMac, type HostMap, type Image } from './hostmap.js';
-import type { Logger } from './log.js';
+import { normalizeMac, type HostMap, type Image } from '../core/hostmap.js';
+import type { Logger } from '../core/log.js';
 
 export const addressKey = (ip: string): string => `ip:${ip}`;
 
@@ -55,37 +55,44 @@ export class ClientRows {
     return mac ? this.rows.get(mac) : this.rows.get(addressKey(ip));
   }
 
+  /** The MAC's row, made if new. */
+  machine(mac: string, at: number): BootRow {
+    return this.rows.get(mac) ?? this.create(mac, mac, null, at);
+  }
+
   /**
-   * The MAC's row, made if new. `ip`, the client of a transfer that is this machine's
-   * (ownerOf), becomes its address when the index says so, or when the machine has none
-   * yet and the address is nobody's (its own first fetch of its script).
+   * The learning step of a transfer that is this machine's (ownerOf): its client `ip`
+   * becomes the machine's address when the index says so, or when the machine has none yet
+   * and the address is nobody's (its own first fetch of its script). Returns the row.
    */
-  machine(mac: string, at: number, ip?: string): BootRow {
-    const b = this.rows.get(mac) ?? this.create(mac, mac, null, at);
-    const owner = ip ? this.macOf(ip) : null;
-    if (ip && b.row.ip !== ip && (owner === mac || (owner === null && b.row.ip === null))) this.learnIp(b, ip, at);
+  adopt(b: BootRow, ip: string | undefined, at: number): BootRow {
+    const mac = b.row.mac;
+    if (!ip || !mac || b.row.ip === ip) return b;
+    const owner = this.macOf(ip);
+    if (owner === mac || (owner === null && b.row.ip === null)) this.learnIp(b, ip, at);
     return b;
   }
 
   /** The row a transfer from `ip` belongs to: its MAC's if known, else the address's own, made if new. */
   address(ip: string, at: number): BootRow {
     const mac = this.macOf(ip);
-    if (mac) return this.machine(mac, at, ip);
+    if (mac) return this.adopt(this.machine(mac, at), ip, at);
     return this.rows.get(addressKey(ip)) ?? this.create(addressKey(ip), null, ip, at);
   }
 
   /**
    * The MAC behind a download of `file` from `ip`: the index's, or the one its script's name
-   * carries when that is the machine's own first fetch (see the top of the file).
+   * carries when that is the machine's own first fetch (see the top of the file). A pure
+   * look-up: adopt() is the step that learns.
    */
   ownerOf(ip: string | undefined, file: string): string | null {
     const named = scriptMac(file);
     if (!ip) return named;
     const owner = this.macOf(ip);
     if (!named || owner === named) return owner;
-    // The machine's own first fetch: machine(named, at, ip) learns the address (and merges
-    // the address's own row) when the caller makes or finds the row; a refusal that makes
-    // no row leaves the index as it was.
+    // The machine's own first fetch: adopt() learns the address (and merges the address's
+    // own row) when the caller makes or finds the row; a refusal that makes no row leaves
+    // the index as it was.
     if (owner === null && !this.rows.get(named)?.row.ip) return named;
     return owner;
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { EventBus, type EventInput } from '../../services/core/events.js';
 import { HostMap } from '../../services/core/hostmap.js';
 import { silentLogger } from '../../services/core/log.js';
-import { ClientTracker, type FileDone } from '../../services/core/progress.js';
+import { ClientTracker, type FileDone } from '../../services/progress/tracker.js';
 
 const PC01 = '52:54:00:00:00:01';
 const IP = '192.0.2.101';
