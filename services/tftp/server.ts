@@ -14,14 +14,13 @@ import { MulticastGroups, type GroupStats } from './multicast/groups.js';
 import type { Job, ReadJob, Report } from './engine.js';
 import { FileLayer, isRefusal, type Client, type ReadTarget } from '../core/files.js';
 import { toNetascii } from './netascii.js';
-import { isNegotiationError, negotiate, type Negotiated, type NegotiationPolicy } from './negotiate.js';
+import { acceptRead, acceptWrite, admit, isRefused, netasciiPlan } from './accept.js';
+import type { Negotiated, NegotiationPolicy } from './negotiate.js';
 import { decode, ErrorCode, errorPacket, isDecodeError, tftpErrorFor, type Request } from './packet.js';
 import { EnginePool } from './pool.js';
 import { sendTo } from './sockets.js';
 import type { TransferParams } from './transfer.js';
 
-/** netascii reads are converted in memory; bigger files must be fetched in octet mode. */
-const MAX_NETASCII_FILE = 64 * 1024 * 1024;
 /** A multicast group holds its file in memory; bigger files go by unicast. */
 const MAX_MULTICAST_FILE = 512 * 1024 * 1024;
 /** Multicast block numbers do not roll over (atftp reads them as 16 bits). */
@@ -184,21 +183,12 @@ export class TftpServer extends ServiceBase implements TftpService {
     this.sendError(client, code, message);
   }
 
+  /** receive → admit → resolve the file → accept → dispatch (the rules: tftp/accept.ts). */
   private async handleRequest(req: Request, client: Client, key: string): Promise<void> {
-    const ip = plainAddress(client.address);
-    if (this.byId.size >= this.cfg.maxTransfers) {
-      return this.refuse(req, client, ErrorCode.NotDefined, 'server busy, try again later', `limit tftp.maxTransfers=${this.cfg.maxTransfers} reached`);
-    }
-    if ((this.perClient.get(ip) ?? 0) >= this.cfg.maxPerClient) {
-      return this.refuse(req, client, ErrorCode.NotDefined, 'too many transfers from your address', `limit tftp.maxPerClient=${this.cfg.maxPerClient} reached`);
-    }
-    if (req.mode === 'mail') return this.refuse(req, client, ErrorCode.IllegalOperation, 'mail mode is not supported', 'mode mail');
-    if (req.mode !== 'octet' && req.mode !== 'netascii') {
-      return this.refuse(req, client, ErrorCode.IllegalOperation, `unknown transfer mode "${req.mode}"`, `mode ${req.mode}`);
-    }
-    if (req.op === 'RRQ') return this.startRead(req, client, key);
-    if (!this.cfg.write.enabled) return this.refuse(req, client, ErrorCode.AccessViolation, 'writes are disabled on this server', 'tftp.write.enabled is false');
-    return this.startWrite(req, client, key);
+    const load = { active: this.byId.size, fromClient: this.perClient.get(plainAddress(client.address)) ?? 0 };
+    const refused = admit(req, load, this.cfg);
+    if (refused) return this.refuse(req, client, refused.code, refused.message, refused.reason);
+    return req.op === 'RRQ' ? this.startRead(req, client, key) : this.startWrite(req, client, key);
   }
 
   private params(neg: Negotiated): TransferParams {
@@ -213,19 +203,18 @@ export class TftpServer extends ServiceBase implements TftpService {
   private async startRead(req: Request, client: Client, key: string): Promise<void> {
     const target = await this.files.openRead(req.filename, client);
     if (isRefusal(target)) return this.refuse(req, client, tftpErrorFor(target), target.message, target.reason);
+    const plan = netasciiPlan(req, target.kind === 'file' ? target : { kind: 'memory', size: target.data.length });
     let data: Buffer | null = target.kind === 'memory' ? target.data : null;
     if (target.kind === 'file') {
       // The engine reopens the checked real path in its own thread.
-      if (req.mode === 'netascii' && target.size <= MAX_NETASCII_FILE) data = await target.handle.readFile();
+      if (plan === 'read-into-memory') data = await target.handle.readFile();
       await target.handle.close();
-      if (req.mode === 'netascii' && !data) {
-        return this.refuse(req, client, ErrorCode.NotDefined, 'file too large for netascii, use octet', `netascii file of ${target.size} bytes`);
-      }
     }
+    if (isRefused(plan)) return this.refuse(req, client, plan.code, plan.message, plan.reason);
     if (data && req.mode === 'netascii') data = toNetascii(data);
     const size = data ? data.length : (target as { size: number }).size;
-    const neg = negotiate('read', req.options, this.policy, size);
-    if (isNegotiationError(neg)) return this.refuse(req, client, neg.code, neg.message, neg.message);
+    const neg = acceptRead(req, size, this.policy);
+    if (isRefused(neg)) return this.refuse(req, client, neg.code, neg.message, neg.reason);
     if (neg.multicast) {
       if (await this.joinGroup(req, client, target, neg)) return;
       // RFC 2347: an option the server does not take is left out of the OACK.
@@ -262,11 +251,8 @@ export class TftpServer extends ServiceBase implements TftpService {
   private async startWrite(req: Request, client: Client, key: string): Promise<void> {
     const target = await this.files.resolveWrite(req.filename, client);
     if (isRefusal(target)) return this.refuse(req, client, tftpErrorFor(target), target.message, target.reason);
-    if (target.exists && this.cfg.write.policy === 'create-only') {
-      return this.refuse(req, client, ErrorCode.FileExists, 'file already exists', `${target.name} exists (tftp.write.policy create-only)`);
-    }
-    const neg = negotiate('write', req.options, this.policy, null);
-    if (isNegotiationError(neg)) return this.refuse(req, client, neg.code, neg.message, neg.message);
+    const neg = acceptWrite(req, target, this.cfg.write, this.policy);
+    if (isRefused(neg)) return this.refuse(req, client, neg.code, neg.message, neg.reason);
     this.dispatch({
       op: 'write', id: this.nextId++, client, params: this.params(neg), oack: neg.oack ? [...neg.oack] : null,
       path: target.path, overwrite: this.cfg.write.policy === 'overwrite', fileMode: parseInt(this.cfg.write.fileMode, 8),
