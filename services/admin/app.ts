@@ -15,7 +15,7 @@ import { ApiError, ErrorSchema, validationField } from './errors.js';
 import registerClients from './routes/clients.js';
 import registerConfig from './routes/config.js';
 import registerFlash from './routes/flash.js';
-import registerHosts from './routes/hosts.js';
+import registerHosts from './routes/hosts/index.js';
 import registerImages from './routes/images.js';
 import registerOps from './routes/ops.js';
 import registerServices from './routes/services.js';

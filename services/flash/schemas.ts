@@ -31,3 +31,7 @@ export const FlashJobSchema = Type.Object({
  * `message`: the device's ERROR, or why the transfer broke, or the summary line.
  */
 export type FlashJob = Static<typeof FlashJobSchema>;
+
+/** A file of the firmware folder (GET /api/flash/firmware, the answer to an upload). */
+export const FirmwareFileSchema = Type.Object({ name: Type.String(), size: Type.Integer() });
+export type FirmwareFile = Static<typeof FirmwareFileSchema>;

@@ -62,16 +62,22 @@ async function probe(layer: FileLayer, path: string): Promise<{ exists: boolean;
 
 export default function register(app: AdminApp, ctx: AdminContext): void {
   app.addSchema(ImageRowSchema);
+  listImages(app, ctx);
+}
 
-  app.get('/api/images', {
-    config: { access: 'read' },
-    schema: { tags: ['hosts'], summary: 'Every image of the host map, with whether its files exist under tftp.root', response: { 200: Type.Object({ images: Type.Array(Type.Ref('ImageRow')) }), ...errorResponses(401, 429) } },
-  }, async () => {
+const listImagesSchema = {
+  tags: ['hosts'], summary: 'Every image of the host map, with whether its files exist under tftp.root',
+  response: { 200: Type.Object({ images: Type.Array(Type.Ref('ImageRow')) }), ...errorResponses(401, 429) },
+};
+
+function listImages(app: AdminApp, ctx: AdminContext): void {
+  app.get('/api/images', { config: { access: 'read' }, schema: listImagesSchema }, async () => {
     // Built per request: the config (root, remap rules) may have been reloaded since.
     const layer = FileLayer.fromConfig(ctx.config.tftp);
     const images = await Promise.all([...ctx.hosts.images.values()].map(async (img) => {
       const files = await Promise.all(imageFiles(img).map(async (f) => ({ ...f, ...(await probe(layer, f.path)) })));
-      return { name: img.name, kind: img.kind, url: img.kind === 'chain' ? img.url : null, files, ok: files.every((f) => f.exists) };
+      const url = img.kind === 'chain' ? img.url : null;
+      return { name: img.name, kind: img.kind, url, files, ok: files.every((f) => f.exists) };
     }));
     return { images };
   });
