@@ -1,5 +1,5 @@
 // Real DHCP clients and hand-built DHCP packets for the DHCP interop tests
-// (test/interop/dhcp-*.test.ts), all run inside a NetLab (test/helpers/netlab.ts):
+// (test/lab/interop/dhcp-*.test.ts), all run inside a NetLab (test/helpers/netlab.ts):
 // - startBootlab: `bootlab serve` in a lab namespace with a generated appliance.yaml and
 //   hosts.yaml; its pino JSON lines on stdout are parsed for "dhcp reply"/"dhcp ignored".
 // - Udhcpc: busybox udhcpc with a script that records every event's environment.

@@ -1,4 +1,4 @@
-// A namespace lab for the multicast TFTP interop tests (test/interop/mtftp*.test.ts):
+// A namespace lab for the multicast TFTP interop tests (test/lab/interop/mtftp*.test.ts):
 // PXE MTFTP (server port 1759, one group per file) and RFC 2090 (the "multicast" option
 // on the unicast TFTP server), driven by real clients, checked with evidence that does
 // not come from the server: sha256 of what each client wrote, nftables counters of what

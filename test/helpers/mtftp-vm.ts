@@ -1,4 +1,4 @@
-// The MTFTP VM lab (test/e2e/mtftp-vm.test.ts, mtftp-shared-vm.test.ts): bootlab with PXE
+// The MTFTP VM lab (test/vm/mtftp-vm.test.ts, mtftp-shared-vm.test.ts): bootlab with PXE
 // MTFTP in a namespace lab, BIOS VMs whose iPXE loads the kernel (and, shared, the initrd)
 // by mtftp://, captures on the bridge and in the server namespace, and what to read from them.
 import { execFileSync } from 'node:child_process';
