@@ -98,29 +98,6 @@ export function isGone(pid: number): boolean {
   }
 }
 
-function onPath(bin: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const full = join(dir, bin);
-    try {
-      accessSync(full, constants.X_OK);
-      return full;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
-/** Throws, naming the Debian package, when a client binary is missing. */
-export function requireClients(...names: ClientName[]): void {
-  const missing = names.filter((n) => onPath(BINARIES[n].bin) === null);
-  if (missing.length > 0) {
-    const list = missing.map((n) => `${BINARIES[n].bin} (Debian package ${BINARIES[n].pkg})`).join(', ');
-    throw new Error(`missing TFTP client: ${list}; install with: apt-get install -y ${missing.map((n) => BINARIES[n].pkg).join(' ')}`);
-  }
-}
-
 /** Spawns `cmd`, collects its output, kills it by PID after the timeout. Never rejects on exit status. */
 export function run(cmd: string, args: string[], opts: RunOptions = {}, label: string = cmd): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;

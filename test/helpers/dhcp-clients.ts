@@ -36,7 +36,8 @@ import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type tap from 'tap';
 import { message, tlv } from './dhcp-bytes.js';
-import { NetLab, requireRoot, type LabProcess } from './netlab.js';
+import { NetLab, type LabProcess } from './netlab.js';
+import { asRoot, needs } from './needs.js';
 
 export type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
 
@@ -46,38 +47,13 @@ export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'se
 // ---------------------------------------------------------------------------------------
 // Tools, lab set-up and clean-up
 
-const TOOLS: Record<string, string> = {
-  busybox: 'busybox-static (or busybox)',
-  dhclient: 'isc-dhcp-client',
-  dnsmasq: 'dnsmasq-base (or dnsmasq)',
-  tcpdump: 'tcpdump',
-  ip: 'iproute2',
-};
-
-function onPath(bin: string): boolean {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin'];
-  return dirs.some((d) => d && existsSync(join(d, bin)));
-}
-
-/** Throws, naming the Debian packages, when a tool is missing (a failure, never a skip). */
-export function requireTools(...bins: string[]): void {
-  const missing = bins.filter((b) => !onPath(b));
-  if (missing.length) {
-    throw new Error(`missing ${missing.join(', ')}: apt-get install -y ${missing.map((b) => TOOLS[b] ?? b).join(' ')}`);
-  }
-  if (bins.includes('busybox')) {
-    const list = execFileSync('busybox', ['--list'], { encoding: 'utf8' });
-    if (!/^udhcpc$/m.test(list)) throw new Error('this busybox has no udhcpc applet: apt-get install -y busybox-static');
-  }
-}
-
 /**
  * A new NetLab for one test, torn down (processes by PID, then every namespace) when the
  * test ends, pass or fail, and synchronously if the process exits or is signalled first.
- * Returns null (after failing the test) when not root.
+ * Returns null when not root (the test is then skipped, or failed under CI: needs.ts).
  */
 export function newLab(t: TapTest, tag: string): { lab: NetLab; dir: string } | null {
-  if (!requireRoot(t, `the DHCP interop test "${t.name}"`)) return null;
+  if (!needs(t, asRoot(`the DHCP interop test "${t.name}"`))) return null;
   const lab = new NetLab(tag);
   const dir = mkdtempSync(join(tmpdir(), `bootlab-dhcp-${tag}-`));
   t.teardown(async () => {

@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NetLab, requireRoot, type LabProcess } from './netlab.js';
+import { NetLab, type LabProcess } from './netlab.js';
+import { asRoot, needs } from './needs.js';
 import type { TapTest as Tap } from './dhcp-clients.js';
 import { sha256, type IpUdp } from './mtftp-lab.js';
 import {
@@ -62,7 +63,7 @@ export interface LabOptions {
  * and one BIOS VM per MAC, all started at once, each chaining mtftp.ipxe.
  */
 export async function mtftpLab(t: Tap, tag: string, macs: string[], opts: LabOptions = {}): Promise<MtftpLab | null> {
-  if (!requireRoot(t, 'the MTFTP VM test')) return null;
+  if (!needs(t, asRoot('the MTFTP VM test'))) return null;
   payload ??= prepareMarkerPayload();
   const work = mkdtempSync(join(tmpdir(), `bl-mtftpvm-${tag}-`));
   const lab = new NetLab(tag);

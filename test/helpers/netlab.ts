@@ -3,7 +3,7 @@
 // both live inside the lab, taps for VMs. Every process started through the lab is
 // tracked by PID and killed in destroy(), which also deletes every namespace it made; a
 // lab still standing when the process exits or is signalled is torn down synchronously.
-// Needs root; `requireRoot(t)` fails the test with the reason when not root (CI is root).
+// Needs root: a test checks first with needs.ts (`asRoot`), which skips it outside CI.
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import type tap from 'tap';
 type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
@@ -24,17 +24,6 @@ function hookExit(): void {
       process.kill(process.pid, sig);
     });
   }
-}
-
-export function isRoot(): boolean {
-  return process.getuid?.() === 0;
-}
-
-/** Fails (never skips silently) when the test cannot run: CI runs as root. */
-export function requireRoot(t: TapTest, what: string): boolean {
-  if (isRoot()) return true;
-  t.fail(`${what} needs root for "ip netns" (running as uid ${process.getuid?.()}); run it as root, as CI does`);
-  return false;
 }
 
 export interface LabProcess {

@@ -5,10 +5,11 @@ import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { curl, describe, requireClients } from '../helpers/clients.js';
+import { curl, describe } from '../helpers/clients.js';
 import { REPO } from '../helpers/paths.js';
+import { needs, needsFile, asRoot, tools } from '../helpers/needs.js';
 
-requireClients('curl');
+needsFile(tools('curl'));
 const project = REPO;
 const cli = join(project, 'dist/services/cli.js');
 const started: ChildProcess[] = [];
@@ -133,7 +134,8 @@ t.test('a bad config stops with one line naming file, line and key; exit 2', asy
   t.match(r.stderr, /tftp\.root: the folder .*missing does not exist/);
 });
 
-t.test('port 69 without privilege: one line that says what to do', { skip: process.getuid?.() !== 0 ? 'needs root to drop to nobody (CI runs as root)' : false }, async (t) => {
+t.test('port 69 without privilege: one line that says what to do', async (t) => {
+  if (!needs(t, asRoot('dropping to nobody'))) return;
   const dir = t.testdir({ root: {}, 'c.yaml': 'tftp:\n  address: 127.0.0.1\n  port: 69\n  root: ./root\nhttp:\n  enabled: false\n' });
   chmodSync(dir, 0o755);
   // `env -i`: tap's coverage hook rides on NODE_OPTIONS (added to every spawn) and
@@ -189,14 +191,15 @@ t.test('remap-test prints what each name on stdin maps to', async (t) => {
   ].join('\n'));
 });
 
-t.test('scripts/as-root: runs as is for root, says what to do for a user without sudo', { skip: process.getuid?.() !== 0 ? 'needs root to drop to nobody (CI runs as root)' : false }, async (t) => {
-  const asRoot = join(project, 'scripts/as-root');
-  const root = spawnSync(asRoot, ['id', '-u'], { encoding: 'utf8' });
+t.test('scripts/as-root: runs as is for root, says what to do for a user without sudo', async (t) => {
+  if (!needs(t, asRoot('dropping to nobody'))) return;
+  const asRootScript = join(project, 'scripts/as-root');
+  const root = spawnSync(asRootScript, ['id', '-u'], { encoding: 'utf8' });
   t.equal(root.stdout, '0\n', 'root: the command itself, no sudo');
   // A user on a machine without sudo: a PATH that holds only id.
   const bin = t.testdir({ id: t.fixture('symlink', '/usr/bin/id') });
   chmodSync(bin, 0o755);
-  const user = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '/usr/bin/env', `PATH=${bin}`, '/bin/sh', asRoot, 'id', '-u'], { encoding: 'utf8' });
+  const user = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '/usr/bin/env', `PATH=${bin}`, '/bin/sh', asRootScript, 'id', '-u'], { encoding: 'utf8' });
   t.equal(user.status, 1);
   t.equal(user.stdout, '');
   t.equal(user.stderr, "bootlab: 'id -u' needs root, and sudo is not installed: run this again as root (su -)\n");
@@ -204,7 +207,8 @@ t.test('scripts/as-root: runs as is for root, says what to do for a user without
 
 // The README's first command, literally: it finds every Debian package installed (CI installed
 // them), node_modules current and the boot binaries in place, builds if needed and serves.
-t.test('scripts/start.sh (the README\'s first command) serves the shipped config on port 69', { skip: process.getuid?.() !== 0 ? 'port 69 needs root (CI runs as root)' : false }, async (t) => {
+t.test('scripts/start.sh (the README\'s first command) serves the shipped config on port 69', async (t) => {
+  if (!needs(t, asRoot('port 69'))) return;
   const { child, out } = await startUntil(join(project, 'scripts/start.sh'), [], /"msg":"bootlab running"/);
   t.notMatch(out(), /installing from Debian|npm ci/, 'nothing to install on a machine that has it all');
   const local = join(t.testdir(), 'readme');

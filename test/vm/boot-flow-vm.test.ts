@@ -16,12 +16,14 @@
 // against dnsmasq alone in vm-helper.test.ts: when that passes and this fails, the
 // failure is bootlab's.
 import t from 'tap';
-import { requireRoot } from '../helpers/netlab.js';
 import {
   DEFAULT_BOOT_TIMEOUT_MS, localLine, markerLine, newNonce, prepareMarkerPayload, startBootlabLab,
   startVm, writeLocalDisk, type BootlabLab, type ClientRowLite, type Firmware, type HistoryEvent, type MarkerPayload,
 } from '../helpers/vm.js';
 import { join } from 'node:path';
+import { asRoot, needs, needsFile, tools } from '../helpers/needs.js';
+
+needsFile(asRoot('the VM tests (namespaces, taps)'), tools('qemu-system-x86_64', 'ip'));
 
 const CASE_TIMEOUT_MS = 400_000;
 let payload: MarkerPayload | undefined;
@@ -70,7 +72,7 @@ const INITRD = /(^|\/)initrd\.gz$/;
 function kernelCase(n: number, firmware: Firmware, http: boolean, mac: string): void {
   const proto = http ? 'http' : 'tftp';
   t.test(`${n}. ${firmware} VM: per-host script, kernel and initrd over ${proto.toUpperCase()}`, { timeout: CASE_TIMEOUT_MS }, async (t) => {
-    if (!requireRoot(t, 'the boot-flow VM test')) return;
+    if (!needs(t, asRoot('the boot-flow VM test'))) return;
     payload ??= prepareMarkerPayload();
     const t0 = Date.now();
     const nonce = newNonce();
@@ -112,7 +114,7 @@ kernelCase(2, 'bios', false, '52:54:00:b0:06:02');
 kernelCase(3, 'uefi', true, '52:54:00:b0:06:03');
 
 t.test('4. BIOS VM: an image with loader pxelinux boots through pxelinux.0 and its generated pxelinux.cfg/01-<mac>', { timeout: CASE_TIMEOUT_MS }, async (t) => {
-  if (!requireRoot(t, 'the boot-flow VM test')) return;
+  if (!needs(t, asRoot('the boot-flow VM test'))) return;
   payload ??= prepareMarkerPayload();
   const t0 = Date.now();
   const mac = '52:54:00:b0:06:04';
@@ -145,7 +147,7 @@ t.test('4. BIOS VM: an image with loader pxelinux boots through pxelinux.0 and i
 function bootOnceCase(n: string, http: boolean, ends: 'booted' | 'kernel', mac: string): void {
   const how = ends === 'booted' ? 'its booted report (HTTP)' : `its full kernel download (${http ? 'HTTP' : 'TFTP'}, bootOnceEnds: kernel)`;
   t.test(`${n}. boot-once ended by ${how}: the first boot gets the image, the host reverts to the defaults (local), the second boot is the local disk`, { timeout: CASE_TIMEOUT_MS }, async (t) => {
-    if (!requireRoot(t, 'the boot-flow VM test')) return;
+    if (!needs(t, asRoot('the boot-flow VM test'))) return;
     payload ??= prepareMarkerPayload();
     const t0 = Date.now();
     const nonce = newNonce();
@@ -198,7 +200,7 @@ bootOnceCase('5a', true, 'booted', '52:54:00:b0:06:05');
 bootOnceCase('5b', false, 'kernel', '52:54:00:b0:06:15');
 
 t.test('6. an unknown MAC gets the menu, and its default entry boots when the timeout runs out', { timeout: CASE_TIMEOUT_MS }, async (t) => {
-  if (!requireRoot(t, 'the boot-flow VM test')) return;
+  if (!needs(t, asRoot('the boot-flow VM test'))) return;
   payload ??= prepareMarkerPayload();
   const t0 = Date.now();
   const mac = '52:54:00:b0:06:06';

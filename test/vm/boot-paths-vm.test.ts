@@ -13,11 +13,13 @@
 import t from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { requireRoot } from '../helpers/netlab.js';
 import {
   DEFAULT_BOOT_TIMEOUT_MS, markerLine, newNonce, prepareMarkerPayload, startBootlabLab, startVm,
   type BootlabLab, type HistoryEvent, type MarkerPayload,
 } from '../helpers/vm.js';
+import { asRoot, needs, needsFile, tools } from '../helpers/needs.js';
+
+needsFile(asRoot('the VM tests (namespaces, taps)'), tools('qemu-system-x86_64', 'ip'));
 
 const CASE_TIMEOUT_MS = 400_000;
 let payload: MarkerPayload | undefined;
@@ -41,7 +43,7 @@ const history = (env: BootlabLab, mac: string) => async () => {
 const row = (env: BootlabLab, mac: string) => async () => (await env.api<Record<string, unknown>>('GET', `/api/clients/${mac}`)).body;
 
 t.test('1. BIOS VM: the image "script: boot.ipxe" runs the teacher\'s boot.ipxe on disk, not bootlab\'s', { timeout: CASE_TIMEOUT_MS }, async (t) => {
-  if (!requireRoot(t, 'the boot-path VM test')) return;
+  if (!needs(t, asRoot('the boot-path VM test'))) return;
   payload ??= prepareMarkerPayload();
   const mac = '52:54:00:b1:50:01';
   const nonce = newNonce();
@@ -65,7 +67,7 @@ t.test('1. BIOS VM: the image "script: boot.ipxe" runs the teacher\'s boot.ipxe 
 });
 
 t.test('2. BIOS VM: a chain back to the machine\'s own script is stopped, said on the console and on its row', { timeout: CASE_TIMEOUT_MS }, async (t) => {
-  if (!requireRoot(t, 'the boot-path VM test')) return;
+  if (!needs(t, asRoot('the boot-path VM test'))) return;
   payload ??= prepareMarkerPayload();
   const mac = '52:54:00:b1:50:02';
   const env = await startBootlabLab(t, {
@@ -88,7 +90,7 @@ t.test('2. BIOS VM: a chain back to the machine\'s own script is stopped, said o
 function pxelinuxCase(n: number, http: boolean, mac: string): void {
   const proto = http ? 'http' : 'tftp';
   t.test(`${n}. BIOS VM: pxelinux chained from the machine's iPXE script (over ${proto.toUpperCase()}) finds ldlinux.c32, its config and the kernel`, { timeout: CASE_TIMEOUT_MS }, async (t) => {
-    if (!requireRoot(t, 'the boot-path VM test')) return;
+    if (!needs(t, asRoot('the boot-path VM test'))) return;
     payload ??= prepareMarkerPayload();
     const nonce = newNonce();
     const env = await startBootlabLab(t, {

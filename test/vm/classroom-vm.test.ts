@@ -5,11 +5,13 @@
 // to the end: kernel and initrd downloaded, and booted (its script's report) with bootedAt.
 // Under TCG on 2 cores the 4 VMs share the CPUs, so a boot takes several times a lone one.
 import t from 'tap';
-import { requireRoot } from '../helpers/netlab.js';
 import {
   localLine, markerLine, newNonce, prepareMarkerPayload, startBootlabLab, startVm,
   type ClientRowLite, type Firmware, type HistoryEvent,
 } from '../helpers/vm.js';
+import { asRoot, needs, needsFile, tools } from '../helpers/needs.js';
+
+needsFile(asRoot('the VM tests (namespaces, taps)'), tools('qemu-system-x86_64', 'ip'));
 
 const SEATS: Array<{ mac: string; firmware: Firmware }> = [
   { mac: '52:54:00:c1:00:01', firmware: 'bios' },
@@ -20,7 +22,7 @@ const SEATS: Array<{ mac: string; firmware: Firmware }> = [
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 t.test('classroom: 4 VMs (BIOS and UEFI) boot at once, each its own image; /api/clients follows every one to booted', { timeout: 600_000 }, async (t) => {
-  if (!requireRoot(t, 'the classroom VM test')) return;
+  if (!needs(t, asRoot('the classroom VM test'))) return;
   const payload = prepareMarkerPayload();
   const t0 = Date.now();
   const nonces = SEATS.map(() => newNonce());

@@ -9,15 +9,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { requireRoot } from '../helpers/netlab.js';
 import {
   DEFAULT_BOOT_TIMEOUT_MS, markerLine, newNonce, prepareMarkerPayload, startBootlabLab, startVm,
   type ClientRowLite, type HistoryEvent,
 } from '../helpers/vm.js';
+import { asRoot, needs, needsFile, tools } from '../helpers/needs.js';
+
+needsFile(asRoot('the VM tests (namespaces, taps)'), tools('qemu-system-x86_64', 'ip'));
 
 for (const [mode, MAC] of [['full', '52:54:00:b0:06:61'], ['proxy', '52:54:00:b0:06:62']] as const) {
 t.test(`UEFI HTTP Boot, ${mode} mode: the firmware fetches iPXE over HTTP from the URL bootlab gives, then the script and kernel`, { timeout: 400_000 }, async (t) => {
-  if (!requireRoot(t, 'the UEFI HTTP Boot VM test')) return;
+  if (!needs(t, asRoot('the UEFI HTTP Boot VM test'))) return;
   const payload = prepareMarkerPayload();
   const nonce = newNonce();
   const env = await startBootlabLab(t, {

@@ -13,6 +13,9 @@ import { atftpMget, parseIpPcap, sha256File, waitFor, type ClientRun } from '../
 import {
   BOOT_TIMEOUT_MS, CASE_TIMEOUT_MS, CLIENT_PORT, GROUP, SERVER_IP, SERVER_PORT, bootsToMarker, leasedIp, logLines, mtftpLab, rebuildFromWire, type LogLine,
 } from '../helpers/mtftp-vm.js';
+import { asRoot, needsFile, tools } from '../helpers/needs.js';
+
+needsFile(asRoot('the VM tests (namespaces, taps)'), tools('qemu-system-x86_64', 'ip'));
 
 // The runner's per-file timeout (.taprc) is shorter than one slow MTFTP boot.
 t.setTimeout(CASE_TIMEOUT_MS + 120_000);

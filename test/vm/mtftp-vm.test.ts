@@ -49,6 +49,9 @@ import t from 'tap';
 import {
   CASE_TIMEOUT_MS, CLIENT_PORT, GROUP, SERVER_IP, SERVER_PORT, bootsToMarker, isKernel, leasedIp, logLines, mtftpLab,
 } from '../helpers/mtftp-vm.js';
+import { asRoot, needsFile, tools } from '../helpers/needs.js';
+
+needsFile(asRoot('the VM tests (namespaces, taps)'), tools('qemu-system-x86_64', 'ip'));
 
 const MAC = '52:54:00:00:00:31';
 

@@ -16,11 +16,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { NetLab, requireRoot, type LabProcess } from '../helpers/netlab.js';
+import { NetLab, type LabProcess } from '../helpers/netlab.js';
 import {
   markerTftpRoot, DEFAULT_BOOT_TIMEOUT_MS, markerLine, newNonce, prepareMarkerPayload, repoRoot,
   startRaResponder, startVm, tailLines, waitForText, type Firmware, type MarkerPayload,
 } from '../helpers/vm.js';
+import { asRoot, needs, needsFile, tools } from '../helpers/needs.js';
+
+needsFile(asRoot('the VM tests (namespaces, taps)'), tools('qemu-system-x86_64', 'ip'));
 
 const MAC = '52:54:00:00:00:01';
 const SERVER_IP = '192.0.2.1';
@@ -42,7 +45,7 @@ let payload: MarkerPayload | undefined;
 
 for (const c of cases) {
   t.test(`${c.firmware} VM boots the marker kernel from bootlab in ${c.mode} mode`, { timeout: 400_000 }, async (t) => {
-    if (!requireRoot(t, 'the PXE VM test')) return;
+    if (!needs(t, asRoot('the PXE VM test'))) return;
     payload ??= prepareMarkerPayload();
     const work = mkdtempSync(join(tmpdir(), `bl-pxevm-${c.mode}-${c.firmware}-`));
     const lab = new NetLab('pv');

@@ -7,17 +7,20 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { NetLab, requireRoot } from '../helpers/netlab.js';
+import { NetLab } from '../helpers/netlab.js';
 import {
   markerTftpRoot, markerLine, newNonce, prepareMarkerPayload, startRaResponder, startVm,
   type Firmware,
 } from '../helpers/vm.js';
+import { asRoot, needs, needsFile, tools } from '../helpers/needs.js';
+
+needsFile(asRoot('the VM tests (namespaces, taps)'), tools('qemu-system-x86_64', 'ip'));
 
 const MAC = '52:54:00:00:00:31';
 
 for (const firmware of ['bios', 'uefi'] as Firmware[]) {
   t.test(`dnsmasq as PXE server boots the marker kernel (${firmware})`, { timeout: 420_000 }, async (t) => {
-    if (!requireRoot(t, 'the VM helper self-check')) return;
+    if (!needs(t, asRoot('the VM helper self-check'))) return;
     const payload = prepareMarkerPayload();
     const work = mkdtempSync(join(tmpdir(), 'bl-vmcheck-'));
     const lab = new NetLab('vc');

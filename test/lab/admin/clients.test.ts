@@ -12,7 +12,8 @@ import type { ServiceStatus } from '../../../services/core/service.js';
 import type { ServiceDefinition } from '../../../services/admin/supervisor.js';
 import { LeaseStore } from '../../../services/dhcp/leases.js';
 import { adminFixture, UNAUTHORIZED, type AdminFixture } from '../../helpers/admin.js';
-import { curl, requireClients } from '../../helpers/clients.js';
+import { curl } from '../../helpers/clients.js';
+import { needs, tools } from '../../helpers/needs.js';
 
 const HOSTS = `images:
   debian:
@@ -192,7 +193,7 @@ t.test('GET /api/transfers: active TFTP transfers and multicast rounds, then the
 });
 
 t.test('a device that never did DHCP: its real TFTP download stays listed after it ended (by address)', async (t) => {
-  requireClients('curl');
+  if (!needs(t, tools('curl'))) return;
   const loader = randomBytes(20_000);
   const f = await adminFixture(t, { hosts: HOSTS, tftp: [], files: { 'pxelinux.0': loader } });
   const port = f.runtime.supervisor.row('tftp').bound[0].port;

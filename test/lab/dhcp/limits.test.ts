@@ -14,7 +14,7 @@ import { BACKLOG_STREAK, BacklogGauge, RateLimiter } from '../../../services/dhc
 import { interfaceGateway, udpDrops } from '../../../services/dhcp/procnet.js';
 import { start } from '../../../services/dhcp/server.js';
 import { dhcp } from '../../helpers/dhcp-bytes.js';
-import { isRoot } from '../../helpers/netlab.js';
+import { needs, asRoot } from '../../helpers/needs.js';
 
 t.test('RateLimiter: a burst, then the rate; at most maxKeys senders remembered', async (t) => {
   const r = new RateLimiter(1, 3, 2);
@@ -88,10 +88,7 @@ t.test('udpDrops: the drops column of this process\'s own sockets on the given p
 });
 
 t.test('the service: three sockets per interface; INFORMs beyond a sender\'s rate are counted, not answered', async (t) => {
-  if (!isRoot()) {
-    t.fail('SO_BINDTOIFINDEX needs CAP_NET_RAW: run as root, as CI does');
-    return;
-  }
+  if (!needs(t, asRoot('binding to an interface (SO_BINDTOIFINDEX, CAP_NET_RAW)'))) return;
   const dir = t.testdir();
   writeFileSync(join(dir, 'hosts.yaml'), 'defaults: { action: menu }\n');
   const config = parseConfig('stateDir: state\nhosts: hosts.yaml\ndhcp:\n  mode: full\n  interfaces: [lo]\n  pool: { start: 127.0.0.100, end: 127.0.0.110 }\n', join(dir, 'appliance.yaml'));

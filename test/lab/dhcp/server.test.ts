@@ -15,13 +15,10 @@ import { silentLogger } from '../../../services/core/log.js';
 import { Opt, decode, isDecodeError, messageType, optText } from '../../../services/dhcp/packet.js';
 import { start } from '../../../services/dhcp/server.js';
 import { PXE_UEFI, dhcp, tlv } from '../../helpers/dhcp-bytes.js';
-import { isRoot } from '../../helpers/netlab.js';
+import { needs, asRoot } from '../../helpers/needs.js';
 
 t.test('the PXE boot server port answers unicast, events and counters follow every packet', async (t) => {
-  if (!isRoot()) {
-    t.fail('SO_BINDTOIFINDEX needs CAP_NET_RAW: run as root, as CI does');
-    return;
-  }
+  if (!needs(t, asRoot('binding to an interface (SO_BINDTOIFINDEX, CAP_NET_RAW)'))) return;
   const dir = t.testdir();
   writeFileSync(join(dir, 'hosts.yaml'), 'defaults: { action: menu }\nhosts:\n  52:54:00:12:34:56: { hostname: pc01 }\n');
   const config = parseConfig(`stateDir: state\nhosts: hosts.yaml\ndhcp:\n  mode: proxy\n  interfaces: [lo]\n`, join(dir, 'appliance.yaml'));
@@ -83,10 +80,7 @@ t.test('the PXE boot server port answers unicast, events and counters follow eve
 });
 
 t.test('a hand edit of the host map changes the next answer within a second, without a restart', async (t) => {
-  if (!isRoot()) {
-    t.fail('SO_BINDTOIFINDEX needs CAP_NET_RAW on old kernels: run as root, as CI does');
-    return;
-  }
+  if (!needs(t, asRoot('binding to an interface (SO_BINDTOIFINDEX, CAP_NET_RAW)'))) return;
   const dir = t.testdir();
   const hostsFile = join(dir, 'hosts.yaml');
   writeFileSync(hostsFile, 'defaults: { action: menu }\n');

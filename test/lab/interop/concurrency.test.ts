@@ -4,11 +4,12 @@
 import t from 'tap';
 import { join } from 'node:path';
 import {
-  describe, download, isGone, killLeftovers, liveClients, randomFile, requireClients, sha256File,
+  describe, download, isGone, killLeftovers, liveClients, randomFile, sha256File,
   startTarget, type ClientName, type ClientResult, type Target, type TftpOptions,
 } from '../../helpers/clients.js';
+import { needsFile, tools } from '../../helpers/needs.js';
 
-requireClients('atftp', 'tftp-hpa', 'curl');
+needsFile(tools('atftp', 'tftp', 'curl'));
 
 const CLIENTS = 200;
 const SIZE = 1024 * 1024;

@@ -6,11 +6,12 @@
 // from before bootlab starts until after it stops, sees the Wi-Fi client's DISCOVERs but
 // no DHCP packet from the server: the lab client's OFFER/ACK did not leave by the default
 // route. A capture on brLab sees those replies, so the method does see server packets.
-// Needs root (ip netns), busybox and tcpdump; without them it fails, saying why.
+// Needs root (ip netns), busybox and tcpdump; without them it skips outside CI and fails under CI, saying why (helpers/needs.ts).
 import t from 'tap';
-import { Capture, Udhcpc, inRange, macOf, newLab, requireTools, sameMac, startBootlab, DHCP } from '../../helpers/dhcp-clients.js';
+import { Capture, Udhcpc, inRange, macOf, newLab, sameMac, startBootlab, DHCP } from '../../helpers/dhcp-clients.js';
+import { needsFile, asRoot, tools } from '../../helpers/needs.js';
 
-requireTools('ip', 'busybox', 'tcpdump');
+needsFile(asRoot('network namespaces (ip netns)'), tools('ip', 'busybox', 'tcpdump'));
 
 const POOL = { start: '192.0.2.100', end: '192.0.2.150' };
 const FILTER = 'udp port 67 or udp port 68';

@@ -10,15 +10,16 @@
 // - a release (udhcpc SIGUSR2, dhclient -r) is logged and gives the address back: with a
 //   one-address pool a second MAC gets no lease before the release and that address after;
 // - a reservation in hosts.yaml gets exactly its address and host name (option 12).
-// Needs root (ip netns) and busybox + isc-dhcp-client; without them it fails, saying why.
+// Needs root (ip netns) and busybox + isc-dhcp-client; without them it skips outside CI and fails under CI, saying why (helpers/needs.ts).
 import t from 'tap';
 import {
-  Dhclient, Udhcpc, inRange, newLab, requireTools, sameMac, startBootlab, waitFor,
+  Dhclient, Udhcpc, inRange, newLab, sameMac, startBootlab, waitFor,
   type Bootlab, type TapTest,
 } from '../../helpers/dhcp-clients.js';
 import type { NetLab } from '../../helpers/netlab.js';
+import { needsFile, asRoot, tools } from '../../helpers/needs.js';
 
-requireTools('ip', 'busybox', 'dhclient');
+needsFile(asRoot('network namespaces (ip netns)'), tools('ip', 'busybox', 'dhclient'));
 
 const SRV = '192.0.2.1';
 const POOL = { start: '192.0.2.100', end: '192.0.2.150' };

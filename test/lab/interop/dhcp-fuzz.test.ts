@@ -13,11 +13,12 @@
 // FUZZ_COUNT=<n> changes the count (default 200 000; the issue saw the failure at 10^6, and
 // 10^6 takes about 10 minutes here). Needs root (ip netns), busybox and curl.
 import t from 'tap';
-import { Udhcpc, inRange, newLab, requireTools, startBootlab } from '../../helpers/dhcp-clients.js';
+import { Udhcpc, inRange, newLab, startBootlab } from '../../helpers/dhcp-clients.js';
 import { gcProbe, rssKiB, serviceStats } from '../../helpers/dhcp-flood.js';
 import { fuzz } from '../../helpers/dhcp-fuzz.js';
+import { needsFile, asRoot, tools } from '../../helpers/needs.js';
 
-requireTools('ip', 'busybox', 'curl');
+needsFile(asRoot('network namespaces (ip netns)'), tools('ip', 'busybox', 'curl'));
 
 const SRV = '192.0.2.1';
 const FUZZER = '192.0.2.9';

@@ -3,13 +3,14 @@
 // then gets the other address, never the first client's; a third gets nothing (the pool
 // is exhausted by the restored lease); and the first client, asking for its address
 // again (udhcpc -r), is given it back.
-// Needs root (ip netns) and busybox; without them it fails, saying why.
+// Needs root (ip netns) and busybox; without them it skips outside CI and fails under CI, saying why (helpers/needs.ts).
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Udhcpc, newLab, requireTools, startBootlab } from '../../helpers/dhcp-clients.js';
+import { Udhcpc, newLab, startBootlab } from '../../helpers/dhcp-clients.js';
+import { needsFile, asRoot, tools } from '../../helpers/needs.js';
 
-requireTools('ip', 'busybox');
+needsFile(asRoot('network namespaces (ip netns)'), tools('ip', 'busybox'));
 
 const SRV = '192.0.2.1';
 const POOL = { start: '192.0.2.100', end: '192.0.2.101' };

@@ -5,13 +5,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { atftp, describe, killLeftovers, randomFile, requireClients, waitForEvent } from '../../helpers/clients.js';
+import { atftp, describe, killLeftovers, randomFile, waitForEvent } from '../../helpers/clients.js';
 import { startTestServer } from '../../helpers/tftp.js';
+import { needs, needsFile, asRoot, tools } from '../../helpers/needs.js';
 
-requireClients('atftp');
-const isRoot = process.getuid?.() === 0;
-
-t.test('disk full: error 3 to the client, nothing left in the folder', { skip: isRoot ? false : 'mounting a tmpfs needs root (CI runs as root)' }, async (t) => {
+needsFile(tools('atftp'));
+t.test('disk full: error 3 to the client, nothing left in the folder', async (t) => {
+  if (!needs(t, asRoot('mounting a tmpfs'))) return;
   // Not t.testdir(): tap's fixture cleanup stalls on a mount point. Unmount, then remove.
   const root = mkdtempSync(join(tmpdir(), 'bootlab-diskfull-'));
   const uploads = join(root, 'uploads');

@@ -4,11 +4,12 @@
 import t from 'tap';
 import { join } from 'node:path';
 import {
-  blockCount, describe, killLeftovers, download, liveClients, nextDone, randomFile, requireClients, sha256File,
+  blockCount, describe, killLeftovers, download, liveClients, nextDone, randomFile, sha256File,
   startTarget, type ClientName, type ClientResult, type TapTest, type Target,
 } from '../../helpers/clients.js';
+import { needsFile, tools } from '../../helpers/needs.js';
 
-requireClients('atftp', 'tftp-hpa', 'curl');
+needsFile(tools('atftp', 'tftp', 'curl'));
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

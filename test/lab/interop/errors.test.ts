@@ -6,12 +6,13 @@
 import t from 'tap';
 import { join } from 'node:path';
 import {
-  atftp, CURL_EXIT_FOR_TFTP_ERROR, curl, describe, killLeftovers, liveClients, randomFile, rawRequest, requireClients,
+  atftp, CURL_EXIT_FOR_TFTP_ERROR, curl, describe, killLeftovers, liveClients, randomFile, rawRequest,
   sha256File, startTarget, tftpHpa, tftpHpaErrorCode, waitForEvent, type TapTest, type Target,
 } from '../../helpers/clients.js';
 import { encode, ErrorCode, type Options } from '../../../services/tftp/packet.js';
+import { needsFile, tools } from '../../helpers/needs.js';
 
-requireClients('atftp', 'tftp-hpa', 'curl');
+needsFile(tools('atftp', 'tftp', 'curl'));
 
 const root = t.testdir({ uploads: {} });
 const SIZES = [0, 511, 2048, 51111, 1024 * 1024];

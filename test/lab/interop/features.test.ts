@@ -6,11 +6,12 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { atftp, curl, describe, killLeftovers, randomFile, rawRequest, requireClients, sha256File, tftpHpa, waitForEvent } from '../../helpers/clients.js';
+import { atftp, curl, describe, killLeftovers, randomFile, rawRequest, sha256File, tftpHpa, waitForEvent } from '../../helpers/clients.js';
 import { startTestServer } from '../../helpers/tftp.js';
 import { encode, ErrorCode } from '../../../services/tftp/packet.js';
+import { needsFile, tools } from '../../helpers/needs.js';
 
-requireClients('atftp', 'tftp-hpa', 'curl');
+needsFile(tools('atftp', 'tftp', 'curl'));
 t.teardown(() => { killLeftovers(); });
 
 const root = t.testdir({ uploads: {}, Boot: { 'BCD.bin': 'boot configuration data' } });

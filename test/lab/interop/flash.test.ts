@@ -10,8 +10,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { NetLab, requireRoot, type LabProcess } from '../../helpers/netlab.js';
+import { NetLab, type LabProcess } from '../../helpers/netlab.js';
 import { REPO } from '../../helpers/paths.js';
+import { needsFile, asRoot } from '../../helpers/needs.js';
 
 const CLI = join(REPO, 'dist', 'services', 'cli.js');
 const DEV = '192.0.2.20';
@@ -29,7 +30,7 @@ function tftpd(): string {
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-if (requireRoot(t, 'the flash interop test')) {
+if (needsFile(asRoot('the flash interop test'))) {
   const bin = tftpd();
   const lab = new NetLab('fl');
   t.teardown(() => lab.destroy());

@@ -16,13 +16,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { Capture, newLab, requireTools, type TapTest } from '../../helpers/dhcp-clients.js';
+import { Capture, newLab, type TapTest } from '../../helpers/dhcp-clients.js';
 import {
   MTFTP_PORT, PEER, SERVER_IP, atftpMget, buildLan, isMulticast, masterIp, parseIpPcap, rrq, shape, sizeOf,
   startMulticastBootlab, udpProbe, verdict, waitFor, writeRandomFile, type ClientResult, type McLan, type McServer, type TestFile,
 } from '../../helpers/mtftp-lab.js';
+import { needsFile, asRoot, tools } from '../../helpers/needs.js';
 
-requireTools('ip', 'tcpdump', 'atftp', 'tc');
+needsFile(asRoot('network namespaces (ip netns)'), tools('ip', 'tcpdump', 'atftp', 'tc'));
 
 const KiB = 1024;
 const SHARED = '239.255.1.1';

@@ -20,7 +20,7 @@
 // Needs root (ip netns), atftp, tftp-hpa, curl, nftables, tcpdump, iproute2 (tc).
 import { join } from 'node:path';
 import t from 'tap';
-import { Capture, newLab, requireTools, type TapTest } from '../../helpers/dhcp-clients.js';
+import { Capture, newLab, type TapTest } from '../../helpers/dhcp-clients.js';
 import {
   DataCounter, FAR_SERVER_IP, MTFTP_PORT, PEER, SERVER_IP, StartGate, addLoss, atftpMget, atftpMulticastGet,
   buildLan, curlGet, delta, hpaGet, isMulticast, masterIp, parseIpPcap, rcvbufErrors, rrq, shape, sizeOf, sleep,
@@ -28,8 +28,9 @@ import {
   type ClientResult, type ClientRun, type McLan, type McServer, type TestFile,
 } from '../../helpers/mtftp-lab.js';
 import { prng } from '../../helpers/prng.js';
+import { needsFile, asRoot, tools } from '../../helpers/needs.js';
 
-requireTools('ip', 'tcpdump', 'atftp', 'tftp', 'curl', 'nft', 'tc');
+needsFile(asRoot('network namespaces (ip netns)'), tools('ip', 'tcpdump', 'atftp', 'tftp', 'curl', 'nft', 'tc'));
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

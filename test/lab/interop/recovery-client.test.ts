@@ -13,12 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { startBootlab } from '../../helpers/dhcp-clients.js';
-import { NetLab, requireRoot } from '../../helpers/netlab.js';
+import { NetLab } from '../../helpers/netlab.js';
+import { needs, asRoot } from '../../helpers/needs.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 t.test('a device that asks a fixed address for a fixed name gets the firmware through tftp.address and a remap rule', { timeout: 120_000 }, async (t) => {
-  if (!requireRoot(t, 'the recovery-client namespace test')) return;
+  if (!needs(t, asRoot('the recovery-client namespace test'))) return;
   const dir = mkdtempSync(join(tmpdir(), 'bl-recovery-'));
   const lab = new NetLab('rc');
   t.teardown(async () => { await lab.destroy(); rmSync(dir, { recursive: true, force: true }); });

@@ -12,10 +12,11 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomFile, sha256File } from '../../helpers/clients.js';
-import { newLab, requireTools, startBootlab, sleep, Udhcpc, waitFor, type Bootlab } from '../../helpers/dhcp-clients.js';
+import { newLab, startBootlab, sleep, Udhcpc, waitFor, type Bootlab } from '../../helpers/dhcp-clients.js';
 import type { NetLab } from '../../helpers/netlab.js';
+import { needsFile, asRoot, tools } from '../../helpers/needs.js';
 
-requireTools('ip', 'busybox', 'curl', 'atftp', 'tc');
+needsFile(asRoot('network namespaces (ip netns)'), tools('ip', 'busybox', 'curl', 'atftp', 'tc'));
 
 const SRV = '192.0.2.1';
 const CLIENT = '192.0.2.20';

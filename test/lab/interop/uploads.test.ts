@@ -3,11 +3,12 @@
 import t from 'tap';
 import { join } from 'node:path';
 import {
-  blockCount, describe, download, killLeftovers, liveClients, nextDone, randomFile, requireClients, sha256File,
+  blockCount, describe, download, killLeftovers, liveClients, nextDone, randomFile, sha256File,
   startTarget, upload, waitForEvent, type ClientName, type TapTest, type Target, type TftpOptions,
 } from '../../helpers/clients.js';
+import { needsFile, tools } from '../../helpers/needs.js';
 
-requireClients('atftp', 'tftp-hpa', 'curl');
+needsFile(tools('atftp', 'tftp', 'curl'));
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

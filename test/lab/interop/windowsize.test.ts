@@ -9,11 +9,12 @@
 import t from 'tap';
 import { join } from 'node:path';
 import {
-  atftp, blockCount, describe, killLeftovers, liveClients, nextDone, randomFile, requireClients, sha256File,
+  atftp, blockCount, describe, killLeftovers, liveClients, nextDone, randomFile, sha256File,
   startTarget, waitForEvent, type Target,
 } from '../../helpers/clients.js';
+import { needsFile, tools } from '../../helpers/needs.js';
 
-requireClients('atftp');
+needsFile(tools('atftp'));
 
 const MiB = 1024 * 1024;
 const root = t.testdir({});

@@ -17,8 +17,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { BootEvent, EventOf } from '../../../services/core/events.js';
-import { describe, killLeftovers, randomFile, requireClients, run, sha256File } from '../../helpers/clients.js';
+import { describe, killLeftovers, randomFile, run, sha256File } from '../../helpers/clients.js';
 import { HELPERS } from '../../helpers/paths.js';
+import { needsFile, asRoot, tools } from '../../helpers/needs.js';
 
 const MiB = 1024 * 1024;
 const CLIENT_TIMEOUT_MS = 600_000;
@@ -172,17 +173,7 @@ async function ending(seen: BootEvent[], file: string, timeoutMs = 60_000): Prom
   }
 }
 
-if (process.getuid?.() !== 0) {
-  t.fail(`netns-loss needs root for "ip netns" and nftables (running as uid ${process.getuid?.()}); run it as root, as CI does`);
-} else {
-  requireClients('atftp', 'curl');
-  for (const bin of ['ip', 'nft']) {
-    try {
-      sh('sh', ['-c', `command -v ${bin}`]);
-    } catch {
-      throw new Error(`missing ${bin}: apt-get install -y ${bin === 'ip' ? 'iproute2' : 'nftables'}`);
-    }
-  }
+if (needsFile(asRoot('netns-loss ("ip netns", nftables)'), tools('atftp', 'curl', 'ip', 'nft'))) {
   process.once('exit', deleteLab);
   // A runner that times the file out sends a signal: clean up, then die of it as usual.
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {

@@ -8,11 +8,12 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BootEvent, EventOf } from '../../../services/core/events.js';
-import { atftp, blockCount, curl, describe, randomFile, requireClients, sha256File, type ClientResult } from '../../helpers/clients.js';
+import { atftp, blockCount, curl, describe, randomFile, sha256File, type ClientResult } from '../../helpers/clients.js';
 import { startRelay, type Direction, type RelayOptions } from '../../helpers/relay.js';
 import { startTestServer, type TestServer } from '../../helpers/tftp.js';
+import { needsFile, tools } from '../../helpers/needs.js';
 
-requireClients('atftp', 'curl');
+needsFile(tools('atftp', 'curl'));
 
 const MiB = 1024 * 1024;
 /** Hang guard for one client run, not a measurement. */

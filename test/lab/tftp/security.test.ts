@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode, encode, type DecodeError, type Packet } from '../../../services/tftp/packet.js';
 import type { BootEvent } from '../../../services/core/events.js';
-import { atftp, describe, requireClients } from '../../helpers/clients.js';
+import { atftp, describe } from '../../helpers/clients.js';
 import { prng } from '../../helpers/relay.js';
 import { startTestServer, type TestServer } from '../../helpers/tftp.js';
+import { needsFile, tools } from '../../helpers/needs.js';
 
-requireClients('atftp');
+needsFile(tools('atftp'));
 
 // ---- a raw peer on loopback ----
 

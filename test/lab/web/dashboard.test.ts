@@ -15,11 +15,12 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { atftpArgs, randomFile, requireClients, sha256File } from '../../helpers/clients.js';
+import { atftpArgs, randomFile, sha256File } from '../../helpers/clients.js';
 import { REPO } from '../../helpers/paths.js';
+import { needsFile, tools } from '../../helpers/needs.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -32,12 +33,7 @@ const project = REPO;
 const cli = join(project, 'dist/services/cli.js');
 const artifacts = join(project, 'test-artifacts');
 
-requireClients('atftp');
-try {
-  accessSync(CHROMIUM, constants.X_OK);
-} catch {
-  throw new Error(`${CHROMIUM} is missing; install Debian's Chromium with: apt-get install -y chromium`);
-}
+needsFile(tools('atftp', 'chromium'));
 
 // Everything this file starts, stopped in teardown by PID (SIGCONT first: a stopped
 // process does not act on SIGTERM until continued).
