@@ -1,6 +1,6 @@
 // appliance.yaml: the schema of every key, and the loader that validates it once at
 // start. Any problem stops the program with one line naming the file, line and key:
-//   config/appliance.yaml:14 tftp.port: must be an integer 1-65535
+//   config/appliance.yaml:14 tftp.port: must be an integer 0-65535
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
@@ -31,7 +31,7 @@ export const remapRuleSpec = obj({
 export const tftpSpec = obj({
   enabled: bool(true),
   address: str('0.0.0.0', IP_ADDRESS, 'an IPv4 or IPv6 address'),
-  port: int(1, 65535, 69),
+  port: int(0, 65535, 69), // 0: any free port, as for http and admin (its status says which)
   root: path('../tftpboot'),
   portRange: optStr(PORT_RANGE, 'a range like 49152-49407'),
   singlePort: bool(false),

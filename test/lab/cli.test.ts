@@ -122,7 +122,7 @@ t.test('a bad config stops with one line naming file, line and key; exit 2', asy
   for (const cmd of ['check-config', 'serve']) {
     const r = bootlab([cmd, '--config', file]);
     t.equal(r.code, 2, `${cmd} exits 2`);
-    t.equal(r.stderr, `${file}:4 tftp.port: must be an integer 1-65535\n`, `${cmd}: exactly one line`);
+    t.equal(r.stderr, `${file}:4 tftp.port: must be an integer 0-65535\n`, `${cmd}: exactly one line`);
   }
   const missing = bootlab(['check-config', '--config', join(dir, 'nope.yaml')]);
   t.equal(missing.code, 2);

@@ -6,10 +6,11 @@
 // the device's refusal; firmware upload into tftpboot/firmware/ (atomic, create-only
 // unless replace), bad input named by field.
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { adminFixture, freeUdpPort, type AdminFixture } from '../../helpers/admin.js';
+import { adminFixture, type AdminFixture } from '../../helpers/admin.js';
 
 const FIRMWARE = randomBytes(300_000);
 
@@ -48,8 +49,12 @@ t.test('a flash job sends the firmware to the device byte for byte and reports i
 
 t.test('one job per target; no answer within the wait; the device\'s refusal; cancel', async (t) => {
   const f = await fixture(t);
-  const silent = await freeUdpPort();
-  // Nothing listens on `silent`: the boot window never opens.
+  // A socket that never answers, held for the whole test (so no one else takes its port):
+  // the boot window never opens.
+  const mute = createSocket('udp4');
+  await new Promise<void>((resolve) => mute.bind(0, '127.0.0.1', resolve));
+  t.teardown(() => mute.close());
+  const silent = mute.address().port;
   const waiting = (await f.send('POST', '/api/flash', { target: '127.0.0.1', port: silent, file: 'router.bin', retryEverySeconds: 0.2, waitSeconds: 1.5 })).json();
   const second = await f.send('POST', '/api/flash', { target: '127.0.0.1', port: silent, file: 'router.bin' });
   t.equal(second.statusCode, 409);

@@ -14,7 +14,6 @@
 //   (ip:127.0.0.1) until the machine's own script names its MAC, then in that machine's row.
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -55,18 +54,6 @@ t.teardown(async () => {
   // bootlab closes its sockets on SIGTERM; wait for that, but not forever.
   await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
 });
-
-/** A UDP port free on loopback now (tftp.port must be 1-65535; the admin port can be 0). */
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts `bootlab serve`; resolves with the admin URL from its "bootlab running" log line. */
 function serve(config: string): Promise<{ child: ChildProcess; url: string; log: () => string }> {
@@ -145,12 +132,11 @@ t.test('the dashboard registers a MAC and shows a real transfer moving', async (
     '  gone:', '    kernel: nothere/linux',
     'hosts: {}', '',
   ].join('\n'));
-  const tftpPort = await freeUdpPort();
   writeFileSync(join(dir, 'appliance.yaml'), [
     'log:', '  level: info', '  pretty: never',
     'stateDir: ./state',
     'hosts: hosts.yaml',
-    'tftp:', '  address: 127.0.0.1', `  port: ${tftpPort}`, '  root: ./boot',
+    'tftp:', '  address: 127.0.0.1', '  port: 0', '  root: ./boot',
     'dhcp:', '  mode: "off"',
     'mtftp:', '  enabled: false',
     'http:', '  enabled: false',
@@ -159,6 +145,9 @@ t.test('the dashboard registers a MAC and shows a real transfer moving', async (
   ].join('\n'));
   const { url, log } = await serve(join(dir, 'appliance.yaml'));
   t.same(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' }, 'healthz');
+  // tftp.port 0: the port it bound is in its service row.
+  const rows = (await (await fetch(`${url}/api/services`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { services: { name: string; bound: { port: number }[] }[] };
+  const tftpPort = rows.services.find((s) => s.name === 'tftp')!.bound[0].port;
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
