@@ -8,13 +8,13 @@ import type { LightMyRequestResponse } from 'fastify';
 import { build, type AdminApp } from '../../services/admin/app.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../services/admin/server.js';
 import { silentLogger } from '../../services/core/log.js';
+import type { Teardown } from './util.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
 /** The body of every 401 (errors.ts). */
 export const UNAUTHORIZED = { error: 'unauthorized', message: 'a valid bearer token is required (Authorization: Bearer <token>)' };
 
-interface Teardown { teardown(fn: () => unknown): void }
 
 export interface AdminFixtureOptions {
   /** config/hosts.yaml text. */

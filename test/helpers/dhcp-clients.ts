@@ -39,7 +39,9 @@ import { message, tlv } from './dhcp-bytes.js';
 import { NetLab, type LabProcess } from './netlab.js';
 import { asRoot, needs } from './needs.js';
 
-export type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
+// Re-exported for the DHCP and MTFTP interop tests, which take them from here.
+export { sleep, waitFor, type TapTest } from './util.js';
+import { sleep, waitFor, type TapTest } from './util.js';
 
 /** dist/services/cli.js, found relative to this compiled file (dist/test/helpers/). */
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'cli.js');
@@ -66,20 +68,6 @@ export function newLab(t: TapTest, tag: string): { lab: NetLab; dir: string } | 
   return { lab, dir };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `get` every 25 ms until it returns something truthy or the time is up. */
-export async function waitFor<T>(get: () => T | undefined | null | false, timeoutMs: number): Promise<T | undefined> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = get();
-    if (v) return v;
-    if (Date.now() >= end) return undefined;
-    await sleep(25);
-  }
-}
 
 /** The MAC address of an interface in a lab namespace, lower case. */
 export function macOf(lab: NetLab, member: string, ifname: string): string {

@@ -12,6 +12,7 @@ import { EventBus, type BootEvent, type BootEventKind, type EventOf } from '../.
 import { silentLogger } from '../../services/core/log.js';
 import { defaults } from '../../services/core/schema.js';
 import { start, type HttpOptions, type HttpService } from '../../services/http/server.js';
+import type { Teardown } from './util.js';
 
 const run = promisify(execFile);
 
@@ -24,7 +25,6 @@ export interface Harness {
   config: AppConfig;
 }
 
-interface Teardown { teardown(fn: () => unknown): void }
 
 export function httpConfig(root: string, progressIntervalMs = 250): AppConfig {
   const config = defaults(appSpec);
@@ -107,15 +107,6 @@ export function openFds(path: string): number {
   return n;
 }
 
-export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The event without its timestamp, for exact comparisons. */
 export function withoutAt<E extends { at: number }>(e: E): Omit<E, 'at'> {

@@ -38,12 +38,11 @@
 // - `atftp -g --option multicast` sends the option with an empty value (RFC 2090), trace
 //   "received OACK <blksize: 1468, multicast: 239.255.2.1,1758,0, >" for a non-master
 //   and "received OACK <mc = 1>" when it becomes master.
-import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, jsonLog, sleep, waitFor, type LogLine } from './dhcp-clients.js';
 import { sh, type LabProcess, type NetLab } from './netlab.js';
-import { prng } from './prng.js';
+import { randomFile, sha256 } from './util.js';
 
 export const SERVER_IP = '192.0.2.1';
 export const FAR_SERVER_IP = '198.51.100.1';
@@ -111,10 +110,7 @@ export interface TestFile {
   sha256: string;
 }
 
-export function sha256(buf: Buffer): string {
-  return createHash('sha256').update(buf).digest('hex');
-}
-
+/** The SHA-256 of a file that may not exist (a client's copy that never came): undefined then. */
 export function sha256File(path: string): string | undefined {
   return existsSync(path) ? sha256(readFileSync(path)) : undefined;
 }
@@ -129,14 +125,7 @@ export function sizeOf(path: string): number {
 
 /** `size` seeded random bytes written to root/name. */
 export function writeRandomFile(root: string, name: string, size: number, seed: number): TestFile {
-  const rnd = prng(seed);
-  const buf = Buffer.allocUnsafe(size);
-  let i = 0;
-  for (; i + 4 <= size; i += 4) buf.writeUInt32LE(Math.floor(rnd() * 4294967296), i);
-  for (; i < size; i++) buf[i] = Math.floor(rnd() * 256);
-  const path = join(root, name);
-  writeFileSync(path, buf);
-  return { name, path, size, sha256: sha256(buf) };
+  return { name, path: join(root, name), size, sha256: randomFile(root, name, size, seed) };
 }
 
 // ---------------------------------------------------------------------------------------

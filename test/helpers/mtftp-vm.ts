@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { NetLab, type LabProcess } from './netlab.js';
 import { asRoot, needs } from './needs.js';
 import type { TapTest as Tap } from './dhcp-clients.js';
-import { sha256, type IpUdp } from './mtftp-lab.js';
+import { type IpUdp } from './mtftp-lab.js';
+import { sha256 } from './util.js';
 import {
   markerLine, markerTftpRoot, newNonce, prepareMarkerPayload, repoRoot, startRaResponder, startVm, tailLines, waitForText, type MarkerPayload, type Vm,
 } from './vm.js';

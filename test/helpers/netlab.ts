@@ -5,8 +5,6 @@
 // lab still standing when the process exits or is signalled is torn down synchronously.
 // Needs root: a test checks first with needs.ts (`asRoot`), which skips it outside CI.
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import type tap from 'tap';
-type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
 
 let serial = 0;
 /** Labs not yet destroyed: torn down synchronously if the process exits or is signalled first. */

@@ -8,6 +8,7 @@ import { defaults } from '../../services/core/schema.js';
 import { EventBus, type BootEvent } from '../../services/core/events.js';
 import { silentLogger } from '../../services/core/log.js';
 import { start, type TftpService } from '../../services/tftp/server.js';
+import type { Teardown } from './util.js';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 
@@ -22,7 +23,6 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-interface Teardown { teardown(fn: () => unknown): void }
 
 function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
   if (!over) return base;

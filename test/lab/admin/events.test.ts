@@ -12,6 +12,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { adminFixture, AUTH, type AdminFixture } from '../../helpers/admin.js';
+import { waitFor } from '../../helpers/util.js';
 
 const MAC = '52:54:00:00:00:07';
 const SCRIPT = 'bootlab/52-54-00-00-00-07.ipxe';
@@ -63,13 +64,9 @@ function openEvents(f: AdminFixture, headers: Record<string, string> = AUTH): Pr
         }
       });
       const until = async (pred: (m: Message) => boolean, ms = 10_000) => {
-        const end = Date.now() + ms;
-        for (;;) {
-          const found = messages.find(pred);
-          if (found) return found;
-          if (Date.now() > end) throw new Error(`no such event within ${ms} ms; got ${messages.map((m) => m.event).join(', ')}`);
-          await sleep(10);
-        }
+        const found = await waitFor(() => messages.find(pred), ms, 10);
+        if (!found) throw new Error(`no such event within ${ms} ms; got ${messages.map((m) => m.event).join(', ')}`);
+        return found;
       };
       resolve({ res, messages, comments, until, close: () => req.destroy() });
     });

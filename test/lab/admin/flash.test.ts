@@ -11,6 +11,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { adminFixture, type AdminFixture } from '../../helpers/admin.js';
+import { waitFor } from '../../helpers/util.js';
 
 const FIRMWARE = randomBytes(300_000);
 
@@ -23,13 +24,11 @@ async function fixture(t: Parameters<typeof adminFixture>[0]): Promise<AdminFixt
 
 const tftpPort = (f: AdminFixture) => f.runtime.supervisor.list().find((s) => s.name === 'tftp')!.bound[0].port;
 
-async function until(f: AdminFixture, id: string, done: (j: Record<string, unknown>) => boolean, ms = 20_000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const j = (await f.get(`/api/flash/${id}`)).json() as Record<string, unknown>;
-    if (done(j) || Date.now() > deadline) return j;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** The job as the API shows it once `done` holds (or as it last was, when it never does). */
+async function jobWhen(f: AdminFixture, id: string, done: (j: Record<string, unknown>) => boolean, ms = 20_000): Promise<Record<string, unknown>> {
+  let last: Record<string, unknown> = {};
+  await waitFor(async () => done(last = (await f.get(`/api/flash/${id}`)).json() as Record<string, unknown>), ms, 100);
+  return last;
 }
 
 t.test('a flash job sends the firmware to the device byte for byte and reports its progress', async (t) => {
@@ -39,7 +38,7 @@ t.test('a flash job sends the firmware to the device byte for byte and reports i
   const job = res.json();
   t.match(job, { target: '127.0.0.1', file: 'router.bin', remoteName: 'uploads/router.bin', total: FIRMWARE.length, endedAt: null });
   t.ok(['waiting', 'sending'].includes(job.state), `starts waiting or sending: ${job.state}`);
-  const end = await until(f, job.id, (j) => j.endedAt !== null);
+  const end = await jobWhen(f, job.id, (j) => j.endedAt !== null);
   t.match(end, { state: 'done', bytes: FIRMWARE.length, percent: 100 });
   t.match(String(end.message), new RegExp(`^Sent ${FIRMWARE.length} bytes in \\d+\\.\\d seconds$`));
   t.ok(readFileSync(join(f.root, 'uploads', 'router.bin')).equals(FIRMWARE), 'the device holds the firmware byte for byte');
@@ -59,21 +58,21 @@ t.test('one job per target; no answer within the wait; the device\'s refusal; ca
   const second = await f.send('POST', '/api/flash', { target: '127.0.0.1', port: silent, file: 'router.bin' });
   t.equal(second.statusCode, 409);
   t.same(second.json(), { error: 'conflict', message: `a flash job for 127.0.0.1 is running (${waiting.id}); wait for it or cancel it` });
-  const none = await until(f, waiting.id, (j) => j.endedAt !== null);
+  const none = await jobWhen(f, waiting.id, (j) => j.endedAt !== null);
   t.equal(none.state, 'no-answer');
   t.ok(Number(none.attempts) >= 3, `the request was repeated (${none.attempts} attempts)`);
   t.match(String(none.message), /^no device answered at 127\.0\.0\.1:\d+ within 2 s \(\d+ attempts\)$/);
 
   // A name the device does not accept: its ERROR, shown as it came.
   const refused = (await f.send('POST', '/api/flash', { target: '127.0.0.1', port: tftpPort(f), file: 'router.bin', remoteName: 'elsewhere/router.bin' })).json();
-  const r = await until(f, refused.id, (j) => j.endedAt !== null);
+  const r = await jobWhen(f, refused.id, (j) => j.endedAt !== null);
   t.equal(r.state, 'refused');
   t.equal(r.message, 'the device refused: error 2: access violation: not a writable folder');
 
   const long = (await f.send('POST', '/api/flash', { target: '127.0.0.1', port: silent, file: 'router.bin', waitSeconds: 60 })).json();
   const c = await f.send('POST', `/api/flash/${long.id}/cancel`);
   t.equal(c.statusCode, 200);
-  const cancelled = await until(f, long.id, (j) => j.endedAt !== null, 30_000);
+  const cancelled = await jobWhen(f, long.id, (j) => j.endedAt !== null, 30_000);
   t.equal(cancelled.state, 'cancelled', 'cancel ends it at once, not after the wait');
   const again = await f.send('POST', `/api/flash/${long.id}/cancel`);
   t.equal(again.statusCode, 409);
@@ -124,7 +123,7 @@ t.test('a password goes in the write request\'s file-name field, never shown; no
   const res = await f.send('POST', '/api/flash', { target: '127.0.0.1', port: tftpPort(f), file: 'router.bin', password: 'uploads/secret', waitSeconds: 10, timeoutSeconds: 0.5, retries: 3 });
   t.equal(res.statusCode, 202, res.body);
   t.equal(res.json().remoteName, '(password)', 'the password is not echoed');
-  const end = await until(f, res.json().id, (j) => j.endedAt !== null);
+  const end = await jobWhen(f, res.json().id, (j) => j.endedAt !== null);
   t.equal(end.state, 'done', String(end.message));
   t.ok(readFileSync(join(f.root, 'uploads', 'secret')).equals(FIRMWARE), 'the WRQ named the password');
   t.notOk(JSON.stringify((await f.get('/api/flash')).json()).includes('secret'), 'no listing shows it');

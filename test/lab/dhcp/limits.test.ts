@@ -15,6 +15,7 @@ import { interfaceGateway, udpDrops } from '../../../services/dhcp/procnet.js';
 import { start } from '../../../services/dhcp/server.js';
 import { dhcp } from '../../helpers/dhcp-bytes.js';
 import { needs, asRoot } from '../../helpers/needs.js';
+import { waitFor } from '../../helpers/util.js';
 
 t.test('RateLimiter: a burst, then the rate; at most maxKeys senders remembered', async (t) => {
   const r = new RateLimiter(1, 3, 2);
@@ -104,7 +105,7 @@ t.test('the service: three sockets per interface; INFORMs beyond a sender\'s rat
   await once(client, 'listening');
   // 40 INFORMs to the server's own address (the unicast socket takes them), as fast as they go.
   for (let i = 0; i < 40; i++) client.send(dhcp(8, [], { mac: '02:00:00:00:03:01', xid: i, ciaddr: '127.0.0.1' }), bound[1].port, '127.0.0.1');
-  const all = await waitFor(() => server.stats.informs >= 40);
+  const all = await waitFor(() => server.stats.informs >= 40, 5000, 25);
   t.ok(all, `all 40 arrived (${server.stats.informs})`);
   const s = server.stats;
   t.ok(s.informsLimited > 0, `some were over the rate and not answered (${s.informsLimited})`);
@@ -116,15 +117,7 @@ t.test('the service: three sockets per interface; INFORMs beyond a sender\'s rat
   for (const m of ['02:00:00:00:03:02', '02:00:00:00:03:03']) {
     for (let i = 0; i < 3; i++) client.send(dhcp(8, [], { mac: m, xid: 100 + i, ciaddr: '127.0.0.50', giaddr: '127.0.0.2' }), bound[1].port, '127.0.0.1');
   }
-  t.ok(await waitFor(() => server.stats.informs >= 46), 'the relayed INFORMs arrived');
+  t.ok(await waitFor(() => server.stats.informs >= 46, 5000, 25), 'the relayed INFORMs arrived');
   t.equal(server.stats.acks - acks, 6, 'all six answered (to the relay)');
   t.equal(server.stats.rateLimitSources, 3, 'two more senders: the relay\'s clients, by MAC');
 });
-
-async function waitFor(ok: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 200; i++) {
-    if (ok()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return ok();
-}

@@ -6,7 +6,8 @@ import t from 'tap';
 import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BootEventKind, EventOf } from '../../../services/core/events.js';
-import { curlWrite, nextEvent, openFds, rawClient, sleep, startHttp, until, withoutAt, type Harness } from '../../helpers/http-harness.js';
+import { curlWrite, nextEvent, openFds, rawClient, startHttp, withoutAt, type Harness } from '../../helpers/http-harness.js';
+import { sleep, until } from '../../helpers/util.js';
 
 const MiB = 1024 * 1024;
 const BIG = 64 * MiB;
@@ -27,14 +28,14 @@ t.test('a client that goes away mid-download: http.failed clientAbort, handle cl
   const { root, big } = sparseRoot(t);
   const h = await startHttp(t, root);
   const c = await rawClient(h.port, get('/big.img'));
-  await until(() => c.received().length > 256 * 1024, 5000, 'the first bytes');
+  await until(() => c.received().length > 256 * 1024, 'the first bytes', 5000);
   t.equal(openFds(big), 1, 'the file is open while it is sent');
   c.socket.destroy();
   const failed = await nextEvent(h, 'http.failed');
   t.same(Object.keys(withoutAt(failed)).sort(), ['bytes', 'clientAbort', 'file', 'id', 'ip', 'kind', 'reason']);
   t.match(failed, { file: 'big.img', clientAbort: true, reason: 'client closed the connection', ip: '127.0.0.1' });
   t.ok(failed.bytes > 0 && failed.bytes < BIG, `bytes ${failed.bytes} between 0 and the size`);
-  await until(() => openFds(big) === 0, 5000, 'the handle to close');
+  await until(() => openFds(big) === 0, 'the handle to close', 5000);
   t.same(ofKind(h, 'http.done'), []);
   t.match(h.service.status().stats, { clientAborts: 1, failed: 0, active: 0 });
 });
@@ -56,9 +57,9 @@ t.test('backpressure: a reader that stops holds the server at the socket buffers
   c.socket.resume();
   const done = await nextEvent(h, 'http.done', 30_000);
   t.equal(done.bytes, BIG);
-  await until(() => c.received().length >= BIG, 10_000, 'the whole body');
+  await until(() => c.received().length >= BIG, 'the whole body', 10_000);
   c.socket.destroy();
-  await until(() => openFds(big) === 0, 5000, 'the handle to close');
+  await until(() => openFds(big) === 0, 'the handle to close', 5000);
 });
 
 t.test('64 MiB with curl: streamed, progress events, RSS does not grow by the file size', async (t) => {
@@ -87,7 +88,7 @@ t.test('64 MiB with curl: streamed, progress events, RSS does not grow by the fi
   const done = await nextEvent(h, 'http.done');
   t.match(done, { id: start.id, bytes: BIG });
   t.ok(done.throughput > 0);
-  await until(() => openFds(big) === 0, 5000, 'the handle to close');
+  await until(() => openFds(big) === 0, 'the handle to close', 5000);
   t.equal(h.service.stats.bytesSent, BIG);
 });
 
@@ -106,7 +107,7 @@ t.test('a stalled reader is cut off by the idle timeout (not a client abort)', a
   c.socket.pause();
   const failed = await nextEvent(h, 'http.failed', 5000);
   t.match(failed, { clientAbort: false, reason: /idle timeout/ });
-  await until(() => openFds(big) === 0, 5000, 'the handle to close');
+  await until(() => openFds(big) === 0, 'the handle to close', 5000);
   c.socket.destroy();
   t.match(h.service.status().stats, { failed: 1, clientAborts: 0 });
 });
@@ -117,7 +118,7 @@ t.test('a client that never finishes its headers is dropped', async (t) => {
   let closed = c.socket.destroyed;
   c.socket.once('close', () => { closed = true; });
   // The limit only stops a hung test: a server that never drops it fails here, slow or not.
-  await until(() => closed, 30_000, 'the server to drop the connection');
+  await until(() => closed, 'the server to drop the connection', 30_000);
   t.ok(closed, 'dropped');
   t.match(c.received().toString(), /^(HTTP\/1\.1 408|$)/, 'a 408 or nothing');
 });
@@ -132,9 +133,9 @@ t.test('a file that shrinks while it is sent: http.failed, not a client abort', 
   c.socket.resume();
   const failed = await nextEvent(h, 'http.failed', 10_000);
   t.match(failed, { clientAbort: false, reason: /shrank to 10485760 bytes/ });
-  await until(() => c.socket.destroyed || c.socket.readableEnded, 5000, 'the connection to end');
+  await until(() => c.socket.destroyed || c.socket.readableEnded, 'the connection to end', 5000);
   t.ok(c.received().length < BIG, 'the client sees a short body, never a complete-looking one');
-  await until(() => openFds(big) === 0, 5000, 'the handle to close');
+  await until(() => openFds(big) === 0, 'the handle to close', 5000);
   c.socket.destroy();
 });
 
@@ -143,9 +144,9 @@ t.test('close() ends active downloads promptly and closes their files', async (t
   const h = await startHttp(t, root);
   const clients = await Promise.all([1, 2, 3].map(() => rawClient(h.port, get('/big.img'))));
   for (const c of clients) c.socket.pause();
-  await until(() => h.service.stats.active === 3, 5000, 'three downloads');
+  await until(() => h.service.stats.active === 3, 'three downloads', 5000);
   const idle = await rawClient(h.port, get('/small')); // a kept-alive idle connection too
-  await until(() => idle.received().includes('small'), 5000, 'the small file');
+  await until(() => idle.received().includes('small'), 'the small file', 5000);
   // The three readers are paused: a close() that waited for their downloads would never return.
   await h.service.close();
   t.equal(openFds(big), 0, 'no handle outlives close()');
@@ -161,8 +162,8 @@ t.test('pipelined requests on one connection are answered in order', async (t) =
   const h = await startHttp(t, root);
   const range = `GET /big.img HTTP/1.1\r\nHost: x\r\nRange: bytes=0-${4 * MiB - 1}\r\n\r\n`;
   const c = await rawClient(h.port, get('/small') + range + get('/small'));
-  await until(() => ofKind(h, 'http.done').length === 3, 10_000, 'three responses');
-  await until(() => c.received().toString('latin1').endsWith('\r\n\r\nsmall'), 5000, 'the last body');
+  await until(() => ofKind(h, 'http.done').length === 3, 'three responses', 10_000);
+  await until(() => c.received().toString('latin1').endsWith('\r\n\r\nsmall'), 'the last body', 5000);
   const text = c.received().toString('latin1');
   t.same(text.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 200', 'HTTP/1.1 206', 'HTTP/1.1 200']);
   t.same(ofKind(h, 'http.done').map((e) => e.bytes), [5, 4 * MiB, 5]);
