@@ -1,7 +1,7 @@
 // Real DHCP clients and hand-built DHCP packets for the DHCP interop tests
 // (test/lab/interop/dhcp-*.test.ts), all run inside a NetLab (test/helpers/netlab.ts):
-// - startBootlab: `bootlab serve` in a lab namespace with a generated appliance.yaml and
-//   hosts.yaml; its pino JSON lines on stdout are parsed for "dhcp reply"/"dhcp ignored".
+// - startBootlab: spawnBootlab (helpers/bootlab.ts) with a dhcp: section, in a lab
+//   namespace; its pino JSON lines on stdout are parsed for "dhcp reply"/"dhcp ignored".
 // - Udhcpc: busybox udhcpc with a script that records every event's environment.
 // - Dhclient: ISC dhclient with its own config, lease file, PID file and a script that
 //   records its environment (never Debian's dhclient-script: inside `ip netns exec` that
@@ -32,10 +32,9 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type tap from 'tap';
+import { join } from 'node:path';
 import { message, tlv } from './dhcp-bytes.js';
+import { spawnBootlab, type Bootlab as SpawnedBootlab, type BootlabConfig, type LogLine } from './bootlab.js';
 import { NetLab, type LabProcess } from './netlab.js';
 import { asRoot, needs } from './needs.js';
 
@@ -43,8 +42,8 @@ import { asRoot, needs } from './needs.js';
 export { sleep, waitFor, type TapTest } from './util.js';
 import { sleep, waitFor, type TapTest } from './util.js';
 
-/** dist/services/cli.js, found relative to this compiled file (dist/test/helpers/). */
-export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'cli.js');
+/** dist/services/cli.js (helpers/paths.ts). */
+export { CLI } from './paths.js';
 
 // ---------------------------------------------------------------------------------------
 // Tools, lab set-up and clean-up
@@ -102,18 +101,15 @@ export function inRange(ip: string | undefined, start: string, end: string): boo
 // ---------------------------------------------------------------------------------------
 // bootlab
 
-export interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
+export type { LogLine } from './bootlab.js';
+export { jsonLog } from './bootlab.js';
 
 export interface BootlabOptions {
   /** The dhcp: section of appliance.yaml. */
   dhcp: Record<string, unknown>;
   /** The hosts: section of hosts.yaml (MAC -> { hostname, ip, ... }). */
   hosts?: Record<string, Record<string, unknown>>;
-  /** Milliseconds to wait for "bootlab running". */
+  /** Ceiling for the ready line. */
   readyTimeoutMs?: number;
   /** Run again in the folder of an earlier instance (same config, same state/). */
   home?: string;
@@ -123,90 +119,36 @@ export interface BootlabOptions {
   admin?: Record<string, unknown>;
   /** Extra environment for the bootlab process. */
   env?: Record<string, string>;
-  /** log.level (default debug: every packet; info still logs "bootlab running" and each reply). */
+  /** log.level (default debug: every packet; info still logs the ready line and each reply). */
   logLevel?: 'debug' | 'info';
 }
 
-export interface Bootlab {
-  proc: LabProcess;
+export interface Bootlab extends SpawnedBootlab {
   /** The folder of appliance.yaml, hosts.yaml and state/. */
   dir: string;
-  logs(): LogLine[];
   /** "dhcp reply" lines, optionally only those for `mac` and of `type`. */
   replies(mac?: string, type?: 'OFFER' | 'ACK' | 'NAK'): LogLine[];
-  waitLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine | undefined>;
-  /** The last log lines and stderr, for assertion diagnostics. */
-  tail(n?: number): string;
-  stop(): Promise<void>;
 }
 
 let configs = 0;
 
-/** Parses a process's pino JSON lines from its stdout, incrementally: call it to read what came so far. */
-export function jsonLog(proc: LabProcess): () => LogLine[] {
-  let parsed: LogLine[] = [];
-  let consumed = 0;
-  return () => {
-    const out = proc.stdout();
-    if (out.length < consumed) { parsed = []; consumed = 0; } // NetLab trimmed a huge buffer
-    const end = out.lastIndexOf('\n') + 1;
-    if (end > consumed) {
-      for (const line of out.slice(consumed, end).split('\n')) {
-        if (!line.trim()) continue;
-        try {
-          const j = JSON.parse(line) as LogLine;
-          if (j && typeof j === 'object') parsed.push(j);
-        } catch {
-          parsed.push({ level: 0, msg: `(not JSON) ${line}` });
-        }
-      }
-      consumed = end;
-    }
-    return parsed;
-  };
-}
-
-/** Writes appliance.yaml + hosts.yaml under `dir` and runs `bootlab serve` in `member`. */
+/** spawnBootlab for the DHCP interop tests: their dhcp: section, TFTP and admin off unless given. */
 export async function startBootlab(lab: NetLab, member: string, dir: string, opts: BootlabOptions): Promise<Bootlab> {
-  const home = opts.home ?? join(dir, `bootlab-${++configs}`);
-  // tftp.root must exist even with TFTP off (the config check insists).
-  mkdirSync(join(home, 'tftpboot'), { recursive: true });
-  // YAML is a superset of JSON: the files are written as JSON, keys exactly as documented.
-  const appliance = {
-    log: { level: opts.logLevel ?? 'debug', pretty: 'never' },
-    stateDir: 'state',
-    hosts: 'hosts.yaml',
-    tftp: { enabled: false, root: 'tftpboot', ...opts.tftp },
+  const config = {
+    log: { level: opts.logLevel ?? 'debug' },
+    tftp: { enabled: false, ...opts.tftp },
     dhcp: opts.dhcp,
     admin: { enabled: false, ...opts.admin },
-  };
+  } as BootlabConfig;
   const hosts = { defaults: { action: 'menu' }, images: {}, hosts: opts.hosts ?? {} };
-  const cfgFile = join(home, 'appliance.yaml');
-  writeFileSync(cfgFile, `${JSON.stringify(appliance, null, 2)}\n`);
-  writeFileSync(join(home, 'hosts.yaml'), `${JSON.stringify(hosts, null, 2)}\n`);
-
-  const proc = lab.spawn(member, process.execPath, [CLI, 'serve', '--config', cfgFile], opts.env ? { env: { ...process.env, ...opts.env } } : {});
-  const logs = jsonLog(proc);
-  const tail = (n = 25): string => {
-    const lines = proc.stdout().trimEnd().split('\n').slice(-n).join('\n');
-    const err = proc.stderr().trim();
-    return `--- bootlab stdout (last ${n} lines) ---\n${lines}${err ? `\n--- bootlab stderr ---\n${err.slice(-3000)}` : ''}`;
-  };
-  let exited = false;
-  void proc.exited.then(() => { exited = true; });
-  const ready = await waitFor(() => exited || logs().some((l) => l.msg === 'bootlab running'), opts.readyTimeoutMs ?? 20_000);
-  if (!ready || exited) {
-    await proc.stop();
-    throw new Error(`bootlab did not log "bootlab running" (${exited ? 'it exited' : 'timed out'})\n${tail()}`);
-  }
+  const b = await spawnBootlab({
+    home: opts.home ?? join(dir, `bootlab-${++configs}`), config, hosts, lab, member,
+    ...(opts.env ? { env: opts.env } : {}), readyTimeoutMs: opts.readyTimeoutMs ?? 20_000,
+  });
   return {
-    proc,
-    dir: home,
-    logs,
-    replies: (mac, type) => logs().filter((l) => l.msg === 'dhcp reply' && (!mac || sameMac(l.mac, mac)) && (!type || l.type === type)),
-    waitLog: (pred, timeoutMs = 5000) => waitFor(() => logs().find(pred), timeoutMs),
-    tail,
-    stop: () => proc.stop(),
+    ...b,
+    dir: b.home,
+    replies: (mac, type) => b.logs().filter((l) => l.msg === 'dhcp reply' && (!mac || sameMac(l.mac, mac)) && (!type || l.type === type)),
   };
 }
 

@@ -34,6 +34,35 @@ export interface LabProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** A started child as a LabProcess: its output kept (the last 4-8 MiB), stopped by its PID. */
+export function watchProcess(child: ChildProcess, cmd: string): LabProcess {
+  if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (b: Buffer) => { out += b.toString(); if (out.length > 8 << 20) out = out.slice(-(4 << 20)); });
+  child.stderr?.on('data', (b: Buffer) => { err += b.toString(); if (err.length > 8 << 20) err = err.slice(-(4 << 20)); });
+  let gone = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => { gone = true; resolve({ code, signal }); });
+  });
+  const pid = child.pid;
+  const proc: LabProcess = {
+    child,
+    pid,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    stop: async (graceMs = 3000) => {
+      if (gone) return;
+      try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+      const timer = setTimeout(() => { if (!gone) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  return proc;
+}
+
 export class NetLab {
   readonly prefix: string;
   private readonly namespaces: string[] = [];
@@ -105,33 +134,9 @@ export class NetLab {
 
   /** Starts a long-running process in a namespace; tracked and killed by PID in destroy(). */
   spawn(member: string, cmd: string, args: string[], opts: SpawnOptions = {}): LabProcess {
-    const child = spawn('ip', ['netns', 'exec', this.resolve(member), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-    if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (b: Buffer) => { out += b.toString(); if (out.length > 8 << 20) out = out.slice(-(4 << 20)); });
-    child.stderr?.on('data', (b: Buffer) => { err += b.toString(); if (err.length > 8 << 20) err = err.slice(-(4 << 20)); });
-    let gone = false;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.once('exit', (code, signal) => { gone = true; resolve({ code, signal }); });
-    });
-    const pid = child.pid;
-    const proc: LabProcess = {
-      child,
-      pid,
-      stdout: () => out,
-      stderr: () => err,
-      exited,
-      stop: async (graceMs = 3000) => {
-        if (gone) return;
-        try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
-        const timer = setTimeout(() => { if (!gone) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
-        await exited;
-        clearTimeout(timer);
-      },
-    };
+    const proc = watchProcess(spawn('ip', ['netns', 'exec', this.resolve(member), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts }), cmd);
     this.procs.add(proc);
-    void exited.then(() => this.procs.delete(proc));
+    void proc.exited.then(() => this.procs.delete(proc));
     return proc;
   }
 

@@ -32,6 +32,20 @@ export function onPath(bin: string): string | null {
   return null;
 }
 
+/** Every key optional, all the way down (arrays are replaced whole). */
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+/** `base` with `over` laid on top, objects merged key by key, anything else replaced. */
+export function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
+  if (!over) return base;
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(over)) {
+    const b = (base as Record<string, unknown>)[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' ? merge(b, v as never) : v;
+  }
+  return out as T;
+}
+
 // ---------------------------------------------------------------------------------------
 // Polling. The time limits are ceilings for a test that would otherwise hang, never
 // assertions: no test asserts how long something took (README, Tests).
