@@ -119,11 +119,11 @@ t.test('crashes are contained and restarted; reload refuses a bad config; SIGTER
   process.kill(bootlab.proc.pid!, 'SIGHUP');
   const refused = await bootlab.waitLog((l) => l.msg === 'SIGHUP: the new configuration was refused; the running one stays', 5000);
   t.ok(refused, 'SIGHUP with a bad config is refused');
-  t.match(JSON.stringify(refused), /appliance\.yaml:\d+ tftp\.port: must be an integer 1-65535/, 'naming the file, line and key');
+  t.match(JSON.stringify(refused), /appliance\.yaml:\d+ tftp\.port: must be an integer 0-65535/, 'naming the file, line and key');
   const bad = await api(lab, 'POST', '/api/config/reload');
   t.equal(bad.status, 422);
   t.equal(bad.body.error, 'config_invalid');
-  t.match(String((bad.body.lines as string[])[0]), /appliance\.yaml:\d+ tftp\.port: must be an integer 1-65535$/);
+  t.match(String((bad.body.lines as string[])[0]), /appliance\.yaml:\d+ tftp\.port: must be an integer 0-65535$/);
   t.equal((await service(lab, 'tftp')).state, 'running', 'the old config keeps running');
   parsed.tftp.maxBlockSize = 1468;
   config(home, JSON.stringify({ ...JSON.parse(good), tftp: parsed.tftp }, null, 2));
