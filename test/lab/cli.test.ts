@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { curl, describe } from '../helpers/clients.js';
+import { spawnBootlab } from '../helpers/bootlab.js';
 import { REPO } from '../helpers/paths.js';
 import { needs, needsFile, asRoot, tools } from '../helpers/needs.js';
 
@@ -150,26 +151,33 @@ t.test('port 69 without privilege: one line that says what to do', async (t) => 
 
 t.test('serve answers a real client, logs JSON lines, stops cleanly on SIGTERM', async (t) => {
   const dir = t.testdir({ boot: { 'hello.txt': 'hello from bootlab\n' } });
-  const cfg = join(dir, 'c.yaml');
-  writeFileSync(cfg, 'log:\n  level: info\nstateDir: ./state\ntftp:\n  address: 127.0.0.1\n  port: 47169\n  root: ./boot\nhttp:\n  address: 127.0.0.1\n  port: 0\nadmin:\n  address: 127.0.0.1\n  port: 0\n');
-  const { child, stdout, out } = await startUntil(process.execPath, [cli, 'serve', '--config', cfg], /"msg":"bootlab running"/);
+  const b = await spawnBootlab({
+    home: dir, t,
+    config: {
+      log: { level: 'info' },
+      tftp: { address: '127.0.0.1', port: 0, root: './boot' },
+      http: { address: '127.0.0.1', port: 0 },
+      admin: { address: '127.0.0.1', port: 0 },
+    },
+  });
+  const port = Number(b.logs().find((l) => l.msg === 'tftp listening')?.port);
   const local = join(dir, 'got.txt');
-  const r = await curl('get', { port: 47169, remote: 'hello.txt', local });
+  const r = await curl('get', { port, remote: 'hello.txt', local });
   t.ok(r.ok, describe(r));
   t.equal(readFileSync(local, 'utf8'), 'hello from bootlab\n');
-  process.kill(child.pid!, 'SIGTERM');
-  t.equal(await exited(child), 0, 'exit 0 on SIGTERM');
-  const lines = stdout().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  process.kill(b.proc.pid, 'SIGTERM');
+  t.equal((await b.proc.exited).code, 0, 'exit 0 on SIGTERM');
+  const lines = b.proc.stdout().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.ok(lines.some((l) => l.msg === 'tftp read done' && l.file === 'hello.txt' && l.service === 'tftp' && typeof l.transfer === 'number'),
     'a per-transfer child logger line at the end of the transfer');
   t.ok(lines.some((l) => l.msg === 'tftp stopped'), 'the service says it stopped');
   // No admin.token: one was generated, stored for its owner only, and shown once on stderr.
   const token = readFileSync(join(dir, 'state', 'admin-token'), 'utf8').trim();
   t.equal(statSync(join(dir, 'state', 'admin-token')).mode & 0o777, 0o600);
-  const shown = out().split('\n').filter((l) => l.includes(token));
+  const shown = `${b.proc.stdout()}${b.proc.stderr()}`.split('\n').filter((l) => l.includes(token));
   t.same(shown, [`  ${token}`], 'the token appears once in the output, and in no log line');
-  const running = lines.find((l) => l.msg === 'bootlab running');
-  t.match(running?.admin, /^http:\/\/127\.0\.0\.1:\d+$/, 'the admin URL is logged');
+  t.equal(b.ready.msg, 'bootlab running', 'the ready line');
+  t.match(b.ready.admin, /^http:\/\/127\.0\.0\.1:\d+$/, 'the admin URL is logged');
 });
 
 t.test('remap-test prints what each name on stdin maps to', async (t) => {
