@@ -18,6 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { atftpArgs, randomFile, sha256File } from '../../helpers/clients.js';
+import { spawnBootlab } from '../../helpers/bootlab.js';
 import { REPO } from '../../helpers/paths.js';
 import { needsFile, tools } from '../../helpers/needs.js';
 
@@ -29,12 +30,11 @@ const BIG = 8 * 1024 * 1024;
 const MAC = '52:54:00:12:34:56';
 
 const project = REPO;
-const cli = join(project, 'dist/services/cli.js');
 const artifacts = join(project, 'test-artifacts');
 
 needsFile(tools('atftp', 'chromium'));
 
-// Everything this file starts, stopped in teardown by PID (SIGCONT first: a stopped
+// Every client this file starts, stopped in teardown by PID (SIGCONT first: a stopped
 // process does not act on SIGTERM until continued).
 const children = new Set<ChildProcess>();
 let browser: Browser | null = null;
@@ -54,33 +54,6 @@ t.teardown(async () => {
   // bootlab closes its sockets on SIGTERM; wait for that, but not forever.
   await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
 });
-
-/** Starts `bootlab serve`; resolves with the admin URL from its "bootlab running" log line. */
-function serve(config: string): Promise<{ child: ChildProcess; url: string; log: () => string }> {
-  const child = spawn(process.execPath, [cli, 'serve', '--config', config], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bootlab not running after 30 s:\n${out}`)), 30_000);
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      for (const line of out.split('\n')) {
-        if (!line.includes('"bootlab running"')) continue;
-        const { admin } = JSON.parse(line) as { admin: string | null };
-        clearTimeout(timer);
-        if (admin) resolve({ child, url: admin, log: () => out });
-        else reject(new Error(`bootlab runs without the admin server:\n${out}`));
-        return;
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`bootlab exited with ${code} before running:\n${out}`));
-    });
-  });
-}
 
 /**
  * Runs atftp, stopping it most of the time: 15 ms running, 150 ms stopped. Resolves with
@@ -125,25 +98,25 @@ t.test('the dashboard registers a MAC and shows a real transfer moving', async (
   const sum = randomFile(join(dir, 'boot', 'images'), 'big.img', BIG);
   mkdirSync(join(dir, 'boot', 'firmware'));
   writeFileSync(join(dir, 'boot', 'firmware', 'router.bin'), 'firmware bytes\n');
-  writeFileSync(join(dir, 'hosts.yaml'), [
-    'defaults:', '  action: menu',
-    'images:',
-    '  big:', '    files:', '      bios: images/big.img',
-    '  gone:', '    kernel: nothere/linux',
-    'hosts: {}', '',
-  ].join('\n'));
-  writeFileSync(join(dir, 'appliance.yaml'), [
-    'log:', '  level: info', '  pretty: never',
-    'stateDir: ./state',
-    'hosts: hosts.yaml',
-    'tftp:', '  address: 127.0.0.1', '  port: 0', '  root: ./boot',
-    'dhcp:', '  mode: "off"',
-    'mtftp:', '  enabled: false',
-    'http:', '  enabled: false',
-    'admin:', '  address: 127.0.0.1', '  port: 0', `  token: ${TOKEN}`, `  web: ${JSON.stringify(join(project, 'web'))}`,
-    '',
-  ].join('\n'));
-  const { url, log } = await serve(join(dir, 'appliance.yaml'));
+  const b = await spawnBootlab({
+    home: dir, t, cwd: project,
+    config: {
+      log: { level: 'info' },
+      tftp: { address: '127.0.0.1', port: 0, root: './boot' },
+      dhcp: { mode: 'off' },
+      mtftp: { enabled: false },
+      http: { enabled: false },
+      admin: { address: '127.0.0.1', port: 0, token: TOKEN, web: join(project, 'web') },
+    },
+    hosts: {
+      defaults: { action: 'menu' },
+      images: { big: { files: { bios: 'images/big.img' } }, gone: { kernel: 'nothere/linux' } },
+      hosts: {},
+    },
+  });
+  if (typeof b.ready.admin !== 'string') throw new Error(`bootlab runs without the admin server:\n${b.tail()}`);
+  const url = b.ready.admin;
+  const log = () => `${b.proc.stdout()}${b.proc.stderr()}`;
   t.same(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' }, 'healthz');
   // tftp.port 0: the port it bound is in its service row.
   const rows = (await (await fetch(`${url}/api/services`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { services: { name: string; bound: { port: number }[] }[] };
