@@ -28,8 +28,8 @@ export interface SpawnBootlabOptions {
   home: string;
   /** appliance.yaml: only what the test needs, over the base. */
   config?: BootlabConfig;
-  /** hosts.yaml: the whole document (default: the menu for everyone, no images, no hosts). */
-  hosts?: Record<string, unknown>;
+  /** hosts.yaml: the whole document, or its YAML text as is (default: the menu for everyone, no images, no hosts). */
+  hosts?: Record<string, unknown> | string;
   /** Run inside this lab namespace; without it, on this machine (then choose loopback addresses and free ports). */
   lab?: NetLab;
   member?: string;
@@ -64,11 +64,12 @@ const BASE: BootlabConfig = {
 };
 
 /** Writes appliance.yaml and hosts.yaml into `home`; returns the config file's path. */
-export function writeBootlabHome(home: string, config: BootlabConfig = {}, hosts?: Record<string, unknown>): string {
+export function writeBootlabHome(home: string, config: BootlabConfig = {}, hosts?: Record<string, unknown> | string): string {
   mkdirSync(join(home, 'tftpboot'), { recursive: true }); // tftp.root must exist even with TFTP off
   const configFile = join(home, 'appliance.yaml');
   writeFileSync(configFile, `${JSON.stringify(merge(BASE, config), null, 2)}\n`);
-  writeFileSync(join(home, 'hosts.yaml'), `${JSON.stringify(hosts ?? { defaults: { action: 'menu' }, images: {}, hosts: {} }, null, 2)}\n`);
+  const doc = hosts ?? { defaults: { action: 'menu' }, images: {}, hosts: {} };
+  writeFileSync(join(home, 'hosts.yaml'), typeof doc === 'string' ? doc : `${JSON.stringify(doc, null, 2)}\n`);
   return configFile;
 }
 
