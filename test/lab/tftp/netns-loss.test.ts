@@ -1,5 +1,5 @@
-// Random packet loss on a real (virtual) link: two network namespaces joined by a veth pair
-// whose ends both live inside them (docs test-lab.md), nftables dropping 10% and then 1%
+// Random packet loss on a real (virtual) link: a server and a client namespace on a bridge
+// in a third, all made by a NetLab (helpers/netlab.ts, docs test-lab.md), nftables dropping 10% and then 1%
 // of the UDP packets each way, bootlab in the server namespace (test/helpers/run-server.ts)
 // and real clients in the client namespace. Files must arrive byte-exact and the server
 // must send at most 1.5x the file in DATA payload (tftp.done dataBytes, cross-checked with
@@ -10,30 +10,25 @@
 // makes the sender's sendto() fail with EPERM, which clients treat as a fatal error, not
 // as loss (curl exits 55).
 //
-// Needs root for `ip netns` and nft. Without root the test fails, saying so: CI is root.
+// Needs root for `ip netns` and nft: without, it skips outside CI and fails under CI (needs.ts).
 import t from 'tap';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { BootEvent, EventOf } from '../../../services/core/events.js';
 import { describe, killLeftovers, randomFile, run, sha256File } from '../../helpers/clients.js';
+import { NetLab, sh } from '../../helpers/netlab.js';
 import { HELPERS } from '../../helpers/paths.js';
 import { needsFile, asRoot, tools } from '../../helpers/needs.js';
+import { sleep, waitFor } from '../../helpers/util.js';
 
 const MiB = 1024 * 1024;
 const CLIENT_TIMEOUT_MS = 600_000;
-const NS_SRV = `bl${process.pid}s`;
-const NS_CLI = `bl${process.pid}c`;
 const SRV_IP = '198.18.0.1';
 const CLI_IP = '198.18.0.2';
 const RUN_SERVER = join(HELPERS, 'run-server.js');
 /** IPv4 (20) + UDP (8) + TFTP DATA header (4): what an nft byte count adds to each payload. */
 const DATA_OVERHEAD = 32;
-
-function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-}
 
 function nft(ns: string, script: string): void {
   sh('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], script);
@@ -84,107 +79,47 @@ function counters(ns: string): { dropped: Counter; spared: Counter | null; data:
   return { dropped: find('in', 'drop') ?? { packets: 0, bytes: 0 }, spared: find('in', 'accept'), data: find('out') };
 }
 
-let labUp = false;
-/** Servers started in the lab and not yet exited: killed by PID before the lab goes. */
-const serverPids = new Set<number>();
-function deleteLab(): void {
-  for (const pid of serverPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  if (!labUp) return;
-  for (const ns of [NS_SRV, NS_CLI]) {
-    try {
-      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-    } catch {
-      // already gone
-    }
-  }
-  labUp = false;
-}
+interface NsServer { port: number; seen: BootEvent[]; stop(): Promise<void> }
 
-function buildLab(): void {
-  labUp = true;
-  sh('ip', ['netns', 'add', NS_SRV]);
-  sh('ip', ['netns', 'add', NS_CLI]);
-  // The veth is created inside the server namespace with its peer moved straight into the
-  // client namespace: the root namespace never holds either end.
-  sh('ip', ['-n', NS_SRV, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS_CLI]);
-  sh('ip', ['-n', NS_SRV, 'addr', 'add', `${SRV_IP}/24`, 'dev', 'eth0']);
-  sh('ip', ['-n', NS_CLI, 'addr', 'add', `${CLI_IP}/24`, 'dev', 'eth0']);
-  for (const ns of [NS_SRV, NS_CLI]) {
-    sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-  }
-}
-
-interface NsServer { port: number; seen: BootEvent[]; child: ChildProcess; stop(): Promise<void> }
-
-/** Starts bootlab inside the server namespace; resolves once it printed its port. */
-function startServer(root: string): Promise<NsServer> {
+/** Starts bootlab (run-server.js) in the server namespace; resolves once it printed its port. */
+function startServer(lab: NetLab, ns: string, root: string): Promise<NsServer> {
   const config = JSON.stringify({ root, address: SRV_IP, tftp: {} });
-  const child = spawn('ip', ['netns', 'exec', NS_SRV, process.execPath, RUN_SERVER, config], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const pid = child.pid;
+  // stdin a pipe: run-server stops when it closes (the lab stops it by PID before that).
+  const proc = lab.spawn(ns, process.execPath, [RUN_SERVER, config], { stdio: ['pipe', 'pipe', 'pipe'] });
   const seen: BootEvent[] = [];
-  let stderr = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let gone = false;
-  if (pid !== undefined) serverPids.add(pid);
-  void exited.then(() => {
-    gone = true;
-    if (pid !== undefined) serverPids.delete(pid);
-  });
-  const stop = async () => {
-    if (gone || pid === undefined) return;
-    process.kill(pid, 'SIGTERM');
-    const timer = setTimeout(() => { if (!gone) process.kill(pid, 'SIGKILL'); }, 3000);
-    await exited;
-    clearTimeout(timer);
-  };
-  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
   return new Promise((resolve, reject) => {
     let buf = '';
-    child.stdout!.on('data', (b: Buffer) => {
+    proc.child.stdout!.on('data', (b: Buffer) => {
       buf += b.toString();
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
         const msg = JSON.parse(buf.slice(0, nl)) as { listening?: { port: number }; event?: BootEvent; error?: string };
         buf = buf.slice(nl + 1);
         if (msg.event) seen.push(msg.event);
-        if (msg.listening) resolve({ port: msg.listening.port, seen, child, stop });
+        if (msg.listening) resolve({ port: msg.listening.port, seen, stop: () => proc.stop() });
         if (msg.error) reject(new Error(`run-server: ${msg.error}`));
       }
     });
-    void exited.then(() => reject(new Error(`run-server exited before listening: ${stderr}`)));
+    void proc.exited.then(() => reject(new Error(`run-server exited before listening: ${proc.stderr()}`)));
   });
 }
 
 type Ending = EventOf<'tftp.done'> | EventOf<'tftp.failed'>;
 
-async function ending(seen: BootEvent[], file: string, timeoutMs = 60_000): Promise<Ending | undefined> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const e = seen.find((x): x is Ending => (x.kind === 'tftp.done' || x.kind === 'tftp.failed') && x.file === file);
-    if (e || Date.now() > end) return e;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The transfer's end event, once the server has sent it (undefined after a minute). */
+function ending(seen: BootEvent[], file: string): Promise<Ending | undefined> {
+  return waitFor(() => seen.find((x): x is Ending => (x.kind === 'tftp.done' || x.kind === 'tftp.failed') && x.file === file), 60_000);
 }
 
 if (needsFile(asRoot('netns-loss ("ip netns", nftables)'), tools('atftp', 'curl', 'ip', 'nft'))) {
-  process.once('exit', deleteLab);
-  // A runner that times the file out sends a signal: clean up, then die of it as usual.
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.once(sig, () => {
-      killLeftovers();
-      deleteLab();
-      process.kill(process.pid, sig);
-    });
-  }
-  t.teardown(deleteLab);
-  buildLab();
+  // A runner that times the file out sends a signal: the clients go by PID too (the lab
+  // stops its own processes and deletes its namespaces).
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, () => { killLeftovers(); });
+  const lab = new NetLab('nl');
+  t.teardown(() => lab.destroy());
+  lab.bridge('br0');
+  const NS_SRV = lab.attach('srv', { cidr: `${SRV_IP}/24` });
+  const NS_CLI = lab.attach('cli', { cidr: `${CLI_IP}/24` });
 
   const root = mkdtempSync(join(tmpdir(), 'bootlab-netns-'));
   const out = mkdtempSync(join(tmpdir(), 'bootlab-netns-out-'));
@@ -222,7 +157,7 @@ if (needsFile(asRoot('netns-loss ("ip netns", nftables)'), tools('atftp', 'curl'
       lossRules(NS_CLI, c.perMille, false);
       // Client-to-server packets are dropped in the server namespace: spare the final ACK there.
       lossRules(NS_SRV, c.perMille, true, Math.floor(files[c.file].size / c.blksize) + 1);
-      const srv = await startServer(root);
+      const srv = await startServer(lab, NS_SRV, root);
       tt.teardown(() => srv.stop());
       const { size, sha } = files[c.file];
       const local = join(out, `${++n}-${c.file}`);
@@ -233,7 +168,7 @@ if (needsFile(asRoot('netns-loss ("ip netns", nftables)'), tools('atftp', 'curl'
       tt.equal(await sha256File(local).catch(() => 'no file'), sha, 'the file arrived byte-exact');
 
       const end = await ending(srv.seen, c.file);
-      await new Promise((res) => setTimeout(res, 200));
+      await sleep(200); // the last counters settle
       const cli = counters(NS_CLI);
       const srvc = counters(NS_SRV);
       // A windowed read sends few ACKs: at 1% none may be lost, so only DATA loss is required.
