@@ -1,5 +1,5 @@
 // Per-machine iPXE scripts, generated from the host map when asked for, never written to
-// disk: bootlab/<mac>.ipxe (the DHCP responder hands iPXE this name, services/dhcp/boot.ts),
+// disk: bootlab/<mac>.ipxe (the DHCP responder hands iPXE this name, services/boot/choose.ts),
 // and the dispatcher any iPXE can chain, which asks for its own script by MAC:
 // bootlab/boot.ipxe always, and boot.ipxe at the root only when the disk has none (many
 // sites have their own boot.ipxe; bootlab never shadows it, issue 15 A1).

@@ -25,7 +25,7 @@ export const remapRuleSpec = obj({
 export const tftpSpec = obj({
   enabled: bool(true),
   address: str('0.0.0.0', IP_ADDRESS, 'an IPv4 or IPv6 address'),
-  port: int(1, 65535, 69),
+  port: int(0, 65535, 69), // 0: any free port, as for http and admin (its status says which)
   root: path('../tftpboot'),
   portRange: optStr(PORT_RANGE, 'a range like 49152-49407'),
   singlePort: bool(false),

@@ -1,7 +1,7 @@
 // appliance.yaml: the loader that validates it once at start, with the checks its schema
 // (config-spec.ts) cannot express and the environment's overrides. Any problem stops the
 // program with one line naming the file, line and key:
-//   config/appliance.yaml:14 tftp.port: must be an integer 1-65535
+//   config/appliance.yaml:14 tftp.port: must be an integer 0-65535
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
@@ -142,7 +142,7 @@ export interface ParsedConfig {
 /**
  * Parses and validates YAML text. `file` names the source in errors and anchors relative
  * paths. Pure: it reads nothing from disk (the files the config names are checked by the
- * services that use them; loadConfig in services/load-config.ts does PXE MTFTP's).
+ * services that use them; loadConfig in runtime/load-config.ts does PXE MTFTP's).
  */
 export function parseConfigSource(text: string, file: string, env: NodeJS.ProcessEnv = {}): ParsedConfig {
   const lineCounter = new LineCounter();

@@ -1,7 +1,7 @@
 // PXE MTFTP's files as the running appliance serves them: mtftp.files with an atftpd
 // --mtftp file's lines added, checked against the files under tftp.root (a name twice, a
 // file over 65535 blocks). Reads the disk, so it runs when the config is loaded
-// (services/load-config.ts), never inside the pure parser.
+// (runtime/load-config.ts), never inside the pure parser.
 import { readFileSync } from 'node:fs';
 import type { AppConfig, MtftpFile } from '../core/config.js';
 import { mtftpName } from '../core/multicast.js';

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { adminFixture, type AdminFixture } from '../helpers/admin.js';
-import { HOSTNAME_RULE, MAC_FORMS, PC02, SAMPLE, TEACHER } from './hosts-sample.js';
+import { HOSTNAME_RULE, MAC_FORMS, PC02, SAMPLE, TEACHER } from '../helpers/hosts-sample.js';
 
 const CSV = { 'content-type': 'text/csv' };
 const row = (mac: string, more: Record<string, unknown> = {}) => ({ mac, hostname: null, image: null, ip: null, bootOnce: false, labels: {}, ...more });

@@ -8,9 +8,9 @@
 // in the file and in the served map (a PUT answered 409 is retried, as a client would).
 import t from 'tap';
 import { closeSync, existsSync, openSync, readFileSync, unlinkSync, watch, writeFileSync, writeSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseHostMap } from '../../services/core/hostmap-parse.js';
 import { adminFixture, type AdminFixture } from '../helpers/admin.js';
+import { sleep, waitFor } from '../helpers/util.js';
 
 const hex = (i: number) => i.toString(16).padStart(2, '0');
 const teacherMac = '52:54:00:00:00:01';
@@ -89,14 +89,6 @@ async function round(f: AdminFixture, r: number, order: Order, pauseMs: number):
   return put!;
 }
 
-async function until(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) return false;
-    await sleep(50);
-  }
-  return true;
-}
 
 t.test('20 rounds of an in-place hand save racing a PUT: every host is kept, in the file and in the map', async (t) => {
   const f = await adminFixture(t, { hosts: START });
@@ -128,7 +120,7 @@ t.test('20 rounds of an in-place hand save racing a PUT: every host is kept, in 
     const inMap = () => [...want].filter(([mac, name]) => f.runtime.hosts.lookup(mac)?.hostname !== name).map(([, name]) => name);
     // Whatever the host map still has to do (a save found in the inode its rename replaced) is done.
     await f.runtime.hosts.idle();
-    await until(async () => inFile().length === 0 && inMap().length === 0, 30_000);
+    await waitFor(() => inFile().length === 0 && inMap().length === 0, 30_000, 50); // the asserts below say what is missing
     t.same(inFile(), [], `round ${r} (${order}, pause ${pauseMs} ms): no host missing from the file`);
     t.same(inMap(), [], `round ${r}: no host missing from the served map`);
     const text = readFileSync(f.hostsFile, 'utf8');

@@ -12,7 +12,7 @@ import { createRuntime } from '../../services/runtime/runtime.js';
 import { HostMapError } from '../../services/core/hostmap.js';
 import { silentLogger } from '../../services/core/log.js';
 import { adminFixture, applianceYaml } from '../helpers/admin.js';
-import { PC02, SAMPLE, TEACHER } from './hosts-sample.js';
+import { PC02, SAMPLE, TEACHER } from '../helpers/hosts-sample.js';
 
 const CSV = { 'content-type': 'text/csv' };
 const TAKEN = (name: string, owner: string) => `"${name}" is already the hostname of ${owner}: each machine needs a name of its own`;

@@ -12,12 +12,13 @@ import { chmodSync, closeSync, createReadStream, existsSync, mkdirSync, mkdtempS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode, encode, isDecodeError } from '../../services/tftp/packet.js';
+import { randomFile, sha256File, sleep } from '../helpers/util.js';
 
 export class HarnessError extends Error {
   override name = 'HarnessError';
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sha256File, sleep } from '../helpers/util.js';
 
 // ---------------------------------------------------------------------------------------
 // Processes. Each child gets its own process group (detached), whose id is the PID we
@@ -173,28 +174,6 @@ export function resetPeakRss(pid: number): boolean {
 
 // ---------------------------------------------------------------------------------------
 // Served files and their copies: random bytes, compared by SHA-256.
-
-/** Writes `size` random bytes to `file` (world-readable: atftpd serves as "nobody") and returns their SHA-256. */
-export function writeRandomFile(file: string, size: number): string {
-  const h = createHash('sha256');
-  const fd = openSync(file, 'w', 0o644);
-  for (let left = size; left > 0;) {
-    const chunk = randomBytes(Math.min(left, 4 * 1024 * 1024));
-    writeSync(fd, chunk);
-    h.update(chunk);
-    left -= chunk.length;
-  }
-  closeSync(fd);
-  chmodSync(file, 0o644);
-  return h.digest('hex');
-}
-
-export function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(file).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
-  });
-}
 
 /** Compares a client's copy with the served file's SHA-256 and deletes it: null when equal, else why not. */
 export async function checkOutput(file: string, want: string): Promise<string | null> {
@@ -403,7 +382,7 @@ export function makeBenchFiles(prefix: string, files: ReadonlyArray<readonly [st
   chmodSync(base, 0o755);
   chmodSync(root, 0o755);
   const sha: Record<string, string> = {};
-  for (const [name, size] of files) sha[name] = writeRandomFile(join(root, name), size);
+  for (const [name, size] of files) sha[name] = randomFile(root, name, size);
   return { base, root, out, sha };
 }
 

@@ -1,6 +1,6 @@
 // The three servers the benchmark compares, how each is started, and what versions ran.
 // Peers come unpacked (not installed) from scripts/bench-peers.sh; bootlab runs from dist/
-// through bootlab-server.js with a generated appliance.yaml.
+// through test/helpers/run-server.js --config with a generated appliance.yaml.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ export interface ServerDef {
   version: string;
   /** The command line (before taskset / ip netns exec are put in front). */
   command(s: ServerSetup): { cmd: string; args: string[] };
-  /** bootlab prints `READY <addr> <port>`; the peers are probed instead. */
+  /** bootlab (helpers/run-server.ts) prints `{"listening":...}` once bound; the peers are probed instead. */
   printsReady: boolean;
 }
 
@@ -89,7 +89,7 @@ export function serverDefs(peers: ReturnType<typeof fetchPeers>): ServerDef[] {
       command: (s) => {
         const file = join(s.work, 'appliance.yaml');
         writeFileSync(file, bootlabConfigYaml(s));
-        return { cmd: process.execPath, args: [join(REPO, 'dist/test/bench/bootlab-server.js'), '--config', file, '--exit-on-stdin-close'] };
+        return { cmd: process.execPath, args: [join(REPO, 'dist/test/helpers/run-server.js'), '--config', file] };
       },
     },
     {

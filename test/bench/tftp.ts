@@ -142,9 +142,9 @@ async function startServer(def: ServerDef, files: Files, port: number, lab: Netn
   const deadline = Date.now() + 15_000;
   try {
     if (def.printsReady) {
-      while (!/^READY /m.test(proc.stdout)) {
+      while (!/^\{"listening":/m.test(proc.stdout)) {
         if (!proc.running) throw new Error(proc.describe());
-        if (Date.now() > deadline) throw new Error('no READY line within 15 s');
+        if (Date.now() > deadline) throw new Error('no "listening" line within 15 s');
         await sleep(20);
       }
     }

@@ -1,4 +1,4 @@
-// chooseBoot (services/dhcp/boot.ts) with the HTTP boot server and the loaders: iPXE gets
+// chooseBoot (services/boot/choose.ts) with the HTTP boot server and the loaders: iPXE gets
 // its script over http:// (the port named unless 80) or tftp:// when HTTP is off; UEFI
 // HTTP Boot gets a URL; `loader: pxelinux` and `loader: grub` kernel images hand BIOS /
 // UEFI clients that loader. And respond(): an HTTPClient DISCOVER in proxy mode.

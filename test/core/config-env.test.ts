@@ -90,8 +90,8 @@ t.test('a bad value names the variable and the key, not a line of the file', asy
   const full = errorsOf('', { BOOTLAB_DHCP_MODE: 'full' });
   t.equal(full?.length, 1, 'full mode from the environment without a pool in the file: refused');
   t.match(full?.[0], /dhcp\.pool\.start: is required in full mode/);
-  const both = errorsOf(y('tftp:', '  port: 0'), { BOOTLAB_HTTP_PORT: 'x' });
-  t.same(both, ['environment BOOTLAB_HTTP_PORT=x: http.port: must be an integer 0-65535', `${FILE}:2 tftp.port: must be an integer 1-65535`], 'environment lines and file lines together');
+  const both = errorsOf(y('tftp:', '  port: -1'), { BOOTLAB_HTTP_PORT: 'x' });
+  t.same(both, ['environment BOOTLAB_HTTP_PORT=x: http.port: must be an integer 0-65535', `${FILE}:2 tftp.port: must be an integer 0-65535`], 'environment lines and file lines together');
 });
 
 t.test('loadConfig(file, env): the same overrides; the process environment only by default', async (t) => {

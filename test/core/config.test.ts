@@ -31,17 +31,17 @@ const bad: Bad[] = [
   {
     name: 'wrong type: a string for an integer',
     text: y('tftp:', '  port: "69"'),
-    lines: [`${FILE}:2 tftp.port: must be an integer 1-65535`],
+    lines: [`${FILE}:2 tftp.port: must be an integer 0-65535`],
   },
   {
     name: 'out of range',
     text: y('# comment', 'log:', '  level: info', '', 'tftp:', '  enabled: true', '  port: 70000'),
-    lines: [`${FILE}:7 tftp.port: must be an integer 1-65535`],
+    lines: [`${FILE}:7 tftp.port: must be an integer 0-65535`],
   },
   {
-    name: 'out of range: 0',
-    text: y('tftp:', '  port: 0'),
-    lines: [`${FILE}:2 tftp.port: must be an integer 1-65535`],
+    name: 'out of range: negative',
+    text: y('tftp:', '  port: -1'),
+    lines: [`${FILE}:2 tftp.port: must be an integer 0-65535`],
   },
   {
     name: 'not an integer',
@@ -51,7 +51,7 @@ const bad: Bad[] = [
   {
     name: 'a value on the line after its key',
     text: y('tftp:', '  port:', '    70000'),
-    lines: [`${FILE}:3 tftp.port: must be an integer 1-65535`],
+    lines: [`${FILE}:3 tftp.port: must be an integer 0-65535`],
   },
   {
     name: 'null for an integer',
@@ -155,10 +155,10 @@ const bad: Bad[] = [
   },
   {
     name: 'several problems: one line each',
-    text: y('tftp:', '  port: 0', '  timeout: 999', '  prot: 1'),
+    text: y('tftp:', '  port: -1', '  timeout: 999', '  prot: 1'),
     anyOrder: true,
     lines: [
-      `${FILE}:2 tftp.port: must be an integer 1-65535`,
+      `${FILE}:2 tftp.port: must be an integer 0-65535`,
       `${FILE}:3 tftp.timeout: must be an integer 1-255`,
       `${FILE}:4 tftp.prot: unknown key (did you mean tftp.port?)`,
     ],
@@ -182,12 +182,12 @@ t.test('validation errors: one line each, FILE:LINE key.path: message', async (t
 
 t.test('the ConfigError message is the lines joined', async (t) => {
   try {
-    parseConfig(y('tftp:', '  port: 0', '  timeout: 0'), 'a.yaml');
+    parseConfig(y('tftp:', '  port: -1', '  timeout: 0'), 'a.yaml');
     t.fail('should throw');
   } catch (e) {
     t.ok(e instanceof ConfigError);
     t.equal((e as ConfigError).name, 'ConfigError');
-    t.equal((e as Error).message, 'a.yaml:2 tftp.port: must be an integer 1-65535\na.yaml:3 tftp.timeout: must be an integer 1-255');
+    t.equal((e as Error).message, 'a.yaml:2 tftp.port: must be an integer 0-65535\na.yaml:3 tftp.timeout: must be an integer 1-255');
   }
 });
 
@@ -317,6 +317,11 @@ t.test('a remap rule without match is refused', async (t) => {
   t.ok(lines && lines.length === 1 && /^\/etc\/bootlab\/appliance\.yaml:3 tftp\.remap\.0\.match: /.test(lines[0]), `missing match: ${JSON.stringify(lines)}`);
 });
 
+t.test('tftp.port 0: any free port, as for http.port and admin.port', async (t) => {
+  const c = parseConfig(y('tftp:', '  port: 0', 'http:', '  port: 0', 'admin:', '  port: 0'), FILE);
+  t.same([c.tftp.port, c.http.port, c.admin.port], [0, 0, 0]);
+});
+
 t.test('tftp.workers: auto or a number, as the shipped file documents', async (t) => {
   t.equal(parseConfig(y('tftp:', '  workers: auto'), FILE).tftp.workers, 'auto');
   t.equal(errorsOf(y('tftp:', '  workers: "2"')), null, 'a quoted number');
@@ -330,7 +335,7 @@ t.test('config files written to disk keep their line numbers', async (t) => {
   mkdirSync(join(dir, 'etc'));
   const file = join(dir, 'etc', 'a.yaml');
   writeFileSync(file, y('# bootlab', '', 'log:', '  level: info', '', 'tftp:', '  # the port', '  port: 99999'));
-  t.same(loadErrors(file), [`${file}:8 tftp.port: must be an integer 1-65535`]);
+  t.same(loadErrors(file), [`${file}:8 tftp.port: must be an integer 0-65535`]);
 });
 
 t.test('dhcp and hosts keys: defaults, and errors naming key and line', async (t) => {
@@ -409,7 +414,7 @@ t.test('mtftp files: the 65535-block limit, duplicate names, a shared group, and
   ], 'the atftpd file\'s entries join mtftp.files, leading slashes dropped');
   t.same(errs('  files: [{ file: pxelinux.0, group: 239.255.1.1 }]', '  atftpdFile: good.conf'),
     [`${join(dir, 'good.conf')}:1: names pxelinux.0 again (already at mtftp.files.0.file)`], 'a file in both places is refused');
-  // parseConfig itself reads nothing: the files are the loader's (services/load-config.ts).
+  // parseConfig itself reads nothing: the files are the loader's (services/runtime/load-config.ts).
   const text = y(...base, '  files: [{ file: big.bin, group: 239.255.1.1 }]', '  atftpdFile: missing.conf');
   const pure = parseConfig(text, cfgFile);
   t.same(pure.mtftp.files, [{ file: 'big.bin', group: '239.255.1.1', clientPort: 3001 }], 'parseConfig leaves mtftp.files as written');

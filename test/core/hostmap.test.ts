@@ -3,10 +3,10 @@
 import t from 'tap';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HostMap, HostMapError, normalizeMac } from '../../services/core/hostmap.js';
 import { parseHostMap } from '../../services/core/hostmap-parse.js';
 import { silentLogger } from '../../services/core/log.js';
+import { waitFor } from '../helpers/util.js';
 
 const SAMPLE = `# Room B12, first row
 defaults:
@@ -27,15 +27,6 @@ hosts:
     image: debian
   AA-BB-CC-DD-EE-02: { hostname: pc02, bootOnce: true }
 `;
-
-async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await sleep(20);
-  }
-  return true;
-}
 
 t.test('MAC addresses in every usual notation come to one normal form', async (t) => {
   for (const [input, want] of [
@@ -100,14 +91,14 @@ t.test('a hand edit is live within a second; an invalid one keeps the last good 
   t.teardown(() => map.close());
   map.watch();
   writeFileSync(file, SAMPLE.replace('hostname: pc02', 'hostname: pc02b'));
-  t.ok(await until(() => map.lookup('aa:bb:cc:dd:ee:02')?.hostname === 'pc02b', 20_000), 'the edit is seen (no time is asserted)');
+  t.ok(await waitFor(() => map.lookup('aa:bb:cc:dd:ee:02')?.hostname === 'pc02b', 20_000), 'the edit is seen (no time is asserted)');
   writeFileSync(file, SAMPLE.replace('image: debian', 'image: missing'));
-  t.ok(await until(() => map.lastError !== null), 'the invalid edit is noticed');
+  t.ok(await waitFor(() => map.lastError !== null, 3000), 'the invalid edit is noticed');
   t.match(map.lastError?.[0], /hosts\.yaml:17 hosts\.52:54:00:00:00:01\.image: names no image/);
   t.equal(map.lookup('52:54:00:00:00:01')?.image, 'debian', 'the last good map is still served');
   t.equal(map.lookup('aa:bb:cc:dd:ee:02')?.hostname, 'pc02b');
   writeFileSync(file, SAMPLE);
-  t.ok(await until(() => map.lastError === null && map.lookup('aa:bb:cc:dd:ee:02')?.hostname === 'pc02'), 'a fixed file clears the error');
+  t.ok(await waitFor(() => map.lastError === null && map.lookup('aa:bb:cc:dd:ee:02')?.hostname === 'pc02', 3000), 'a fixed file clears the error');
 });
 
 t.test('writes keep comments and key order, and use the notation already in the file', async (t) => {

@@ -13,8 +13,8 @@ import { classify } from '../../services/dhcp/pxe.js';
 import { respond, type Decision, type Link, type RespondContext, type ResolvedDhcpConfig } from '../../services/dhcp/respond.js';
 import { dhcp, hostView, tlv, type RawRequest } from '../helpers/dhcp-bytes.js';
 import { FuzzGen } from '../helpers/dhcp-fuzzgen.js';
+import type { TapTest } from '../helpers/util.js';
 
-type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 
 const SERVER = '192.0.2.1';
 const LINK: Link = { name: 'eth0', address: SERVER, netmask: '255.255.255.0' };

@@ -8,9 +8,9 @@ import { defaults } from '../../services/core/schema.js';
 import { LeaseStore } from '../../services/dhcp/leases.js';
 import { MessageType, Opt, decode, isDecodeError, messageType, optIp, optText, optUInt32, type DhcpPacket } from '../../services/dhcp/packet.js';
 import { respond, type Decision, type RespondContext, type ResolvedDhcpConfig } from '../../services/dhcp/respond.js';
-type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 import { IPXE, PXE_BIOS, PXE_UEFI, dhcp, hostView, tlv, type RawRequest } from '../helpers/dhcp-bytes.js';
 import { classify } from '../../services/dhcp/pxe.js';
+import type { TapTest } from '../helpers/util.js';
 
 const SERVER = '192.0.2.1';
 const LINK = { name: 'eth0', address: SERVER, netmask: '255.255.255.0' };

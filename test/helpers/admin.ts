@@ -1,7 +1,6 @@
 // An admin runtime for a test: a config file, a host map and a tftpboot folder in a
 // temporary folder, the real wiring (createRuntime) and the app built on it, driven with
-// app.inject. TFTP runs for real on a loopback port when asked; DHCP and MTFTP are off.
-import { createSocket } from 'node:dgram';
+// app.inject. TFTP runs for real on a free loopback port (tftp.port: 0; the service's row says which) when asked; DHCP and MTFTP are off.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,13 +8,13 @@ import type { LightMyRequestResponse } from 'fastify';
 import { build, type AdminApp } from '../../services/admin/app.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../services/runtime/runtime.js';
 import { silentLogger } from '../../services/core/log.js';
+import type { Teardown } from './util.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
 /** The body of every 401 (errors.ts). */
 export const UNAUTHORIZED = { error: 'unauthorized', message: 'a valid bearer token is required (Authorization: Bearer <token>)' };
 
-interface Teardown { teardown(fn: () => unknown): void }
 
 export interface AdminFixtureOptions {
   /** config/hosts.yaml text. */
@@ -46,22 +45,13 @@ export interface AdminFixture {
   send(method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
 }
 
-/** A UDP port free on loopback right now (tftp.port must be 1-65535: the config has no "any port"). */
-export async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  const { port } = s.address();
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-export function applianceYaml(dir: string, o: AdminFixtureOptions, tftpPort = 0): string {
+export function applianceYaml(dir: string, o: AdminFixtureOptions): string {
   const lines = [
     'log:', '  level: silent',
     `stateDir: ${join(dir, 'state')}`,
     `hosts: ${join(dir, 'hosts.yaml')}`,
     'tftp:',
-    ...(o.tftp ? ['  enabled: true', '  address: 127.0.0.1', `  port: ${tftpPort}`, ...o.tftp.map((l) => `  ${l}`)] : ['  enabled: false']),
+    ...(o.tftp ? ['  enabled: true', '  address: 127.0.0.1', '  port: 0', ...o.tftp.map((l) => `  ${l}`)] : ['  enabled: false']),
     `  root: ${join(dir, 'tftpboot')}`,
     'dhcp:', '  mode: off',
     'mtftp:', '  enabled: false',
@@ -85,7 +75,7 @@ export async function adminFixture(t: Teardown, o: AdminFixtureOptions = {}): Pr
   const hostsFile = join(dir, 'hosts.yaml');
   writeFileSync(hostsFile, o.hosts ?? 'hosts: {}\n');
   const configFile = join(dir, 'appliance.yaml');
-  writeFileSync(configFile, applianceYaml(dir, o, o.tftp ? await freeUdpPort() : 0));
+  writeFileSync(configFile, applianceYaml(dir, o));
   const runtime = await createRuntime(configFile, { log: silentLogger(), processMetrics: false, ...o.runtime });
   // Registered before anything can throw: a failed start still closes the watcher and sockets.
   let app: AdminApp | null = null;

@@ -16,15 +16,13 @@
 //   8 -> 42. After any TFTP error 7.88 also prints a bogus "getpeername() failed with
 //   errno 107": the exit code is what counts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants, createReadStream, writeFileSync } from 'node:fs';
 import dgram from 'node:dgram';
 import { userInfo } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import type { BootEvent, EventOf } from '../../services/core/events.js';
 import { decode, encode, type DecodeError, type Packet } from '../../services/tftp/packet.js';
 import type { startTestServer as StartTestServer } from './tftp.js';
-import type tap from 'tap';
+import type { Teardown } from './util.js';
 
 export type ClientName = 'atftp' | 'tftp-hpa' | 'curl';
 
@@ -95,29 +93,6 @@ export function isGone(pid: number): boolean {
     return false;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
-function onPath(bin: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const full = join(dir, bin);
-    try {
-      accessSync(full, constants.X_OK);
-      return full;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
-/** Throws, naming the Debian package, when a client binary is missing. */
-export function requireClients(...names: ClientName[]): void {
-  const missing = names.filter((n) => onPath(BINARIES[n].bin) === null);
-  if (missing.length > 0) {
-    const list = missing.map((n) => `${BINARIES[n].bin} (Debian package ${BINARIES[n].pkg})`).join(', ');
-    throw new Error(`missing TFTP client: ${list}; install with: apt-get install -y ${missing.map((n) => BINARIES[n].pkg).join(' ')}`);
   }
 }
 
@@ -277,23 +252,6 @@ export function describe(r: RunResult): string {
 
 // ---- files ----
 
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('data', (b) => h.update(b))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
-  });
-}
-
-/** Writes `size` random bytes to dir/name; returns the sha256. */
-export function randomFile(dir: string, name: string, size: number): string {
-  const buf = randomBytes(size);
-  writeFileSync(join(dir, name), buf);
-  return createHash('sha256').update(buf).digest('hex');
-}
-
 /** RFC 1350 block count of a read: the last block is short, possibly empty. */
 export function blockCount(size: number, blksize: number): number {
   return Math.floor(size / blksize) + 1;
@@ -313,7 +271,6 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-interface Teardown { teardown(fn: () => unknown): void }
 
 /**
  * Starts bootlab's TFTP server on 127.0.0.1 (an ephemeral port) with `root`.
@@ -383,8 +340,9 @@ export async function nextDone(seen: BootEvent[], file: string, used: Set<number
   return e;
 }
 
-/** The test object tap hands to a t.test() callback. */
-export type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
+// Re-exported for the interop tests that take them from here with the clients.
+export type { TapTest } from './util.js';
+export { randomFile, sha256File } from './util.js';
 
 // ---- a raw client, for what no packaged client sends ----
 

@@ -69,7 +69,7 @@ export const PXE_UEFI = [
 /** iPXE adds user class "iPXE" (bare string) and its encapsulated options (175). */
 export const IPXE = [tlv(77, 'iPXE'), tlv(175, [0xb1, 0x05, 0x01, 0x10, 0xec, 0x10, 0x00])];
 
-/** A host map view (services/dhcp/boot.ts HostView) from YAML text, as the HostMap module serves it. */
+/** A host map view (services/core/hostmap-parse.ts HostView) from YAML text, as the HostMap module serves it. */
 export function hostView(yaml: string): HostView & { data: HostMapData } {
   const { data } = parseHostMap(yaml, 'hosts.yaml');
   return { data, lookup: (m: string) => data.hosts.get(m), images: data.images, defaults: data.defaults };

@@ -1,5 +1,5 @@
 // Floods of hand-built DHCP requests from a lab namespace, and what a test reads back from
-// the bootlab it floods, for the abuse tests (test/interop/dhcp-abuse.test.ts,
+// the bootlab it floods, for the abuse tests (test/lab/interop/dhcp-abuse.test.ts,
 // dhcp-fuzz.test.ts):
 // - Flood: a small Node script run in a lab namespace that sends copies of one request
 //   (test/helpers/dhcp-clients.ts bootRequest) at a steady pace until it is stopped, each

@@ -7,7 +7,7 @@
 //     93) and unknown options; giaddr 0, the sender's own address (a relay on the link) or
 //     one on no subnet of the server's.
 // Used in-process against respond() (test/dhcp/abuse.test.ts) and over the wire from a lab
-// namespace against bootlab (dhcp-fuzz-main.ts, test/interop/dhcp-fuzz.test.ts).
+// namespace against bootlab (dhcp-fuzz-main.ts, test/lab/interop/dhcp-fuzz.test.ts).
 import { message, tlv } from './dhcp-bytes.js';
 import { prng } from './prng.js';
 

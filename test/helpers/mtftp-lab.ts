@@ -1,4 +1,4 @@
-// A namespace lab for the multicast TFTP interop tests (test/interop/mtftp*.test.ts):
+// A namespace lab for the multicast TFTP interop tests (test/lab/interop/mtftp*.test.ts):
 // PXE MTFTP (server port 1759, one group per file) and RFC 2090 (the "multicast" option
 // on the unicast TFTP server), driven by real clients, checked with evidence that does
 // not come from the server: sha256 of what each client wrote, nftables counters of what
@@ -38,12 +38,11 @@
 // - `atftp -g --option multicast` sends the option with an empty value (RFC 2090), trace
 //   "received OACK <blksize: 1468, multicast: 239.255.2.1,1758,0, >" for a non-master
 //   and "received OACK <mc = 1>" when it becomes master.
-import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, jsonLog, sleep, waitFor, type LogLine } from './dhcp-clients.js';
+import { spawnBootlab, tailOf, type BootlabConfig, type LogLine } from './bootlab.js';
 import { sh, type LabProcess, type NetLab } from './netlab.js';
-import { prng } from './prng.js';
+import { randomFile, sha256, waitFor } from './util.js';
 
 export const SERVER_IP = '192.0.2.1';
 export const FAR_SERVER_IP = '198.51.100.1';
@@ -95,15 +94,6 @@ export function buildLan(lab: NetLab, dir: string, n: number, opts: { far?: bool
   return { lab, dir, root, clients, ip };
 }
 
-/** The name of `member`'s bridge port in the lan namespace (the veth peer of its `ifname`). */
-export function bridgePortOf(lab: NetLab, member: string, ifname = 'eth0'): string {
-  const peerIndex = lab.exec(member, 'cat', [`/sys/class/net/${ifname}/iflink`]).trim();
-  const links = lab.exec('lan', 'ip', ['-o', 'link', 'show']);
-  const m = new RegExp(`^${peerIndex}: ([^@:\\s]+)`, 'm').exec(links);
-  if (!m) throw new Error(`no interface with index ${peerIndex} (peer of ${member}/${ifname}) in ${lab.lan}:\n${links}`);
-  return m[1];
-}
-
 export interface TestFile {
   name: string;
   path: string;
@@ -111,10 +101,7 @@ export interface TestFile {
   sha256: string;
 }
 
-export function sha256(buf: Buffer): string {
-  return createHash('sha256').update(buf).digest('hex');
-}
-
+/** The SHA-256 of a file that may not exist (a client's copy that never came): undefined then. */
 export function sha256File(path: string): string | undefined {
   return existsSync(path) ? sha256(readFileSync(path)) : undefined;
 }
@@ -129,14 +116,7 @@ export function sizeOf(path: string): number {
 
 /** `size` seeded random bytes written to root/name. */
 export function writeRandomFile(root: string, name: string, size: number, seed: number): TestFile {
-  const rnd = prng(seed);
-  const buf = Buffer.allocUnsafe(size);
-  let i = 0;
-  for (; i + 4 <= size; i += 4) buf.writeUInt32LE(Math.floor(rnd() * 4294967296), i);
-  for (; i < size; i++) buf[i] = Math.floor(rnd() * 256);
-  const path = join(root, name);
-  writeFileSync(path, buf);
-  return { name, path, size, sha256: sha256(buf) };
+  return { name, path: join(root, name), size, sha256: randomFile(root, name, size, seed) };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -178,16 +158,12 @@ export interface McServer {
 
 let serverSerial = 0;
 
-/** `bootlab serve` in `member` with TFTP (+ RFC 2090) and PXE MTFTP on; waits for "bootlab running". */
+/** `bootlab serve` (spawnBootlab) in `member` with TFTP (+ RFC 2090) and PXE MTFTP on. */
 export async function startMulticastBootlab(lan: McLan, member: string, opts: McServerOptions): Promise<McServer> {
   if (PEER) return startAtftpd(lan, member, opts);
   const home = join(lan.dir, `bootlab-${++serverSerial}`);
-  mkdirSync(home, { recursive: true });
-  // YAML is a superset of JSON: written as JSON, keys as in docs/decisions/0005-multicast.md.
-  const appliance = {
-    log: { level: 'debug', pretty: 'never' },
-    stateDir: 'state',
-    hosts: 'hosts.yaml',
+  // Keys as in docs/decisions/0005-multicast.md.
+  const config = {
     tftp: {
       enabled: true, address: '0.0.0.0', port: 69, root: lan.root, maxPerClient: 50,
       multicast: { enabled: true, addresses: RFC2090_RANGE, ports: '1758-1758', window: opts.window ?? 8 },
@@ -198,22 +174,9 @@ export async function startMulticastBootlab(lan: McLan, member: string, opts: Mc
       enabled: true, serverPort: MTFTP_PORT, openTimeout: opts.openTimeout ?? 2, reopenDelay: opts.reopenDelay ?? 2,
       files: opts.files, atftpdFile: null,
     },
-  };
-  const configFile = join(home, 'appliance.yaml');
-  writeFileSync(configFile, `${JSON.stringify(appliance, null, 2)}\n`);
-  writeFileSync(join(home, 'hosts.yaml'), `${JSON.stringify({ defaults: { action: 'menu' }, images: {}, hosts: {} }, null, 2)}\n`);
-
-  const proc = lan.lab.spawn(member, process.execPath, [CLI, 'serve', '--config', configFile], { cwd: home });
-  const logs = jsonLog(proc);
-  const server = serverOf('bootlab', proc, configFile, logs);
-  let exited = false;
-  void proc.exited.then(() => { exited = true; });
-  const ready = await waitFor(() => exited || logs().some((l) => l.msg === 'bootlab running'), opts.readyTimeoutMs ?? 30_000);
-  if (!ready || exited) {
-    await proc.stop();
-    throw new Error(`bootlab did not log "bootlab running" (${exited ? 'it exited' : 'timed out'}); config ${configFile}:\n${JSON.stringify(appliance)}\n${server.tail()}`);
-  }
-  return server;
+  } as BootlabConfig;
+  const b = await spawnBootlab({ home, config, lab: lan.lab, member, cwd: home, readyTimeoutMs: opts.readyTimeoutMs ?? 30_000 });
+  return serverOf('bootlab', b.proc, b.configFile, b.logs);
 }
 
 function serverOf(kind: McServer['kind'], proc: LabProcess, configFile: string, logs: () => LogLine[]): McServer {
@@ -230,11 +193,7 @@ function serverOf(kind: McServer['kind'], proc: LabProcess, configFile: string, 
     roundStarts: pick('mtftp round start'),
     roundsDone: pick('mtftp round done'),
     alive: () => !exited,
-    tail: (n = 30) => {
-      const lines = proc.stdout().trimEnd().split('\n').slice(-n).join('\n');
-      const err = proc.stderr().trim();
-      return `--- ${kind} stdout (last ${n} lines) ---\n${lines}${err ? `\n--- ${kind} stderr ---\n${err.slice(-3000)}` : ''}${exited ? '\n--- (the server has exited) ---' : ''}`;
-    },
+    tail: (n = 30) => tailOf(proc, kind, n, exited),
     stop: () => proc.stop(),
   };
 }
@@ -421,260 +380,5 @@ export function verdict(r: ClientResult, want: TestFile): { ok: boolean; code: n
   return { ok: r.code === 0 && exact, code: r.code, signal: r.signal, size: sizeOf(r.out), exact, ms: r.ms, output };
 }
 
-// ---------------------------------------------------------------------------------------
-// nftables: counting what the server sends, dropping on a bridge port
-
-interface NftCounter { comment: string; packets: number; bytes: number }
-
-function nftCounters(lab: NetLab, member: string, family: string, table: string): NftCounter[] {
-  const j = JSON.parse(lab.exec(member, 'nft', ['-j', 'list', 'table', family, table])) as { nftables: Array<Record<string, unknown>> };
-  const out: NftCounter[] = [];
-  for (const item of j.nftables) {
-    const rule = item.rule as { comment?: string; expr?: Array<Record<string, unknown>> } | undefined;
-    if (!rule?.expr) continue;
-    const c = rule.expr.find((e) => e.counter)?.counter as { packets: number; bytes: number } | undefined;
-    if (c) out.push({ comment: rule.comment ?? '', packets: c.packets, bytes: c.bytes });
-  }
-  return out;
-}
-
-export interface DataCount {
-  /** TFTP DATA packets sent to 224.0.0.0/4 and their payload bytes. */
-  mcastPackets: number;
-  mcastPayload: number;
-  /** TFTP DATA packets sent unicast (any source port) and their payload bytes. */
-  unicastPackets: number;
-  unicastPayload: number;
-  /** Both. */
-  payload: number;
-  /** Every IP packet the server namespace sent, DATA or not (context for the counts above). */
-  allPackets: number;
-}
-
-/**
- * Counters in the server namespace's output hook: every UDP datagram whose first two
- * payload bytes are 3 (TFTP DATA), split by multicast or unicast destination.
- * `unicastTo` limits the unicast count to these client addresses (plain TFTP clients
- * elsewhere are then not counted).
- */
-export class DataCounter {
-  /** What the counters said at the last reset(): rule counters cannot be reset in place. */
-  private base: DataCount = { mcastPackets: 0, mcastPayload: 0, unicastPackets: 0, unicastPayload: 0, payload: 0, allPackets: 0 };
-
-  private constructor(private readonly lab: NetLab, private readonly member: string) {}
-
-  static install(lab: NetLab, member = 'srv', opts: { unicastTo?: string[] } = {}): DataCounter {
-    const uni = opts.unicastTo?.length ? `ip daddr { ${opts.unicastTo.join(', ')} }` : 'ip daddr != 224.0.0.0/4';
-    lab.exec(member, 'nft', ['-f', '-'], `table inet mtftp_count {
-  chain out {
-    type filter hook output priority 0; policy accept;
-    meta l4proto udp ip daddr 224.0.0.0/4 @th,64,16 3 counter comment "mcast-data"
-    meta l4proto udp ${uni} @th,64,16 3 counter comment "unicast-data"
-    counter comment "all-out"
-  }
-}
-`);
-    return new DataCounter(lab, member);
-  }
-
-  private total(): DataCount {
-    const cs = nftCounters(this.lab, this.member, 'inet', 'mtftp_count');
-    const m = cs.find((c) => c.comment === 'mcast-data') ?? { packets: 0, bytes: 0 };
-    const u = cs.find((c) => c.comment === 'unicast-data') ?? { packets: 0, bytes: 0 };
-    const all = cs.find((c) => c.comment === 'all-out') ?? { packets: 0, bytes: 0 };
-    const mp = m.bytes - 32 * m.packets;
-    const up = u.bytes - 32 * u.packets;
-    return { mcastPackets: m.packets, mcastPayload: mp, unicastPackets: u.packets, unicastPayload: up, payload: mp + up, allPackets: all.packets };
-  }
-
-  /** DATA counted since install() or the last reset(). */
-  read(): DataCount {
-    const t = this.total();
-    const b = this.base;
-    return {
-      mcastPackets: t.mcastPackets - b.mcastPackets, mcastPayload: t.mcastPayload - b.mcastPayload,
-      unicastPackets: t.unicastPackets - b.unicastPackets, unicastPayload: t.unicastPayload - b.unicastPayload,
-      payload: t.payload - b.payload, allPackets: t.allPackets - b.allPackets,
-    };
-  }
-
-  /** Counts from zero again (`nft reset counters` resets only named counters, not these). */
-  reset(): void {
-    this.base = this.total();
-  }
-}
-
-export interface Loss {
-  port: string;
-  /** Datagrams dropped so far, both directions. */
-  drops(): number;
-  /** Takes the rule away; returns the datagrams it dropped. */
-  remove(): number;
-}
-
-/** Drops `percent` % of UDP (at random, each way) on `member`'s bridge port; IGMP passes. */
-export function addLoss(lab: NetLab, member: string, percent: number): Loss {
-  const port = bridgePortOf(lab, member);
-  const table = `loss_${port}`;
-  lab.exec('lan', 'nft', ['-f', '-'], `table bridge ${table} {
-  chain f {
-    type filter hook forward priority 0; policy accept;
-    iifname "${port}" meta l4proto udp numgen random mod 100 < ${percent} counter drop comment "from"
-    oifname "${port}" meta l4proto udp numgen random mod 100 < ${percent} counter drop comment "to"
-  }
-}
-`);
-  const drops = (): number => nftCounters(lab, 'lan', 'bridge', table).reduce((a, c) => a + c.packets, 0);
-  return {
-    port,
-    drops,
-    remove: () => {
-      const n = drops();
-      lab.exec('lan', 'nft', ['delete', 'table', 'bridge', table]);
-      return n;
-    },
-  };
-}
-
-export interface UdpStats { rcvbufErrors: number; inErrors: number; sndbufErrors: number }
-
-/**
- * A namespace's UDP counters (/proc/net/snmp is per namespace): datagrams its sockets
- * dropped because their receive buffer was full (RcvbufErrors: the reader was too slow, a
- * busy CPU), all receive errors, and sends refused for a full send buffer.
- */
-export function udpStats(lab: NetLab, member: string): UdpStats {
-  const [head, vals] = lab.exec(member, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:')).map((l) => l.trim().split(/\s+/));
-  const get = (k: string) => Number(vals?.[head?.indexOf(k) ?? -1] ?? NaN);
-  return { rcvbufErrors: get('RcvbufErrors'), inErrors: get('InErrors'), sndbufErrors: get('SndbufErrors') };
-}
-
-/**
- * Each namespace's UDP RcvbufErrors. Blocks a client drops this way it must get again, so
- * they explain extra copies that are not the server's.
- */
-export function rcvbufErrors(lab: NetLab, members: string[]): Record<string, number> {
-  return Object.fromEntries(members.map((m) => [m, udpStats(lab, m).rcvbufErrors]));
-}
-
-/** `after - before` per member. */
-export function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
-}
-
-/** A token bucket on `member`'s `ifname`: `rate` like "8mbit"; the queue never drops a window. */
-export function shape(lab: NetLab, member: string, ifname: string, rate: string): void {
-  lab.exec(member, 'tc', ['qdisc', 'replace', 'dev', ifname, 'root', 'tbf', 'rate', rate, 'burst', '16kb', 'latency', '2s']);
-}
-
-// ---------------------------------------------------------------------------------------
-// Hand-built datagrams
-
-export interface UdpReply {
-  from: string;
-  port: number;
-  data: Buffer;
-  at: number;
-}
-
-// Runs inside the namespace: bind (0.0.0.0:bindPort or ephemeral), send each datagram
-// (hex) to host:port 50 ms apart, print every datagram received until listenMs after the last.
-const PROBE = `
-const dgram = require('node:dgram');
-const [packets, host, port, bindPort, listenMs] = JSON.parse(process.argv[1]);
-const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
-let t0 = Date.now();
-s.on('error', (e) => { out({ error: e.message }); process.exit(2); });
-s.on('message', (m, r) => out({ from: r.address, port: r.port, hex: m.toString('hex'), at: Date.now() - t0 }));
-s.bind(bindPort, '0.0.0.0', async () => {
-  t0 = Date.now();
-  for (const hex of packets) {
-    await new Promise((res, rej) => s.send(Buffer.from(hex, 'hex'), port, host, (e) => (e ? rej(e) : res())));
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  setTimeout(() => { s.close(); process.exit(0); }, listenMs);
-});
-`;
-
-/** Sends `packets` from `member` to host:port and returns what came back within `listenMs`. */
-export async function udpProbe(lab: NetLab, member: string, host: string, port: number, packets: Buffer[], opts: { listenMs?: number; bindPort?: number } = {}): Promise<UdpReply[]> {
-  const listenMs = opts.listenMs ?? 2000;
-  const proc = lab.spawn(member, process.execPath, ['-e', PROBE, JSON.stringify([packets.map((p) => p.toString('hex')), host, port, opts.bindPort ?? 0, listenMs])]);
-  const timer = setTimeout(() => { void proc.stop(); }, listenMs + packets.length * 50 + 15_000);
-  const { code } = await proc.exited;
-  clearTimeout(timer);
-  const replies: UdpReply[] = [];
-  for (const line of proc.stdout().split('\n')) {
-    if (!line.trim()) continue;
-    const j = JSON.parse(line) as { from?: string; port?: number; hex?: string; at?: number; error?: string };
-    if (j.error) throw new Error(`probe in ${member}: ${j.error}`);
-    if (j.hex !== undefined) replies.push({ from: j.from!, port: j.port!, data: Buffer.from(j.hex, 'hex'), at: j.at! });
-  }
-  if (code !== 0) throw new Error(`probe in ${member} exited ${code}: ${proc.stderr()}`);
-  return replies;
-}
-
-/** A TFTP RRQ: opcode 1, file, 0, mode, 0, then option name/value pairs each 0-terminated. */
-export function rrq(file: string, mode = 'octet', options: Array<[string, string]> = []): Buffer {
-  const parts = [file, mode, ...options.flat()].map((s) => Buffer.concat([Buffer.from(s, 'latin1'), Buffer.from([0])]));
-  return Buffer.concat([Buffer.from([0, 1]), ...parts]);
-}
-
-// ---------------------------------------------------------------------------------------
-// pcap with the IP header kept
-
-export interface IpUdp {
-  src: string;
-  dst: string;
-  ttl: number;
-  sport: number;
-  dport: number;
-  payload: Buffer;
-}
-
-export interface IpPacket {
-  src: string;
-  dst: string;
-  ttl: number;
-  proto: number;
-  udp?: IpUdp;
-}
-
-const ipAt = (b: Buffer, o: number): string => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
-
-/** IPv4 packets of an Ethernet pcap file (classic format, either byte order). */
-export function parseIpPcap(path: string): IpPacket[] {
-  if (!existsSync(path)) return [];
-  const file = readFileSync(path);
-  if (file.length < 24) return [];
-  let le: boolean;
-  if ([0xa1b2c3d4, 0xa1b23c4d].includes(file.readUInt32LE(0))) le = true;
-  else if ([0xa1b2c3d4, 0xa1b23c4d].includes(file.readUInt32BE(0))) le = false;
-  else throw new Error(`${path}: not a pcap file`);
-  const u32 = (o: number) => (le ? file.readUInt32LE(o) : file.readUInt32BE(o));
-  if (u32(20) !== 1) throw new Error(`${path}: link type ${u32(20)}, expected 1 (Ethernet)`);
-  const out: IpPacket[] = [];
-  let o = 24;
-  while (o + 16 <= file.length) {
-    const incl = u32(o + 8);
-    const f = file.subarray(o + 16, o + 16 + incl);
-    o += 16 + incl;
-    if (f.length < 34 || f.readUInt16BE(12) !== 0x0800) continue;
-    const ihl = (f[14] & 0x0f) * 4;
-    const p: IpPacket = { src: ipAt(f, 26), dst: ipAt(f, 30), ttl: f[22], proto: f[23] };
-    if (p.proto === 17 && f.length >= 14 + ihl + 8) {
-      const u = 14 + ihl;
-      p.udp = { src: p.src, dst: p.dst, ttl: p.ttl, sport: f.readUInt16BE(u), dport: f.readUInt16BE(u + 2), payload: f.subarray(u + 8, u + f.readUInt16BE(u + 4)) };
-    }
-    out.push(p);
-  }
-  return out;
-}
-
-export const isMulticast = (ip: string): boolean => {
-  const a = Number(ip.split('.')[0]);
-  return a >= 224 && a <= 239;
-};
-
-export { sleep, waitFor };
+// The wire half (nftables, datagrams, pcap), for the tests that take it from here.
+export * from './mtftp-wire.js';

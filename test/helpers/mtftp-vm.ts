@@ -1,4 +1,4 @@
-// The MTFTP VM lab (test/e2e/mtftp-vm.test.ts, mtftp-shared-vm.test.ts): bootlab with PXE
+// The MTFTP VM lab (test/vm/mtftp-vm.test.ts, mtftp-shared-vm.test.ts): bootlab with PXE
 // MTFTP in a namespace lab, BIOS VMs whose iPXE loads the kernel (and, shared, the initrd)
 // by mtftp://, captures on the bridge and in the server namespace, and what to read from them.
 import { execFileSync } from 'node:child_process';
@@ -6,9 +6,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NetLab, requireRoot, type LabProcess } from './netlab.js';
+import { NetLab, type LabProcess } from './netlab.js';
+import { asRoot, needs } from './needs.js';
 import type { TapTest as Tap } from './dhcp-clients.js';
-import { sha256, type IpUdp } from './mtftp-lab.js';
+import { type IpUdp } from './mtftp-lab.js';
+import { sha256 } from './util.js';
 import {
   markerLine, markerTftpRoot, newNonce, prepareMarkerPayload, repoRoot, startRaResponder, startVm, tailLines, waitForText, type MarkerPayload, type Vm,
 } from './vm.js';
@@ -105,7 +107,7 @@ export interface LabOptions {
  * and one BIOS VM per MAC, all started at once, each chaining mtftp.ipxe.
  */
 export async function mtftpLab(t: Tap, tag: string, macs: string[], opts: LabOptions = {}): Promise<MtftpLab | null> {
-  if (!requireRoot(t, 'the MTFTP VM test')) return null;
+  if (!needs(t, asRoot('the MTFTP VM test'))) return null;
   payload ??= prepareMarkerPayload();
   const work = mkdtempSync(join(tmpdir(), `bl-mtftpvm-${tag}-`));
   const lab = new NetLab(tag);

@@ -3,10 +3,8 @@
 // both live inside the lab, taps for VMs. Every process started through the lab is
 // tracked by PID and killed in destroy(), which also deletes every namespace it made; a
 // lab still standing when the process exits or is signalled is torn down synchronously.
-// Needs root; `requireRoot(t)` fails the test with the reason when not root (CI is root).
+// Needs root: a test checks first with needs.ts (`asRoot`), which skips it outside CI.
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import type tap from 'tap';
-type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
 
 let serial = 0;
 /** Labs not yet destroyed: torn down synchronously if the process exits or is signalled first. */
@@ -26,17 +24,6 @@ function hookExit(): void {
   }
 }
 
-export function isRoot(): boolean {
-  return process.getuid?.() === 0;
-}
-
-/** Fails (never skips silently) when the test cannot run: CI runs as root. */
-export function requireRoot(t: TapTest, what: string): boolean {
-  if (isRoot()) return true;
-  t.fail(`${what} needs root for "ip netns" (running as uid ${process.getuid?.()}); run it as root, as CI does`);
-  return false;
-}
-
 export interface LabProcess {
   child: ChildProcess;
   pid: number;
@@ -45,6 +32,35 @@ export interface LabProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
   stop(graceMs?: number): Promise<void>;
+}
+
+/** A started child as a LabProcess: its output kept (the last 4-8 MiB), stopped by its PID. */
+export function watchProcess(child: ChildProcess, cmd: string): LabProcess {
+  if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (b: Buffer) => { out += b.toString(); if (out.length > 8 << 20) out = out.slice(-(4 << 20)); });
+  child.stderr?.on('data', (b: Buffer) => { err += b.toString(); if (err.length > 8 << 20) err = err.slice(-(4 << 20)); });
+  let gone = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => { gone = true; resolve({ code, signal }); });
+  });
+  const pid = child.pid;
+  const proc: LabProcess = {
+    child,
+    pid,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    stop: async (graceMs = 3000) => {
+      if (gone) return;
+      try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+      const timer = setTimeout(() => { if (!gone) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  return proc;
 }
 
 export class NetLab {
@@ -118,33 +134,9 @@ export class NetLab {
 
   /** Starts a long-running process in a namespace; tracked and killed by PID in destroy(). */
   spawn(member: string, cmd: string, args: string[], opts: SpawnOptions = {}): LabProcess {
-    const child = spawn('ip', ['netns', 'exec', this.resolve(member), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-    if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (b: Buffer) => { out += b.toString(); if (out.length > 8 << 20) out = out.slice(-(4 << 20)); });
-    child.stderr?.on('data', (b: Buffer) => { err += b.toString(); if (err.length > 8 << 20) err = err.slice(-(4 << 20)); });
-    let gone = false;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.once('exit', (code, signal) => { gone = true; resolve({ code, signal }); });
-    });
-    const pid = child.pid;
-    const proc: LabProcess = {
-      child,
-      pid,
-      stdout: () => out,
-      stderr: () => err,
-      exited,
-      stop: async (graceMs = 3000) => {
-        if (gone) return;
-        try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
-        const timer = setTimeout(() => { if (!gone) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
-        await exited;
-        clearTimeout(timer);
-      },
-    };
+    const proc = watchProcess(spawn('ip', ['netns', 'exec', this.resolve(member), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts }), cmd);
     this.procs.add(proc);
-    void exited.then(() => this.procs.delete(proc));
+    void proc.exited.then(() => this.procs.delete(proc));
     return proc;
   }
 

@@ -6,6 +6,7 @@ import { EventBus, type DhcpMessage, type EventInput } from '../../services/core
 import { HostMap } from '../../services/core/hostmap.js';
 import { silentLogger } from '../../services/core/log.js';
 import { ClientTracker, type ActivityItem, type TrackerOptions } from '../../services/progress/tracker.js';
+import type { Teardown as Teardown0 } from './util.js';
 
 export const HOSTS = `images:
   debian:
@@ -21,7 +22,7 @@ export const PC01 = '52:54:00:00:00:01';
 export const PC02 = '52:54:00:00:00:02';
 export const PC03 = '52:54:00:00:00:03';
 
-interface Teardown { teardown(fn: () => unknown): void; testdir(files?: Record<string, string>): string }
+interface Teardown extends Teardown0 { testdir(files?: Record<string, string>): string }
 
 export async function lab(t: Teardown, opts: Partial<TrackerOptions> = {}, hostsText = HOSTS) {
   const dir = t.testdir({ 'hosts.yaml': hostsText });

@@ -9,8 +9,7 @@ import { EventBus, type BootEvent } from '../../services/core/events.js';
 import { silentLogger } from '../../services/core/log.js';
 import { start, type TftpService } from '../../services/tftp/server.js';
 import { serviceContext } from './context.js';
-
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+import { merge, type DeepPartial, type Teardown } from './util.js';
 
 export interface TestServer {
   port: number;
@@ -23,17 +22,6 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-interface Teardown { teardown(fn: () => unknown): void }
-
-function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
-  if (!over) return base;
-  const out = { ...base } as Record<string, unknown>;
-  for (const [k, v] of Object.entries(over)) {
-    const b = (base as Record<string, unknown>)[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' ? merge(b, v as never) : v;
-  }
-  return out as T;
-}
 
 export function testConfig(root: string, tftp?: DeepPartial<TftpConfig>, address = '127.0.0.1'): AppConfig {
   const config = defaults(appSpec);

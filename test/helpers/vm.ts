@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetLab, type LabProcess } from './netlab.js';
+import { spawnBootlab, type BootlabConfig } from './bootlab.js';
 
 export const TEST_CACHE_DIR = process.env.BOOTLAB_TEST_CACHE ?? '/var/cache/bootlab-test';
 /** Under TCG a BIOS boot takes ~10 s idle, several times that on 2 busy cores. */
@@ -378,7 +379,7 @@ interface Teardownable {
 /**
  * A bridge, bootlab (full DHCP, pool 192.0.2.100-150, TFTP on 69, HTTP on 80 when asked,
  * admin on 8080) in a "srv" namespace at 192.0.2.1, the RA responder, and `taps` taps.
- * Resolves once bootlab logs "bootlab running". Torn down by t's teardown: every
+ * Resolves once bootlab is ready (spawnBootlab). Torn down by t's teardown: every
  * process by PID, every namespace; the work folder is kept when the test failed.
  */
 export async function startBootlabLab(t: Teardownable, o: BootlabLabOptions): Promise<BootlabLab> {
@@ -393,21 +394,17 @@ export async function startBootlabLab(t: Teardownable, o: BootlabLabOptions): Pr
   });
   const root = markerTftpRoot(work, o.payload);
   const hostsFile = join(work, 'hosts.yaml');
-  writeFileSync(hostsFile, o.hosts);
-  writeFileSync(join(work, 'appliance.yaml'), [
-    'log: { level: debug, pretty: never }',
-    `stateDir: ${join(work, 'state')}`,
-    `hosts: ${hostsFile}`,
-    `tftp: { root: ${root}, address: 0.0.0.0, port: 69 }`,
-    'dhcp:',
-    `  mode: ${o.mode ?? 'full'}`,
-    '  interfaces: [eth0]',
-    ...(o.mode === 'proxy' ? [] : ['  pool: { start: 192.0.2.100, end: 192.0.2.150 }', '  leaseTime: 600']),
-    `http: { enabled: ${o.http}, address: 0.0.0.0, port: 80 }`,
-    ...(o.bootOnceEnds ? [`boot: { bootOnceEnds: ${o.bootOnceEnds} }`] : []),
-    `admin: { enabled: true, address: 0.0.0.0, port: 8080, token: ${LAB_ADMIN_TOKEN} }`,
-    '',
-  ].join('\n'));
+  const config: BootlabConfig = {
+    tftp: { root, address: '0.0.0.0', port: 69 },
+    dhcp: {
+      mode: o.mode ?? 'full',
+      interfaces: ['eth0'],
+      ...(o.mode === 'proxy' ? {} : { pool: { start: '192.0.2.100', end: '192.0.2.150' }, leaseTime: 600 }),
+    },
+    http: { enabled: o.http, address: '0.0.0.0', port: 80 },
+    ...(o.bootOnceEnds ? { boot: { bootOnceEnds: o.bootOnceEnds } } : {}),
+    admin: { enabled: true, address: '0.0.0.0', port: 8080, token: LAB_ADMIN_TOKEN },
+  };
 
   lab.bridge('br0');
   const srv = lab.attach('srv', { cidr: `${LAB_SERVER_IP}/24` });
@@ -422,9 +419,9 @@ export async function startBootlabLab(t: Teardownable, o: BootlabLabOptions): Pr
     ]);
     await waitForText(() => site.stderr(), /started, version/, 10_000, site, 'site dnsmasq');
   }
-  bootlab = lab.spawn(srv, process.execPath, [join(repoRoot(), 'dist', 'services', 'cli.js'), 'serve', '--config', join(work, 'appliance.yaml')]);
+  const started = await spawnBootlab({ home: work, config, hosts: o.hosts, lab, member: srv });
+  bootlab = started.proc;
   const proc = bootlab;
-  await waitForText(() => proc.stdout(), /bootlab running/, 30_000, proc, 'bootlab');
 
   const api = async <T>(method: string, path: string, body?: unknown): Promise<ApiReply<T>> => {
     const args = ['-s', '-o', '-', '-w', '\n%{http_code}', '--max-time', '10', '-X', method,

@@ -9,6 +9,7 @@ import { UploadSink } from '../../services/tftp/upload.js';
 import { WriteTransfer, type WriteLimits } from '../../services/tftp/write.js';
 import { toNetascii } from '../../services/tftp/netascii.js';
 import { baseParams, FakeClock } from '../helpers/fake-clock.js';
+import { until } from '../helpers/util.js';
 
 
 function pattern(n: number, seed = 0): Buffer {
@@ -19,13 +20,6 @@ function pattern(n: number, seed = 0): Buffer {
 
 interface Sent { at: number; what: string; raw: Buffer; fileExisted: boolean }
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 async function setup(dir: string, opts: {
   params?: Partial<TransferParams>; oack?: Options | null; limits?: Partial<WriteLimits>; overwrite?: boolean; name?: string;
