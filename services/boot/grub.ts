@@ -11,7 +11,7 @@ import { render, varsFor, type BootSite } from './vars.js';
 
 const abs = (p: string) => `/${p.replace(/^\/+/, '')}`;
 // GRUB quoting: single quotes, a quote inside written as '\''.
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const quote = (s: string) => `'${s.replace(/'/g, '\'\\\'\'')}'`;
 
 function entry(img: Kernel, who: Who): string[] {
   const cmdline = render(img.cmdline, varsFor(who.mac, who.host, img.name, who.ip, who.site));

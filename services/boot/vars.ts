@@ -33,7 +33,6 @@ export interface BootSite {
   bootedPath(mac: string): string;
 }
 
-
 export function varsFor(mac: string, host: Host | undefined, image: string | null, clientIp: string | null, site: BootSite): BootVars {
   const httpBase = site.httpBase ?? '';
   return {

@@ -34,19 +34,19 @@ export type Infer<S> = S extends { kind: 'int' | 'number' }
   ? number
   : S extends { kind: 'autoInt' }
     ? number | 'auto'
-  : S extends { kind: 'bool' }
-    ? boolean
-    : S extends { kind: 'string' | 'path' }
-      ? string
-      : S extends { kind: 'optionalString' }
-        ? string | null
-        : S extends { kind: 'enum'; values: readonly (infer V)[] }
-          ? V
-          : S extends { kind: 'list'; item: infer I }
-            ? Infer<I>[]
-            : S extends { kind: 'object'; fields: infer F }
-              ? { -readonly [K in keyof F]: Infer<F[K]> }
-              : never;
+    : S extends { kind: 'bool' }
+      ? boolean
+      : S extends { kind: 'string' | 'path' }
+        ? string
+        : S extends { kind: 'optionalString' }
+          ? string | null
+          : S extends { kind: 'enum'; values: readonly (infer V)[] }
+            ? V
+            : S extends { kind: 'list'; item: infer I }
+              ? Infer<I>[]
+              : S extends { kind: 'object'; fields: infer F }
+                ? { -readonly [K in keyof F]: Infer<F[K]> }
+                : never;
 
 export interface Issue { path: string[]; message: string }
 

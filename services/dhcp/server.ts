@@ -31,7 +31,6 @@ import { RECEIVED_COUNTER, type DhcpCounterKey, type ReceivedCounter } from './c
 export const DHCP_PORT = 67;
 export const PXE_PORT = 4011;
 
-
 type EventBase = Omit<DhcpMessage, 'kind' | 'at'>;
 
 /** dhcp.discover ... dhcp.inform for a message type, or null for one that has no event. */
@@ -96,6 +95,7 @@ export class DhcpServer extends ServiceBase {
     // the waiting limit. The kernel's receive-buffer drops are read from /proc (stats).
     informsLimited: 0, unicastDropped: 0, discoversShed: 0,
   };
+
   private readonly backlog = new BacklogGauge();
   /** The kernel's drop count on our sockets when last read, when, and whether it had grown. */
   private readonly overflow = { drops: 0, at: 0, growing: false };

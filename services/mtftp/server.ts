@@ -83,6 +83,7 @@ export class MtftpServer extends ServiceBase {
     rounds: 0, roundsDone: 0, roundsFailed: 0, bytesSent: 0, retransmits: 0, listenersIgnored: 0, unicastRounds: 0, duplicates: 0, busy: 0,
     refused: 0, malformed: 0, foreignSenders: 0,
   };
+
   /** Sockets that join our groups, on multicast.interface only, to hear other senders. */
   private watchers: Socket[] = [];
   private readonly warned = new Map<string, number>();

@@ -5,7 +5,6 @@ import type { BootEvent, EventBus } from '../core/events.js';
 import { DROP_COUNTERS, PACKET_COUNTERS } from '../dhcp/counters.js';
 import type { Supervisor } from './supervisor.js';
 
-
 export class Metrics {
   readonly registry = new Registry();
   private readonly unsubscribe: () => void;

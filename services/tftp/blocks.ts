@@ -19,6 +19,7 @@ export class MemorySource implements BlockSource {
     const start = (n - 1) * this.blockSize;
     return this.data.subarray(start, Math.min(start + this.blockSize, this.data.length));
   }
+
   release(): void {}
   async close(): Promise<void> {}
 }

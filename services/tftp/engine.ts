@@ -182,4 +182,3 @@ export class Engine {
     await Promise.allSettled([...settling, ...this.closing]);
   }
 }
-

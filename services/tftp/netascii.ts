@@ -15,9 +15,7 @@ export function toNetascii(local: Buffer): Buffer {
   let o = 0;
   for (let i = 0; i < local.length; i++) {
     const b = local[i];
-    if (b === LF) { out[o++] = CR; out[o++] = LF; }
-    else if (b === CR) { out[o++] = CR; out[o++] = NUL; }
-    else out[o++] = b;
+    if (b === LF) { out[o++] = CR; out[o++] = LF; } else if (b === CR) { out[o++] = CR; out[o++] = NUL; } else out[o++] = b;
   }
   return out;
 }
@@ -33,18 +31,14 @@ export class NetasciiDecoder {
     if (this.pendingCr && chunk.length > 0) {
       this.pendingCr = false;
       const b = chunk[0];
-      if (b === LF) { out[o++] = LF; i = 1; }
-      else if (b === NUL) { out[o++] = CR; i = 1; }
-      else out[o++] = CR; // a bare CR (not netascii, but keep the byte rather than lose it)
+      if (b === LF) { out[o++] = LF; i = 1; } else if (b === NUL) { out[o++] = CR; i = 1; } else out[o++] = CR; // a bare CR (not netascii, but keep the byte rather than lose it)
     }
     for (; i < chunk.length; i++) {
       const b = chunk[i];
       if (b !== CR) { out[o++] = b; continue; }
       if (i + 1 === chunk.length) { this.pendingCr = true; break; }
       const next = chunk[i + 1];
-      if (next === LF) { out[o++] = LF; i++; }
-      else if (next === NUL) { out[o++] = CR; i++; }
-      else out[o++] = CR;
+      if (next === LF) { out[o++] = LF; i++; } else if (next === NUL) { out[o++] = CR; i++; } else out[o++] = CR;
     }
     return out.subarray(0, o);
   }

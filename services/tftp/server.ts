@@ -61,7 +61,6 @@ interface Session {
   log: Logger;
 }
 
-
 /** auto: one worker per core, at most 4; on a single core the server's own thread. */
 export function workerCount(setting: number | 'auto'): number {
   if (setting !== 'auto') return setting;
@@ -76,6 +75,7 @@ export class TftpServer extends ServiceBase implements TftpService {
     filesSent: 0, filesReceived: 0, bytesSent: 0, bytesReceived: 0,
     failed: 0, clientAborts: 0, refused: 0, retransmits: 0, malformed: 0,
   };
+
   private socket: Socket | null = null;
   private pool: EnginePool | null = null;
   private readonly sessions = new Map<string, Session>();

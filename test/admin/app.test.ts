@@ -8,7 +8,6 @@ import { appSpec } from '../../services/core/config.js';
 import { defaults } from '../../services/core/schema.js';
 import { adminFixture, AUTH, TOKEN, UNAUTHORIZED } from '../helpers/admin.js';
 
-
 t.test('health, OpenAPI and the docs page are open; reads need the token when protectReads is always', async (t) => {
   const f = await adminFixture(t, { admin: ['protectReads: always'] });
   const health = await f.app.inject({ url: '/healthz' });

@@ -89,7 +89,6 @@ async function round(f: AdminFixture, r: number, order: Order, pauseMs: number):
   return put!;
 }
 
-
 t.test('20 rounds of an in-place hand save racing a PUT: every host is kept, in the file and in the map', async (t) => {
   const f = await adminFixture(t, { hosts: START });
   // The first PUT compiles the route's schemas (seconds on a loaded machine): done before

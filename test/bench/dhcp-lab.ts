@@ -67,7 +67,6 @@ export function toolVersions(): Record<string, string> {
   };
 }
 
-
 export const BOOTLAB_CLI = join(REPO, 'dist/services/cli.js');
 
 /** bootlab's config for the benchmark: the keys the issue fixes, nothing else. */

@@ -146,7 +146,6 @@ const unavailable = new Map<DhcpServerName, string>();
 // ---------------------------------------------------------------------------------------
 // One run
 
-
 interface Ctx { settings: Settings; lab: DhcpLab; work: string; pcaps: string; serverCpu: string | null; clientCpu: string | null }
 
 /** One short DORA from a MAC outside perfdhcp's range: true once an ACK came back. */
@@ -449,12 +448,12 @@ function machineLines(s: Settings, defs: DhcpServerDef[], loadAtStart: string, e
     `- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
     `- machine: ${sh('nproc', [])} CPUs (nproc), ${cpu}, kernel ${sh('uname', ['-r'])}, node ${process.version}`,
     `- load average (1, 5, 15 min): ${loadAtStart} at start, ${loadavg()} at end; during the runs both CPUs were busy ${median(busy)?.toFixed(0) ?? '-'} % `
-      + `(median; our server, perfdhcp and tcpdump included), steal ${median(steal)?.toFixed(1) ?? '-'} %`
-      + `${Number(loadAtStart.split(' ')[0]) > NCPU / 2 ? ' (other work was running: the numbers are noisier than on an idle machine)' : ''}`,
+    + `(median; our server, perfdhcp and tcpdump included), steal ${median(steal)?.toFixed(1) ?? '-'} %`
+    + `${Number(loadAtStart.split(' ')[0]) > NCPU / 2 ? ' (other work was running: the numbers are noisier than on an idle machine)' : ''}`,
     `- servers: ${defs.map((d) => `${d.name} ${d.version}`).join('; ')}`,
     `- client: perfdhcp ${tools.perfdhcp}, capture tcpdump ${tools.tcpdump}`,
     `- runs: ${s.reps} per server and rate, ${s.seconds} s each (+1 s exit wait) after a ${s.warmup} s warm-up, ${s.clients} simulated clients, `
-      + `servers ${s.pin && NCPU > 1 ? 'on CPU 0, perfdhcp and tcpdump on CPU 1' : 'and clients unpinned'}${s.quick ? ' (--quick)' : ''}; whole run ${Math.round(elapsedS)} s`,
+    + `servers ${s.pin && NCPU > 1 ? 'on CPU 0, perfdhcp and tcpdump on CPU 1' : 'and clients unpinned'}${s.quick ? ' (--quick)' : ''}; whole run ${Math.round(elapsedS)} s`,
   ];
 }
 
@@ -466,8 +465,8 @@ function report(s: Settings, defs: DhcpServerDef[], loadAtStart: string, elapsed
     table(s),
     '',
     'Medians over the runs. "completed": full DORA exchanges per second (ACKs received ÷ test period); "not completed": DISCOVERs sent − ACKs received '
-      + '(perfdhcp\'s drops: no reply within 1 s); delays from the capture, both exchanges (DISCOVER→OFFER, REQUEST→ACK) pooled; server CPU: user + system '
-      + 'time ÷ wall time of the perfdhcp run (100 % = one core).',
+    + '(perfdhcp\'s drops: no reply within 1 s); delays from the capture, both exchanges (DISCOVER→OFFER, REQUEST→ACK) pooled; server CPU: user + system '
+    + 'time ÷ wall time of the perfdhcp run (100 % = one core).',
     ...(g.length ? ['', 'bootlab\'s goals (issue 3):', ...g] : []),
     ...(notes.length ? ['', ...notes] : []),
     '',

@@ -97,8 +97,7 @@ async function upload(lab: NetLab, client: Client, file: string, want: string, r
   if (exit === null) {
     const part = existsSync(got) ? statSync(got).size : 0;
     failure = `timeout: no exit within ${timeoutS} s (${(part / MiB).toFixed(1)} of ${SIZE / MiB} MiB received)`;
-  }
-  else if (exit.code !== 0) failure = `after ${(ms / 1000).toFixed(1)} s: ${proc.describe()}`;
+  } else if (exit.code !== 0) failure = `after ${(ms / 1000).toFixed(1)} s: ${proc.describe()}`;
   else if (!existsSync(got)) failure = 'exit 0 but no file on the server';
   else {
     // tftpd-hpa's child may still be writing the last block: a moment for it.
@@ -243,15 +242,15 @@ function report(tftpdVersion: string, elapsedS: number): string {
     `- machine: ${sh('nproc', [])} CPUs (nproc), ${cpuModel()}, kernel ${sh('uname', ['-r'])}, node ${process.version}`,
     `- load average (1, 5, 15 min): ${loadAtStart} at start, ${loadavg()} at end`,
     `- receiver: tftpd-hpa ${tftpdVersion} (Debian, --create) in a namespace; clients: bootlab ${bootlabVersion()}, `
-      + `tftp-hpa ${tftpHpa}, ${first('atftp', ['--version'])}, ${first('curl', ['--version']).split(' ').slice(0, 2).join(' ')}`,
+    + `tftp-hpa ${tftpHpa}, ${first('atftp', ['--version'])}, ${first('curl', ['--version']).split(' ').slice(0, 2).join(' ')}`,
     `- runs: ${RUNS} per client for (a), interleaved; (b) up to ${RUNS} rounds, clients side by side, cap ${LOSS_TIMEOUT_S} s, `
-      + `a client not repeated once a run took over ${LOSS_REPEAT_UNDER_S} s or failed`,
+    + `a client not repeated once a run took over ${LOSS_REPEAT_UNDER_S} s or failed`,
     `- whole run: ${Math.round(elapsedS)} s`,
     '',
     buildTable(),
     '',
     'Medians of the successful runs. MB = 10^6 bytes. ↑ higher is better, ↓ lower is better; the ratio is '
-      + 'the bootlab column\'s median over the best of tftp-hpa, atftp and curl. Every upload was checked by sha256.',
+    + 'the bootlab column\'s median over the best of tftp-hpa, atftp and curl. Every upload was checked by sha256.',
     ...notes,
     '',
     ...everyRun(runDetails()),

@@ -40,7 +40,6 @@ import { benchMarkers, cpuModel, everyRun, fmtNum, loadavg, log, median, sh, wri
 // ---------------------------------------------------------------------------------------
 // Settings
 
-
 const RUNS = envInt('BENCH_RUNS', 5);
 const CLIENTS = envInt('BENCH_CLIENTS', 50);
 const KERNEL_CLIENTS = envInt('BENCH_KERNEL_CLIENTS', 20);
@@ -94,7 +93,6 @@ function cell(row: string, server: string): Cell {
 const notes: string[] = [];
 const idleRss = new Map<string, number>();
 const rangeChecks = new Map<string, string[]>();
-
 
 // (d): one column per way of fetching the kernel.
 interface KernelWay { id: string; server: ServerName; label: string; client: 'curl-http' | 'curl-tftp' | 'atftp' }
@@ -493,7 +491,6 @@ function childrenCpuSeconds(): number | null {
 // ---------------------------------------------------------------------------------------
 // Cases
 
-
 async function caseA(defs: ServerDef[], files: Files, lab: NetnsPair): Promise<void> {
   log('(a) one client (curl), 64 MiB; servers on CPU 0, client on CPU 1');
   const servers = await startAll(defs, files, lab, ['a'], SERVER_CPU);
@@ -518,7 +515,7 @@ async function caseA(defs: ServerDef[], files: Files, lab: NetnsPair): Promise<v
 
 interface Batch { wallMs: number; bad: string[]; serverCpu: number | null; clientCpu: number | null; hwmKb: number | null; clientMs: number[] }
 
-const shq = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+const shq = (a: string) => `'${a.replace(/'/g, '\'\\\'\'')}'`;
 
 /**
  * Starts `n` clients at once (argv(k, out) gives client k's command; it writes to `out`),
@@ -781,7 +778,7 @@ function report(defs: ServerDef[], order: string[], elapsedS: number): string {
     `- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
     `- machine: ${sh('nproc', [])} CPUs (nproc), ${cpuModel()}, kernel ${sh('uname', ['-r'])}, node ${process.version}`,
     `- load average (1, 5, 15 min): ${loadAtStart} at start, ${loadavg()} at end`
-      + `${Number(loadAtStart.split(' ')[0]) > NCPU / 2 ? ' (other work was running: the numbers are noisier than on an idle machine)' : ''}`,
+    + `${Number(loadAtStart.split(' ')[0]) > NCPU / 2 ? ' (other work was running: the numbers are noisier than on an idle machine)' : ''}`,
     `- servers: ${(['bootlab', 'nginx', 'busybox'] as const).map((n) => `${n === 'busybox' ? 'busybox httpd' : n} ${v(n) ?? 'not run'}`).join(', ')}`,
     `- clients: ${sh('curl', ['--version']).split('\n')[0].split(' ').slice(0, 2).join(' ')}, ${sh('atftp', ['--version']).split('\n')[0]}`,
     `- runs: ${RUNS} per server and case, interleaved; clients in one network namespace, servers in another (veth, ${NS_CLIENT_ADDR} → ${NS_SERVER_ADDR})`,
@@ -791,9 +788,9 @@ function report(defs: ServerDef[], order: string[], elapsedS: number): string {
     '',
     ...(kt ? [kt, ''] : []),
     'Medians. MB = 10^6 bytes. ↑ higher is better, ↓ lower is better; the ratio is bootlab\'s median over the best peer\'s'
-      + ' (in (d): each way\'s wall time over bootlab HTTP\'s).',
+    + ' (in (d): each way\'s wall time over bootlab HTTP\'s).',
     `Idle RSS before (b): ${idle || '-'}.`
-      + `${ranges.length ? ` (e) ranges ${RANGES.map((r) => r.spec).join(', ')} of the 16 MiB file, identical bytes and 206: ${ranges.join('; ')}.` : ''}`,
+    + `${ranges.length ? ` (e) ranges ${RANGES.map((r) => r.spec).join(', ')} of the 16 MiB file, identical bytes and 206: ${ranges.join('; ')}.` : ''}`,
     ...notes,
     '',
     ...everyRun(runDetails(order)),

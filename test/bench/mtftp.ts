@@ -173,7 +173,6 @@ const runs: RunResult[] = [];
 const notes: string[] = [];
 const unavailable = new Map<McastServerName, string>();
 
-
 // ---------------------------------------------------------------------------------------
 // One run
 
@@ -585,12 +584,12 @@ function machineLines(s: Settings, defs: McastServerDef[], loadAtStart: string, 
     `- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
     `- machine: ${sh('nproc', [])} CPUs (nproc), ${cpuModel()}, kernel ${sh('uname', ['-r'])}, node ${process.version}`,
     `- load average (1, 5, 15 min): ${loadAtStart} at start, ${loadavg()} at end; during the runs both CPUs were busy ${median(busy)?.toFixed(0) ?? '-'} % `
-      + `(median; server, clients and harness included), steal ${median(steal)?.toFixed(1) ?? '-'} %`
-      + `${Number(loadAtStart.split(' ')[0]) > NCPU / 2 ? ' (other work was running: the numbers are noisier than on an idle machine)' : ''}`,
+    + `(median; server, clients and harness included), steal ${median(steal)?.toFixed(1) ?? '-'} %`
+    + `${Number(loadAtStart.split(' ')[0]) > NCPU / 2 ? ' (other work was running: the numbers are noisier than on an idle machine)' : ''}`,
     `- servers: ${defs.map((d) => `${d.name} ${d.version}`).join('; ')}`,
     `- client: ${sh('atftp', ['--version']).split('\n')[0]}, one process per client namespace, nothing pinned`,
     `- file: ${s.sizeMiB} MiB of random bytes; N = ${s.clients.join(', ')} clients (and 1 for unicast alone); PXE MTFTP listen delay ${s.listenDelay} s; `
-      + `${s.reps} run(s) per cell, servers interleaved${s.quick ? ' (--quick)' : ''}; whole run ${Math.round(elapsedS)} s`,
+    + `${s.reps} run(s) per cell, servers interleaved${s.quick ? ' (--quick)' : ''}; whole run ${Math.round(elapsedS)} s`,
   ];
 }
 
@@ -603,9 +602,9 @@ function report(s: Settings, defs: McastServerDef[], loadAtStart: string, elapse
     table(s, defs),
     '',
     'Medians over the runs. "server sent ÷ file": TFTP DATA payload the server namespace sent (to groups and to single clients) divided by the file '
-      + 'size; "wall": the first client\'s start to the last client\'s exit; "first DATA → last done": from the server\'s first DATA on the wire, '
-      + 'which for PXE MTFTP leaves out the clients\' listen delay; CPU: user + system seconds during the run (the server\'s threads and reaped children; '
-      + 'the clients\' processes together); receiver drops: datagrams the clients\' sockets dropped for a full receive buffer (UDP RcvbufErrors).',
+    + 'size; "wall": the first client\'s start to the last client\'s exit; "first DATA → last done": from the server\'s first DATA on the wire, '
+    + 'which for PXE MTFTP leaves out the clients\' listen delay; CPU: user + system seconds during the run (the server\'s threads and reaped children; '
+    + 'the clients\' processes together); receiver drops: datagrams the clients\' sockets dropped for a full receive buffer (UDP RcvbufErrors).',
     ...(r ? ['', 'bootlab ÷ peer (medians of the same run; below 1 is better for bootlab in every column):', '', r] : []),
     ...(g.length ? ['', 'Goals (issue 4):', ...g] : []),
     ...(notes.length ? ['', ...notes] : []),

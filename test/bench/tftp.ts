@@ -34,7 +34,6 @@ import { benchMarkers, cpuModel, everyRun, loadavg, log, sh, writeMarkedBlock } 
 // ---------------------------------------------------------------------------------------
 // Settings
 
-
 const RUNS = envInt('BENCH_RUNS', 5);
 const LOSS_RUNS = envInt('BENCH_LOSS_RUNS', 3);
 const LOSS_TIMEOUT_S = envInt('BENCH_LOSS_TIMEOUT', 300);
@@ -222,8 +221,6 @@ function alive(servers: Running[], rows: RowId[]): Running[] {
 
 // ---------------------------------------------------------------------------------------
 // Cases
-
-
 
 async function oneClient(row: 'a' | 'b', servers: Running[], files: Files, client: (s: Running, out: string) => [string, string[]]): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
@@ -511,11 +508,11 @@ function machine(defs: ServerDef[]): string[] {
     `- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
     `- machine: ${sh('nproc', [])} CPUs (nproc), ${cpu}, kernel ${sh('uname', ['-r'])}, node ${process.version}`,
     `- load average (1, 5, 15 min): ${loadAtStart} at start, ${loadavg()} at end`
-      + `${Number(loadAtStart.split(' ')[0]) > NCPU / 2 ? ' (other work was running: the numbers are noisier than on an idle machine)' : ''}`,
+    + `${Number(loadAtStart.split(' ')[0]) > NCPU / 2 ? ' (other work was running: the numbers are noisier than on an idle machine)' : ''}`,
     `- servers: bootlab ${v('bootlab')}, tftpd-hpa ${v('tftpd-hpa')} (Debian), atftpd ${v('atftpd')} (Debian)`,
     `- clients: ${sh('curl', ['--version']).split('\n')[0].split(' ').slice(0, 2).join(' ')}, ${sh('atftp', ['--version']).split('\n')[0]}`,
     `- runs: ${RUNS} per server for (a)-(d); (e) up to ${LOSS_RUNS}, cap ${LOSS_TIMEOUT_S} s, `
-      + `${LOSS_PARALLEL ? 'servers of a round in parallel' : 'sequential'}, a server is not repeated once a run took over ${LOSS_REPEAT_UNDER_S} s`,
+    + `${LOSS_PARALLEL ? 'servers of a round in parallel' : 'sequential'}, a server is not repeated once a run took over ${LOSS_REPEAT_UNDER_S} s`,
   ];
 }
 
@@ -530,7 +527,7 @@ function report(defs: ServerDef[], order: ServerName[], elapsedS: number): strin
     '',
     'Medians. MB = 10^6 bytes. ↑ higher is better, ↓ lower is better; the ratio is bootlab\'s median over the best peer\'s.',
     `† see the runs below. Idle RSS before (c): ${idle || '-'}. `
-      + `OACK to "blksize 1468 windowsize 16 tsize 0": ${optionLines || '-'}.`,
+    + `OACK to "blksize 1468 windowsize 16 tsize 0": ${optionLines || '-'}.`,
     ...notes.map((n) => `${n}`),
     '',
     ...everyRun(runDetails(order)),

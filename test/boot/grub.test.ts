@@ -7,7 +7,6 @@ import { grubDefault, grubHostConfig, grubProvider } from '../../services/boot/g
 import { hostView } from '../helpers/dhcp-bytes.js';
 import { IMAGES, IP, lines, map, MENU, SITE } from './loader-fixtures.js';
 
-
 const RESCUE = ["menuentry 'rescue' {", '  linux /rescue/vmlinuz', '}'];
 const LOCAL = ["menuentry 'Boot from the local disk' {", '  exit', '}'];
 const debian = (hostname: string, mac: string) => ["menuentry 'debian' {", `  linux /debian/linux hostname=${hostname} ip=${IP} BOOTIF=${mac}`, '  initrd /debian/initrd.gz', '}'];

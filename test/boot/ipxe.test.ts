@@ -183,6 +183,6 @@ hosts:
   // Through the provider, {{ip}} is the address the request came from.
   t.match(ipxeProvider(v, SITE)('bootlab/52-54-00-00-00-04.ipxe', { address: '203.0.113.9' }), / ip=203\.0\.113\.9 /);
   // In the menu too (the unknown machine's own MAC).
-  const menu = view(`defaults: { action: menu }\nimages:\n  inst: { kernel: d/linux, cmdline: "mac={{mac}} ip={{ip}}" }\n`);
+  const menu = view('defaults: { action: menu }\nimages:\n  inst: { kernel: d/linux, cmdline: "mac={{mac}} ip={{ip}}" }\n');
   t.match(scriptFor('52:54:00:00:00:99', menu, CTX), /^kernel \/d\/linux mac=52:54:00:00:00:99 ip=192\.0\.2\.50$/m);
 });

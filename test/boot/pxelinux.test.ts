@@ -8,7 +8,6 @@ import { pxelinuxDefault, pxelinuxHostConfig, pxelinuxProvider } from '../../ser
 import { hostView } from '../helpers/dhcp-bytes.js';
 import { IMAGES, IP, lines, map, MENU, SITE } from './loader-fixtures.js';
 
-
 const DEBIAN_PC01 = ['LABEL debian', '  MENU LABEL debian', '  KERNEL /debian/linux', `  APPEND initrd=/debian/initrd.gz hostname=pc01 ip=${IP} BOOTIF=52:54:00:00:00:01`];
 const RESCUE = ['LABEL rescue', '  MENU LABEL rescue', '  KERNEL /rescue/vmlinuz'];
 const LOCAL = ['LABEL local', '  MENU LABEL Boot from the local disk', '  LOCALBOOT 0'];

@@ -15,7 +15,6 @@ import { dhcp, hostView, tlv, type RawRequest } from '../helpers/dhcp-bytes.js';
 import { FuzzGen } from '../helpers/dhcp-fuzzgen.js';
 import type { TapTest } from '../helpers/util.js';
 
-
 const SERVER = '192.0.2.1';
 const LINK: Link = { name: 'eth0', address: SERVER, netmask: '255.255.255.0' };
 const ip4 = (s: string) => s.split('.').map(Number);

@@ -19,7 +19,7 @@ t.test('names: plain file names only', async (t) => {
 
 t.test('list: regular files with firmware names, sorted by name, with their sizes', async (t) => {
   const dir = t.testdir({
-    'b.bin': 'bbbb', 'a.bin': 'a', '.a.bin.0123.part': 'half', 'sub': { 'c.bin': 'c' }, 'bad name.bin': 'x',
+    'b.bin': 'bbbb', 'a.bin': 'a', '.a.bin.0123.part': 'half', sub: { 'c.bin': 'c' }, 'bad name.bin': 'x',
   });
   symlinkSync(join(dir, 'a.bin'), join(dir, 'link.bin'));
   t.same(await listFirmware(dir), [{ name: 'a.bin', size: 1 }, { name: 'b.bin', size: 4 }]);
@@ -30,7 +30,7 @@ t.test('list: a missing folder lists nothing', async (t) => {
 });
 
 t.test('read: the bytes, or null for a missing file or a folder', async (t) => {
-  const dir = t.testdir({ 'fw.bin': 'firmware bytes', 'sub': {} });
+  const dir = t.testdir({ 'fw.bin': 'firmware bytes', sub: {} });
   t.same(await readFirmware(dir, 'fw.bin'), Buffer.from('firmware bytes'));
   t.equal(await readFirmware(dir, 'nope.bin'), null);
   t.equal(await readFirmware(dir, 'sub'), null);

@@ -15,7 +15,6 @@ export const AUTH = { authorization: `Bearer ${TOKEN}` };
 /** The body of every 401 (errors.ts). */
 export const UNAUTHORIZED = { error: 'unauthorized', message: 'a valid bearer token is required (Authorization: Bearer <token>)' };
 
-
 export interface AdminFixtureOptions {
   /** config/hosts.yaml text. */
   hosts?: string;

@@ -271,7 +271,6 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-
 /**
  * Starts bootlab's TFTP server on 127.0.0.1 (an ephemeral port) with `root`.
  * Debugging aid: with BOOTLAB_INTEROP_PEER=/path/to/in.tftpd the same tests run against

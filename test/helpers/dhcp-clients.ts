@@ -65,7 +65,6 @@ export function newLab(t: TapTest, tag: string): { lab: NetLab; dir: string } | 
   return { lab, dir };
 }
 
-
 /** The MAC address of an interface in a lab namespace, lower case. */
 export function macOf(lab: NetLab, member: string, ifname: string): string {
   return lab.exec(member, 'cat', [`/sys/class/net/${ifname}/address`]).trim().toLowerCase();

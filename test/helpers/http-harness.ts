@@ -26,7 +26,6 @@ export interface Harness {
   config: AppConfig;
 }
 
-
 export function httpConfig(root: string, progressIntervalMs = 250): AppConfig {
   const config = defaults(appSpec);
   config.log.level = 'silent';
@@ -107,7 +106,6 @@ export function openFds(path: string): number {
   }
   return n;
 }
-
 
 /** The event without its timestamp, for exact comparisons. */
 export function withoutAt<E extends { at: number }>(e: E): Omit<E, 'at'> {

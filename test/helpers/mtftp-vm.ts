@@ -66,7 +66,6 @@ export async function oneMtftpVmAtATime(t: Tap): Promise<void> {
   });
 }
 
-
 export interface LogLine {
   msg: string;
   [key: string]: unknown;

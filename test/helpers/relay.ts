@@ -80,7 +80,6 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-
 function share(s: Share | undefined): PerDirection {
   if (s === undefined) return { toServer: 0, toClient: 0 };
   if (typeof s === 'number') return { toServer: s, toClient: s };

@@ -22,7 +22,6 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-
 export function testConfig(root: string, tftp?: DeepPartial<TftpConfig>, address = '127.0.0.1'): AppConfig {
   const config = defaults(appSpec);
   config.log.level = 'silent';

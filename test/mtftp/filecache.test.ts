@@ -6,7 +6,7 @@ import t from 'tap';
 import { FileCache } from '../../services/mtftp/filecache.js';
 
 t.test('rounds of one version share one Buffer; a changed file is read again; the last release drops it', async (t) => {
-  const dir = t.testdir({ 'vmlinuz': 'kernel v1' });
+  const dir = t.testdir({ vmlinuz: 'kernel v1' });
   const path = join(dir, 'vmlinuz');
   const cache = new FileCache();
   const a = await cache.read('vmlinuz', await open(path, 'r'));

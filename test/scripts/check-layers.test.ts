@@ -28,9 +28,9 @@ t.test('a tree that breaks the rule: each import named', async (t) => {
   write('cli.ts', "import { r } from './runtime/runtime.js';\n");
   write('weird/a.ts', "import { r } from '../core/net.js';\n");
   t.same(check(root).sort(), [
-    "services/core/config.ts:1: core/ imports mtftp/ (../mtftp/files.js), which is above it",
-    "services/dhcp/server.ts:1: dhcp/ imports runtime/ (../runtime/runtime.js), which is above it",
-    "services/tftp/server.ts:1: tftp/ imports boot/ (../boot/choose.js), which is on the same floor",
+    'services/core/config.ts:1: core/ imports mtftp/ (../mtftp/files.js), which is above it',
+    'services/dhcp/server.ts:1: dhcp/ imports runtime/ (../runtime/runtime.js), which is above it',
+    'services/tftp/server.ts:1: tftp/ imports boot/ (../boot/choose.js), which is on the same floor',
     'services/weird/a.ts:1: weird/ or core/ is on no floor: add it to FLOORS in scripts/check-layers.mjs',
   ]);
 });

@@ -10,7 +10,6 @@ import { prng } from '../helpers/prng.js';
 const SEED = 0x7f7f2024;
 const RUNS = 20_000;
 
-
 const rand = prng(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];

@@ -386,4 +386,3 @@ t.test('dataHeader', async (t) => {
   const packet = Buffer.concat([dataHeader(77), Buffer.from('hi')]);
   t.same(decode(packet), { op: 'DATA', block: 77, data: Buffer.from('hi') }, 'header + payload decodes as DATA');
 });
-

@@ -9,7 +9,6 @@ import { baseParams, FakeClock } from '../helpers/fake-clock.js';
 
 interface Sent { at: number; what: string; block: number; payload: Buffer; raw: Buffer }
 
-
 function pattern(n: number): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = (i * 7 + (i >> 8)) & 0xff;
@@ -404,6 +403,7 @@ class ShrinkingSource implements BlockSource {
     const b = Buffer.alloc(Math.max(0, Math.min(this.blockSize, this.size - start)), 0x61);
     return this.lie(n, b);
   }
+
   release(): void {}
   async close(): Promise<void> {}
 }
@@ -445,10 +445,12 @@ class DeferredSource implements BlockSource {
     }
     return w.promise;
   }
+
   give(n: number): void {
     const start = (n - 1) * this.blockSize;
     this.waiting.get(n)!.resolve(this.data.subarray(start, Math.min(start + this.blockSize, this.data.length)));
   }
+
   release(): void {}
   async close(): Promise<void> {}
 }

@@ -11,7 +11,6 @@ import { toNetascii } from '../../services/tftp/netascii.js';
 import { baseParams, FakeClock } from '../helpers/fake-clock.js';
 import { until } from '../helpers/util.js';
 
-
 function pattern(n: number, seed = 0): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = (i * 13 + seed + (i >> 9)) & 0xff;
@@ -19,7 +18,6 @@ function pattern(n: number, seed = 0): Buffer {
 }
 
 interface Sent { at: number; what: string; raw: Buffer; fileExisted: boolean }
-
 
 async function setup(dir: string, opts: {
   params?: Partial<TransferParams>; oack?: Options | null; limits?: Partial<WriteLimits>; overwrite?: boolean; name?: string;

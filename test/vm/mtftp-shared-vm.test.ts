@@ -83,4 +83,3 @@ t.test('a BIOS VM loads kernel and initrd by mtftp:// on one shared group while 
     t.equal(r?.sha256, want[file], `the VM's ${file}, rebuilt from the wire, is byte-exact (sha256)`);
   }
 });
-

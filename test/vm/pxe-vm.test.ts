@@ -112,4 +112,3 @@ for (const c of cases) {
     }
   });
 }
-

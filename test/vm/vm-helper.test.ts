@@ -63,4 +63,3 @@ for (const firmware of ['bios', 'uefi'] as Firmware[]) {
     t.pass(`${firmware} VM printed the marker after ${(ms / 1000).toFixed(1)} s`);
   });
 }
-

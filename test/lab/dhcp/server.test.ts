@@ -22,7 +22,7 @@ t.test('the PXE boot server port answers unicast, events and counters follow eve
   if (!needs(t, asRoot('binding to an interface (SO_BINDTOIFINDEX, CAP_NET_RAW)'))) return;
   const dir = t.testdir();
   writeFileSync(join(dir, 'hosts.yaml'), 'defaults: { action: menu }\nhosts:\n  52:54:00:12:34:56: { hostname: pc01 }\n');
-  const config = parseConfig(`stateDir: state\nhosts: hosts.yaml\ndhcp:\n  mode: proxy\n  interfaces: [lo]\n`, join(dir, 'appliance.yaml'));
+  const config = parseConfig('stateDir: state\nhosts: hosts.yaml\ndhcp:\n  mode: proxy\n  interfaces: [lo]\n', join(dir, 'appliance.yaml'));
   const hosts = await HostMap.open(config.hosts, silentLogger());
   const events = new EventBus();
   const seen: BootEvent[] = [];

@@ -55,7 +55,7 @@ const REFUSED_OPTIONS: Array<[string, string]> = [['blksize', '7'], ['blksize', 
 
 for (const [name, value] of REFUSED_OPTIONS) {
   t.test(`option ${name} ${value} is refused with error 8`, async (tt) => {
-    const file = `f-2048.bin`;
+    const file = 'f-2048.bin';
     const before = srv.seen?.length ?? 0;
     const r = await atftp('get', { port: srv.port, remote: file, local: join(tt.testdir(), 'out.bin'), options: { [name]: value }, trace: true });
     tt.equal(r.code, 255, 'atftp exits 255', { run: describe(r) });
@@ -112,7 +112,7 @@ t.test('tsize probe on the wire: only the options asked for, then an abort (EDK2
 
 t.test('mode "mail" and unknown modes are error 4', async (tt) => {
   for (const mode of ['mail', 'MAIL', 'binary']) {
-    const file = `f-511.bin`;
+    const file = 'f-511.bin';
     const before = srv.seen?.length ?? 0;
     const raw = await rawRequest(srv.port, encode({ op: 'RRQ', filename: file, mode, options: new Map() }));
     tt.match(raw.packet, { op: 'ERROR', code: ErrorCode.IllegalOperation }, `mode ${mode}: ERROR 4`);

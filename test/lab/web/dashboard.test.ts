@@ -203,7 +203,7 @@ t.test('the dashboard registers a MAC and shows a real transfer moving', async (
   const byAddress = page.locator('#clients-body tr[data-key="ip:127.0.0.1"][data-stage="seen"]');
   await byAddress.waitFor({ timeout: 5000 });
   t.match(await byAddress.textContent(), /127\.0\.0\.1.*no MAC known.*seen \(no DHCP\)/, 'listed by its address, with no MAC, at stage seen');
-  await page.waitForFunction(`document.querySelector('#machines-summary').textContent.includes('1 device known by its address')`, undefined, { timeout: 5000 });
+  await page.waitForFunction('document.querySelector(\'#machines-summary\').textContent.includes(\'1 device known by its address\')', undefined, { timeout: 5000 });
   t.pass('the summary counts it apart from the machines');
 
   // The machine asks for its iPXE script first: its name carries the MAC, so bootlab ties
