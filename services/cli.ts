@@ -77,7 +77,8 @@ function prepareFolders(config: AppConfig, file: string): void {
   } catch {
     die(`${file} tftp.root: the folder ${config.tftp.root} does not exist (create it, or point tftp.root at your boot files)`);
   }
-  if (config.tftp.write.enabled) for (const d of config.tftp.write.dirs) mkdirSync(join(config.tftp.root, d), { recursive: true });
+  if (config.tftp.write.enabled)
+    for (const d of config.tftp.write.dirs) mkdirSync(join(config.tftp.root, d), { recursive: true });
 }
 
 /** The warnings a teacher should read at start: no DHCP interface, missing boot files, boot paths. */

@@ -85,7 +85,8 @@ function setTransfers(list, ended = [], now = Date.now()) {
     const before = state.ended.get(e.id)?.row || state.transfers.find((t) => t.id === e.id);
     if (!before) continue;
     const percent = e.ok ? 100 : before.percent;
-    state.ended.set(e.id, { row: { ...before, bytes: e.bytes, size: e.size ?? before.size, percent }, endedAt: now, outcome: e });
+    const row = { ...before, bytes: e.bytes, size: e.size ?? before.size, percent };
+    state.ended.set(e.id, { row, endedAt: now, outcome: e });
   }
   for (const id of still) state.ended.delete(id);
   state.transfers = list;

@@ -22,7 +22,8 @@ import registerServices from './routes/services.js';
 import registerTransfers from './routes/transfers.js';
 import registerEvents from './sse.js';
 
-export type AdminApp = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>; // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AdminApp = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 
 export interface BuildOptions {
   /** Log each request through the context's logger (off in tests). */

@@ -15,7 +15,10 @@ export class TokenCheck {
   private readonly expected: Buffer;
   private readonly failures = new Map<string, { count: number; windowStart: number }>();
 
-  constructor(token: string, private readonly maxFailures: number, private readonly windowMs = 60_000, private readonly now = () => Date.now()) {
+  constructor(
+    token: string, private readonly maxFailures: number,
+    private readonly windowMs = 60_000, private readonly now = () => Date.now(),
+  ) {
     this.expected = digest(token);
   }
 

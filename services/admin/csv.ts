@@ -28,7 +28,9 @@ export const CSV_HEADERS: Record<CsvColumn, readonly string[]> = {
 };
 
 const squash = (name: string) => name.toLowerCase().replace(/[\s._-]+/g, '');
-const BY_SPELLING = new Map<string, CsvColumn>(CSV_COLUMNS.flatMap((c) => [c, ...CSV_HEADERS[c]].map((n) => [squash(n), c] as [string, CsvColumn])));
+const BY_SPELLING = new Map<string, CsvColumn>(
+  CSV_COLUMNS.flatMap((c) => [c, ...CSV_HEADERS[c]].map((n) => [squash(n), c] as [string, CsvColumn])),
+);
 
 /** The column a header cell names, or null. */
 export function csvColumn(cell: string): CsvColumn | null {
@@ -93,7 +95,9 @@ function skipBreak(src: string, at: number): number {
 }
 
 /** One field from `at`: its value, where the reader stopped, and the line breaks it spanned. */
-function readField(src: string, at: number, delimiter: string, line: number): { value: string; next: number; breaks: number } {
+function readField(
+  src: string, at: number, delimiter: string, line: number,
+): { value: string; next: number; breaks: number } {
   let i = at;
   while (src[i] === ' ' || (src[i] === '\t' && delimiter !== '\t')) i++;
   if (src[i] !== '"') {

@@ -34,7 +34,9 @@ export interface BootFilesConfig extends Pick<DhcpConfig, 'bootFiles' | 'httpBoo
   httpBase?: (server: string) => string | null;
 }
 
-export function chooseBoot(kind: ClientKind, mac: string, hosts: HostView, cfg: BootFilesConfig, server: string): BootChoice {
+export function chooseBoot(
+  kind: ClientKind, mac: string, hosts: HostView, cfg: BootFilesConfig, server: string,
+): BootChoice {
   const target = imageFor(mac, hosts);
   if (target === 'none') return { file: null, reason: 'host map: no network boot for this machine (defaults.action none)' };
   const httpBase = cfg.httpBase?.(server) ?? null;

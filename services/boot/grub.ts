@@ -34,6 +34,7 @@ const GRUB: LoaderFormat = {
   },
 };
 
-export const grubHostConfig = (mac: string, hosts: HostView, ip: string | null, site: BootSite) => hostConfig(GRUB, mac, hosts, ip, site);
+export const grubHostConfig = (mac: string, hosts: HostView, ip: string | null, site: BootSite) =>
+  hostConfig(GRUB, mac, hosts, ip, site);
 export const grubDefault = (hosts: HostView, ip: string | null, site: BootSite) => defaultConfig(GRUB, hosts, ip, site);
 export const grubProvider = (hosts: HostView, site: BootSite) => loaderProvider(GRUB, 'grub/grub.cfg', GRUB_HOST_CFG, hosts, site);

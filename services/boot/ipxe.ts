@@ -138,7 +138,11 @@ export const BOOTLAB_BOOT_IPXE = dispatcher('');
  * With a guard, a machine whose script keeps being fetched with no new DHCP in between gets
  * stoppedScript instead (loop.ts).
  */
-export function ipxeProvider(hosts: HostView, site: BootSite, guard?: ChainLoopGuard): (name: string, client: { address: string }) => string | null {
+export function ipxeProvider(
+  hosts: HostView,
+  site: BootSite,
+  guard?: ChainLoopGuard,
+): (name: string, client: { address: string }) => string | null {
   return (name, client) => {
     if (name === 'bootlab/boot.ipxe') return BOOTLAB_BOOT_IPXE;
     const m = SCRIPT_NAME.exec(name);

@@ -33,8 +33,17 @@ function write(fmt: LoaderFormat, target: Image | 'local' | 'menu', hosts: HostV
   return [`# bootlab: ${what}`, ...lines, ''].join('\n');
 }
 
-/** The config of one host-map machine; null for a machine the map does not name, one set to boot nothing, or one whose image is not a kernel. */
-export function hostConfig(fmt: LoaderFormat, mac: string, hosts: HostView, ip: string | null, site: BootSite): string | null {
+/**
+ * The config of one host-map machine; null for a machine the map does not name, one set to
+ * boot nothing, or one whose image is not a kernel.
+ */
+export function hostConfig(
+  fmt: LoaderFormat,
+  mac: string,
+  hosts: HostView,
+  ip: string | null,
+  site: BootSite,
+): string | null {
   const host = hosts.lookup(mac);
   if (!host) return null;
   const target = imageFor(mac, hosts);
@@ -53,7 +62,13 @@ export function defaultConfig(fmt: LoaderFormat, hosts: HostView, ip: string | n
 }
 
 /** A content provider for the loader's default name and its per-MAC names (`hostName` captures aa-bb-..). */
-export function loaderProvider(fmt: LoaderFormat, defaultName: string, hostName: RegExp, hosts: HostView, site: BootSite): (name: string, client: { address: string }) => string | null {
+export function loaderProvider(
+  fmt: LoaderFormat,
+  defaultName: string,
+  hostName: RegExp,
+  hosts: HostView,
+  site: BootSite,
+): (name: string, client: { address: string }) => string | null {
   return (name, client) => {
     if (name === defaultName) return defaultConfig(fmt, hosts, client.address, site);
     const m = hostName.exec(name);

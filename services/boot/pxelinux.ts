@@ -40,6 +40,8 @@ const PXELINUX: LoaderFormat = {
   },
 };
 
-export const pxelinuxHostConfig = (mac: string, hosts: HostView, ip: string | null, site: BootSite) => hostConfig(PXELINUX, mac, hosts, ip, site);
-export const pxelinuxDefault = (hosts: HostView, ip: string | null, site: BootSite) => defaultConfig(PXELINUX, hosts, ip, site);
+export const pxelinuxHostConfig = (mac: string, hosts: HostView, ip: string | null, site: BootSite) =>
+  hostConfig(PXELINUX, mac, hosts, ip, site);
+export const pxelinuxDefault = (hosts: HostView, ip: string | null, site: BootSite) =>
+  defaultConfig(PXELINUX, hosts, ip, site);
 export const pxelinuxProvider = (hosts: HostView, site: BootSite) => loaderProvider(PXELINUX, 'pxelinux.cfg/default', PXELINUX_HOST_CFG, hosts, site);

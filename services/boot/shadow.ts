@@ -17,7 +17,11 @@ export function bootPathWarnings(root: string, images: Iterable<Image>): string[
   const out: string[] = [];
   const own = join(root, 'bootlab');
   let names: string[] = [];
-  try { if (statSync(own).isDirectory()) names = readdirSync(own); } catch { /* no bootlab/ on disk: nothing shadowed */ }
+  try {
+    if (statSync(own).isDirectory()) names = readdirSync(own);
+  } catch {
+    /* no bootlab/ on disk: nothing shadowed */
+  }
   for (const name of names.filter((n) => OWN.test(n))) {
     out.push(`${join(own, name)} is never served: bootlab/${name} is one of bootlab's generated names (move the file out of ${own})`);
   }

@@ -33,7 +33,9 @@ export interface BootSite {
   bootedPath(mac: string): string;
 }
 
-export function varsFor(mac: string, host: Host | undefined, image: string | null, clientIp: string | null, site: BootSite): BootVars {
+export function varsFor(
+  mac: string, host: Host | undefined, image: string | null, clientIp: string | null, site: BootSite,
+): BootVars {
   const httpBase = site.httpBase ?? '';
   return {
     mac, machyp: hyphenMac(mac), ip: clientIp ?? host?.ip ?? '', hostname: host?.hostname ?? '', image: image ?? '',

@@ -103,7 +103,8 @@ function multicastIssues(cfg: AppConfig): Issue[] {
     });
     if (t.files.length === 0 && t.atftpdFile === null) issues.push({ path: ['mtftp', 'files'], message: 'names no file: list the files to multicast (or set mtftp.atftpdFile)' });
   }
-  if ((t.enabled || (cfg.tftp.enabled && m.enabled)) && cfg.multicast.interface === null && cfg.dhcp.interfaces.length === 0) {
+  const multicasts = t.enabled || (cfg.tftp.enabled && m.enabled);
+  if (multicasts && cfg.multicast.interface === null && cfg.dhcp.interfaces.length === 0) {
     issues.push({ path: ['multicast', 'interface'], message: 'is required for multicast (or name one in dhcp.interfaces): the lab interface groups are sent on' });
   }
   return issues;
@@ -159,7 +160,10 @@ export function parseConfigSource(text: string, file: string, env: NodeJS.Proces
     // A key set by the environment is named by its variable, not by a line of the file.
     const envLines = issues.filter((i) => envOrigin(fromEnv, i.path)).map((i) => `environment ${envOrigin(fromEnv, i.path)}: ${i.path.join('.')}: ${i.message}`);
     const fileIssues = issues.filter((i) => !envOrigin(fromEnv, i.path));
-    throw new ConfigError([...envLines, ...(fileIssues.length > 0 ? issueLines(doc, lineCounter, file, fileIssues) : [])]);
+    throw new ConfigError([
+      ...envLines,
+      ...(fileIssues.length > 0 ? issueLines(doc, lineCounter, file, fileIssues) : []),
+    ]);
   }
   // Relative paths resolve against the config file's folder, not the working directory.
   const base = dirname(resolve(file));

@@ -24,7 +24,10 @@ export type ReadTarget =
   | { kind: 'memory'; name: string; data: Buffer };
 
 /** A content provider answers for names it owns with bytes, and with null for the rest. */
-export type ContentProvider = (name: string, client: Client) => Buffer | string | null | Promise<Buffer | string | null>;
+export type ContentProvider = (
+  name: string,
+  client: Client,
+) => Buffer | string | null | Promise<Buffer | string | null>;
 
 export interface FileLayerOptions {
   root: string;
@@ -190,7 +193,9 @@ export class FileLayer {
   }
 
   /** Where an upload of `raw` goes, checked against the writable folders. */
-  async resolveWrite(raw: string, client: Client): Promise<{ name: string; path: string; exists: boolean } | FileRefusal> {
+  async resolveWrite(
+    raw: string, client: Client,
+  ): Promise<{ name: string; path: string; exists: boolean } | FileRefusal> {
     const parts = this.mapName(raw, 'write', client);
     if (isRefusal(parts)) return parts;
     const name = parts.join('/');

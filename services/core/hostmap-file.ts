@@ -35,7 +35,8 @@ export const sha = (text: string) => createHash('sha256').update(text).digest('h
 /** One version of the file: inode, size and modification time (ns). ctime is left out: a rename changes it. */
 export interface Stamp { ino: bigint; size: bigint; mtimeNs: bigint }
 const stampOf = (s: BigIntStats): Stamp => ({ ino: s.ino, size: s.size, mtimeNs: s.mtimeNs });
-export const sameStamp = (a: Stamp | null, b: Stamp | null): boolean => a !== null && b !== null && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
+export const sameStamp = (a: Stamp | null, b: Stamp | null): boolean =>
+  a !== null && b !== null && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
 
 /** The version of the file the host map last read or wrote. */
 export interface Known { stamp: Stamp; hash: string }
@@ -90,7 +91,8 @@ export async function readOnce(file: string): Promise<{ snap: Snapshot; steady: 
     const before = await statHandle(handle);
     const bytes = await readAll(handle);
     const after = await statHandle(handle);
-    const steady = sameStamp(before, after) && sameStamp(await statPath(file), after) && BigInt(bytes.length) === after.size;
+    const steady
+      = sameStamp(before, after) && sameStamp(await statPath(file), after) && BigInt(bytes.length) === after.size;
     const text = bytes.toString('utf8');
     return { snap: { handle, text, stamp: after, hash: sha(text) }, steady };
   } catch (e) {
@@ -104,7 +106,12 @@ export async function readOnce(file: string): Promise<{ snap: Snapshot; steady: 
  * is no file and there was none before (the first write creates it), or, with
  * `missingIsNull`, when there is no file at all (a reload: the next event comes back).
  */
-export async function readSteady(file: string, known: Known | null, t: Timing, missingIsNull = false): Promise<Snapshot | null> {
+export async function readSteady(
+  file: string,
+  known: Known | null,
+  t: Timing,
+  missingIsNull = false,
+): Promise<Snapshot | null> {
   let missing = false;
   let waited = true;
   for (let i = 0; i < t.tries; i++) {
@@ -124,7 +131,8 @@ export async function readSteady(file: string, known: Known | null, t: Timing, m
       // Changed by someone else: an editor may be between two writes. Trusted once it holds still.
       await t.wait(t.settleMs);
       waited = true;
-      if (sameStamp(await statHandle(snap.handle), snap.stamp) && sameStamp(await statPath(file), snap.stamp)) return snap;
+      if (sameStamp(await statHandle(snap.handle), snap.stamp) && sameStamp(await statPath(file), snap.stamp))
+        return snap;
     }
     await snap.handle.close();
   }
@@ -135,7 +143,9 @@ export async function readSteady(file: string, known: Known | null, t: Timing, m
  * Temporary file beside the target, fsync, `check` (false: the temporary file is dropped
  * and null returned), rename, fsync of the folder. Returns the new file's stamp.
  */
-export async function writeAtomic(file: string, text: string, check: () => Promise<boolean> = async () => true): Promise<Stamp | null> {
+export async function writeAtomic(
+  file: string, text: string, check: () => Promise<boolean> = async () => true,
+): Promise<Stamp | null> {
   const temp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await fsp.open(temp, 'wx', 0o644);
   let stamp: Stamp;
@@ -213,7 +223,10 @@ export class ReplacedInodes<C> {
   wrote(base: Snapshot | null, change: C | null): void {
     if (change !== null) for (const r of this.list) r.changes.push(change);
     if (base === null) return;
-    this.list.push({ handle: base.handle, stamp: base.stamp, hash: base.hash, changes: change === null ? [] : [change], until: Date.now() + this.o.graceMs, moved: null, recovering: false, failures: 0 });
+    this.list.push({
+      handle: base.handle, stamp: base.stamp, hash: base.hash, changes: change === null ? [] : [change],
+      until: Date.now() + this.o.graceMs, moved: null, recovering: false, failures: 0,
+    });
     while (this.list.length > ReplacedInodes.MAX) this.drop(this.list.find((r) => !r.recovering) ?? this.list[0]);
     this.timer ??= setInterval(() => {
       if (this.ticking) return;

@@ -206,7 +206,11 @@ export function validateHostMap(raw: unknown): { data: HostMapData | null; issue
   const images = new Map<string, Image>();
   const rawImages = root.images ?? {};
   if (!isObject(rawImages)) issues.push({ path: ['images'], message: 'must be a mapping of image names' });
-  else for (const [name, v] of Object.entries(rawImages)) { const img = parseImage(name, v, issues); if (img) images.set(name, img); }
+  else
+    for (const [name, v] of Object.entries(rawImages)) {
+      const img = parseImage(name, v, issues);
+      if (img) images.set(name, img);
+    }
   const defaults: HostMapData['defaults'] = { action: 'menu', image: null, menuDefault: 'local', menuTimeout: 10 };
   const d = root.defaults ?? {};
   if (!isObject(d)) issues.push({ path: ['defaults'], message: 'must be a mapping (action, image, menuDefault, menuTimeout)' });
@@ -257,7 +261,9 @@ export interface ParseOptions {
  * Parses host-map text. Throws HostMapError with an issue per problem.
  * `warnings` are lines for what is allowed but likely a mistake (two hosts, one hostname).
  */
-export function parseHostMap(text: string, file: string, opts: ParseOptions = {}): { data: HostMapData; doc: Document; warnings: string[] } {
+export function parseHostMap(
+  text: string, file: string, opts: ParseOptions = {},
+): { data: HostMapData; doc: Document; warnings: string[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) throw new HostMapError(file, yamlSyntaxIssues(doc, lines));

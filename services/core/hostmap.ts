@@ -15,20 +15,32 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMap, isScalar, type Document } from 'yaml';
+import { findHostKey, setHostIn } from './hostmap-doc.js';
 import type { Logger } from './log.js';
 import { HostMapBusy, readAll, readOnce, readSteady, ReplacedInodes, sameStamp, sha, statHandle, statPath, writeAtomic, type Known, type Replaced, type Snapshot, type Stamp, type Timing } from './hostmap-file.js';
 import {
-  HostMapError, isNormalMac, normalizeMac, parseHostMap, type Host, type HostMapData, type HostMapIssue, type Image, type ParseOptions,
+  HostMapError, isNormalMac, normalizeMac, parseHostMap,
+  type Host, type HostMapData, type HostMapIssue, type Image, type ParseOptions,
 } from './hostmap-parse.js';
 
 export {
-  HostMapBusy, HostMapError, isNormalMac, normalizeMac, writeAtomic, type Host, type HostMapData, type HostMapIssue, type Image,
+  HostMapBusy, HostMapError, isNormalMac, normalizeMac, writeAtomic,
+  type Host, type HostMapData, type HostMapIssue, type Image,
 };
 
 /** Fields a write may set on a host; null removes the field. */
-export type HostFields = Partial<{ hostname: string | null; image: string | null; ip: string | null; bootOnce: boolean | null; labels: Record<string, string> | null }>;
+export type HostFields = Partial<{
+  hostname: string | null;
+  image: string | null;
+  ip: string | null;
+  bootOnce: boolean | null;
+  labels: Record<string, string> | null;
+}>;
 
-/** One write's edit of the file's Document. It may run more than once: again when the file changed under the write, and on top of a hand edit recovered later. */
+/**
+ * One write's edit of the file's Document. It may run more than once: again when the file
+ * changed under the write, and on top of a hand edit recovered later.
+ */
 export type Change = (doc: Document) => void;
 
 export interface HostMapOptions extends ParseOptions {
@@ -74,7 +86,10 @@ export class HostMap extends EventEmitter<HostMapEvents> {
   /** What the file allows but is likely a mistake (two hosts with one hostname), one line each. */
   warnings: string[] = [];
 
-  private constructor(readonly file: string, private readonly log: Logger, private data: HostMapData, private known: Known | null, private readonly opts: HostMapOptions) {
+  private constructor(
+    readonly file: string, private readonly log: Logger, private data: HostMapData,
+    private known: Known | null, private readonly opts: HostMapOptions,
+  ) {
     super();
     const settleMs = opts.settleMs ?? 150;
     this.timing = { settleMs, tries: 10, wait: opts.wait ?? ((ms) => sleep(ms)) };
@@ -99,7 +114,13 @@ export class HostMap extends EventEmitter<HostMapEvents> {
     await read?.snap.handle.close();
     const { data, warnings } = parseHostMap(read?.snap.text ?? '', file, { uniqueHostnames: opts.uniqueHostnames });
     // A read taken in the middle of a save is not a known version: the next write looks again.
-    const map = new HostMap(file, log, data, read?.steady ? { stamp: read.snap.stamp, hash: read.snap.hash } : null, opts);
+    const map = new HostMap(
+      file,
+      log,
+      data,
+      read?.steady ? { stamp: read.snap.stamp, hash: read.snap.hash } : null,
+      opts,
+    );
     map.setWarnings(warnings);
     return map;
   }
@@ -135,7 +156,7 @@ export class HostMap extends EventEmitter<HostMapEvents> {
     }, 100);
   }
 
-  /** Re-reads the file once it holds still. Returns true when the map changed. An invalid file keeps the last good map. */
+  /** Re-reads the file once it holds still: true when the map changed. An invalid file keeps the last good map. */
   reload(): Promise<boolean> {
     return this.serial(async () => {
       let snap: Snapshot | null;
@@ -234,7 +255,9 @@ export class HostMap extends EventEmitter<HostMapEvents> {
    * Writes `out` over the file if the path still names `base` (no file: still none).
    * `base`'s inode is then watched for a save under way (its handle is taken over).
    */
-  private async land(base: Snapshot | null, out: string, parsed: Parsed | HostMapError, change: Change | null): Promise<boolean> {
+  private async land(
+    base: Snapshot | null, out: string, parsed: Parsed | HostMapError, change: Change | null,
+  ): Promise<boolean> {
     const stamp = await writeAtomic(this.file, out, async () => {
       const now = await statPath(this.file);
       return base === null ? now === null : sameStamp(now, base.stamp);
@@ -336,60 +359,4 @@ export class HostMap extends EventEmitter<HostMapEvents> {
     this.reloadTimer = null;
     this.replaced.close();
   }
-}
-
-/**
- * Sets fields of one host inside a Document (for edit(): many hosts in one write); null
- * removes a field. Returns true when the host was added. `mac` is in normal form.
- */
-export function setHostIn(doc: Document, mac: string, fields: HostFields): boolean {
-  const hosts = doc.get('hosts', true);
-  if (!isMap(hosts)) doc.setIn(['hosts'], doc.createNode({}));
-  // The shipped file says `hosts: {}`: entries added to that flow map would stay in flow
-  // style, one long `{ ... }` line nobody wants to hand-edit. An empty one becomes a block.
-  else if (hosts.flow && hosts.items.length === 0) hosts.flow = false;
-  const existing = findHostKey(doc, mac);
-  const path = ['hosts', existing ?? mac];
-  if (existing === null) doc.setIn(path, doc.createNode({}));
-  for (const [field, value] of Object.entries(fields)) {
-    if (value === undefined) continue;
-    if (value === null) doc.deleteIn([...path, field]);
-    else doc.setIn([...path, field], doc.createNode(value));
-  }
-  return existing === null;
-}
-
-/** The key under `hosts` that names this MAC, in whatever notation the file uses. */
-export function findHostKey(doc: Document, mac: string): string | null {
-  const hosts = doc.get('hosts', true);
-  if (!isMap(hosts)) return null;
-  for (const pair of hosts.items) {
-    const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-    if (normalizeMac(k) === mac) return k;
-  }
-  return null;
-}
-
-/** A host's hostname as written in the Document, or null. `mac` is in normal form. */
-export function hostnameIn(doc: Document, mac: string): string | null {
-  const key = findHostKey(doc, mac);
-  const name = key === null ? null : doc.getIn(['hosts', key, 'hostname']);
-  return typeof name === 'string' ? name : null;
-}
-
-/**
- * The MAC (normal form) of another host than `mac` whose hostname is `hostname`, compared
- * without case as DNS compares names (RFC 4343); null when there is none.
- */
-export function hostnameOwner(doc: Document, hostname: string, mac: string): string | null {
-  const hosts = doc.get('hosts', true);
-  if (!isMap(hosts)) return null;
-  const want = hostname.toLowerCase();
-  for (const pair of hosts.items) {
-    const other = normalizeMac(isScalar(pair.key) ? String(pair.key.value) : String(pair.key));
-    if (other === null || other === mac || !isMap(pair.value)) continue;
-    const name = pair.value.get('hostname');
-    if (typeof name === 'string' && name.toLowerCase() === want) return other;
-  }
-  return null;
 }

@@ -32,7 +32,9 @@ export function channelKey(f: { group: string | null; clientPort: number }): str
  * sent to it (unicast rounds instead, docs/decisions/0008-mtftp-shared-group.md). iPXE's
  * mtftp:// uses 239.255.1.1:3001 for every file, so a kernel and an initrd always share.
  */
-export function sharedChannels(files: { file: string; group: string | null; clientPort: number }[]): Map<string, string[]> {
+export function sharedChannels(
+  files: { file: string; group: string | null; clientPort: number }[],
+): Map<string, string[]> {
   const byChannel = new Map<string, string[]>();
   for (const f of files) {
     const key = channelKey(f);

@@ -122,7 +122,10 @@ export function multicastSender(socket: Socket, iface: InterfaceInfo, ttl: numbe
 }
 
 /** The interface multicast uses: multicast.interface, else the first DHCP interface. */
-export function multicastInterfaceName(cfg: { multicast: { interface: string | null }; dhcp: { interfaces: string[] } }): string | null {
+export function multicastInterfaceName(cfg: {
+  multicast: { interface: string | null };
+  dhcp: { interfaces: string[] };
+}): string | null {
   return cfg.multicast.interface ?? cfg.dhcp.interfaces[0] ?? null;
 }
 

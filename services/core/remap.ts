@@ -4,7 +4,8 @@
 import type { RemapRule } from './config.js';
 import { plainAddress } from './net.js';
 
-export type RemapResult = { name: string; refused: false; rule: number | null } | { name: string; refused: true; rule: number };
+export type RemapResult
+  = { name: string; refused: false; rule: number | null } | { name: string; refused: true; rule: number };
 
 interface Compiled { rule: RemapRule; re: RegExp }
 

@@ -126,7 +126,8 @@ export function validate(spec: Spec, value: unknown, path: string[], issues: Iss
           issues.push({ path: [...path, key], message: `unknown key${hint ? ` (did you mean ${[...path, hint].join('.')}?)` : ''}` });
         }
       }
-      for (const key of known) out[key] = validate(spec.fields[key], (value as Record<string, unknown>)[key], [...path, key], issues);
+      for (const key of known)
+        out[key] = validate(spec.fields[key], (value as Record<string, unknown>)[key], [...path, key], issues);
       return out;
     }
   }

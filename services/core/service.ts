@@ -108,11 +108,20 @@ export abstract class ServiceBase implements Service {
   protected abstract counts(): Record<string, number>;
 
   status(): ServiceStatus {
-    return { state: this.state, since: this.since, bound: this.bound(), lastError: this.lastError, stats: this.counts() };
+    return {
+      state: this.state,
+      since: this.since,
+      bound: this.bound(),
+      lastError: this.lastError,
+      stats: this.counts(),
+    };
   }
 
   /** A socket error after bind: kept as the last error and logged; one that ends the socket stops the service. */
-  protected socketError(e: NodeJS.ErrnoException & { syscall?: string }, log: Logger, fields: Record<string, unknown> = {}, what = e.message): void {
+  protected socketError(
+    e: NodeJS.ErrnoException & { syscall?: string }, log: Logger,
+    fields: Record<string, unknown> = {}, what = e.message,
+  ): void {
     this.lastError = what;
     log.error({ err: e, ...fields }, `${this.name} socket error`);
     if (isFatalSocketError(e)) this.fail?.(e);
@@ -122,9 +131,14 @@ export abstract class ServiceBase implements Service {
 }
 
 /** Binds a UDP socket; a failure is a BindError naming the config key. */
-export function bindUdp(socket: UdpSocket, key: string, options: BindOptions & { address: string; port: number }): Promise<void> {
+export function bindUdp(
+  socket: UdpSocket,
+  key: string,
+  options: BindOptions & { address: string; port: number },
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const failed = (e: NodeJS.ErrnoException) => reject(new BindError(key, options.address, options.port, e.code ?? e.message));
+    const failed = (e: NodeJS.ErrnoException) =>
+      reject(new BindError(key, options.address, options.port, e.code ?? e.message));
     socket.once('error', failed);
     socket.bind(options, () => {
       socket.off('error', failed);

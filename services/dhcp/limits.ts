@@ -59,7 +59,13 @@ export class RateLimiter {
  * Sends `bytes` unless `max` sends already wait on `sock`; false: dropped. The callback
  * gets a send error (an unreachable network, say).
  */
-export function sendBounded(sock: Socket, bytes: Buffer, to: { address: string; port: number }, max: number, done: (err: Error | null) => void): boolean {
+export function sendBounded(
+  sock: Socket,
+  bytes: Buffer,
+  to: { address: string; port: number },
+  max: number,
+  done: (err: Error | null) => void,
+): boolean {
   if (sock.getSendQueueCount() >= max) return false;
   sock.send(bytes, to.port, to.address, done);
   return true;
@@ -84,7 +90,10 @@ export class BacklogGauge {
   private streak = 0;
 
   /** `idleMs`: the event loop's idle time so far (tests give their own). */
-  constructor(private readonly limit = BACKLOG_STREAK, private readonly idleMs = () => performance.eventLoopUtilization().idle) {
+  constructor(
+    private readonly limit = BACKLOG_STREAK,
+    private readonly idleMs = () => performance.eventLoopUtilization().idle,
+  ) {
     this.idle = idleMs();
   }
 

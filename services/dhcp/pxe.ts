@@ -64,7 +64,13 @@ export const PXE_MTFTP_SPORT = 3;
 export const PXE_MTFTP_TMOUT = 4;
 export const PXE_MTFTP_DELAY = 5;
 
-export interface MtftpAdvert { group: string; clientPort: number; serverPort: number; openTimeout: number; reopenDelay: number }
+export interface MtftpAdvert {
+  group: string;
+  clientPort: number;
+  serverPort: number;
+  openTimeout: number;
+  reopenDelay: number;
+}
 
 /** Option 43 sub-options 1 to 5 for one file. Only BIOS ROMs get them: EDK2 drops such offers. */
 export function mtftpSubOptions(m: MtftpAdvert): Buffer {

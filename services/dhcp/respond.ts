@@ -100,7 +100,8 @@ function subnet(cfg: ResolvedDhcpConfig, key: string, poolKey: string, range: Ra
   return s;
 }
 
-const rangeOf = (start: string | null, end: string | null): Range | null => (start && end ? { start: ipToInt(start), end: ipToInt(end) } : null);
+const rangeOf = (start: string | null, end: string | null): Range | null =>
+  start && end ? { start: ipToInt(start), end: ipToInt(end) } : null;
 
 /** The subnet a request is for: the relay's (by giaddr, RFC 2131 4.3.1) or the link's own. */
 function subnetFor(req: Request, cfg: ResolvedDhcpConfig): Subnet | null {
@@ -205,7 +206,11 @@ const leaseMemo = new WeakMap<DhcpConfig, Array<[number, Buffer]>>();
 function leaseOptions(cfg: DhcpConfig): Array<[number, Buffer]> {
   let o = leaseMemo.get(cfg);
   if (!o) {
-    o = [[Opt.LeaseTime, value.u32(cfg.leaseTime)], [Opt.RenewalTime, value.u32(Math.floor(cfg.leaseTime / 2))], [Opt.RebindingTime, value.u32(Math.floor((cfg.leaseTime * 7) / 8))]];
+    o = [
+      [Opt.LeaseTime, value.u32(cfg.leaseTime)],
+      [Opt.RenewalTime, value.u32(Math.floor(cfg.leaseTime / 2))],
+      [Opt.RebindingTime, value.u32(Math.floor((cfg.leaseTime * 7) / 8))],
+    ];
     leaseMemo.set(cfg, o);
   }
   return o;
@@ -280,7 +285,8 @@ function discover(req: Request, ctx: RespondContext, subnet: Subnet, server: str
   if (!ip && subnet.range) {
     const wanted = optIp(req.packet, Opt.RequestedIp);
     const taken = (a: string) => { const m = ctx.reservedBy(a); return m !== undefined && m !== req.mac; };
-    if (wanted && inRange(wanted, subnet.range) && ctx.leases.freeFor(wanted, req.mac, ctx.now) && !taken(wanted)) ip = wanted;
+    if (wanted && inRange(wanted, subnet.range) && ctx.leases.freeFor(wanted, req.mac, ctx.now) && !taken(wanted))
+      ip = wanted;
     else ip = ctx.leases.allocate(subnet.poolKey, subnet.range, req.mac, ctx.now, taken);
   }
   if (!ip) return subnet.range ? { kind: 'ignore', reason: `pool ${intToIp(subnet.range.start)}-${intToIp(subnet.range.end)} exhausted`, exhausted: true } : { kind: 'ignore', reason: 'no pool on this network' };

@@ -76,7 +76,9 @@ export function mtftpAdverts(config: AppConfig): Map<string, Buffer> {
   const shared = sharedChannels(m.files);
   for (const f of m.files) {
     if (shared.has(channelKey(f))) continue;
-    out.set(mtftpName(f.file), mtftpSubOptions({ group: f.group!, clientPort: f.clientPort, serverPort: m.serverPort, openTimeout: m.openTimeout, reopenDelay: m.reopenDelay }));
+    const { serverPort, openTimeout, reopenDelay } = m;
+    const advert = mtftpSubOptions({ group: f.group!, clientPort: f.clientPort, serverPort, openTimeout, reopenDelay });
+    out.set(mtftpName(f.file), advert);
   }
   return out;
 }
@@ -114,7 +116,13 @@ export class DhcpServer extends ServiceBase {
       loaders: ctx.config.boot, httpBase: (server) => ctx.site.httpBase(ctx.config, server),
     };
     this.log = ctx.log.child({ service: 'dhcp' });
-    this.respondCtx = { config: this.config, hosts, reservedBy: (ip) => this.reserved.get(ip), leases, now: Date.now() };
+    this.respondCtx = {
+      config: this.config,
+      hosts,
+      reservedBy: (ip) => this.reserved.get(ip),
+      leases,
+      now: Date.now(),
+    };
     const index = () => {
       this.reserved.clear();
       for (const h of hosts.hosts.values()) if (h.ip) this.reserved.set(h.ip, h.mac);
@@ -162,7 +170,13 @@ export class DhcpServer extends ServiceBase {
       if (typeof info === 'string') throw new StartError(`dhcp.interfaces: ${info}`);
       // The interface's own default gateway is the clients' router when dhcp.router is unset;
       // bootlab itself does not route (decision 0009).
-      const link: LinkSockets = { info, link: { ...info, gateway: interfaceGateway(info.name, info.address, info.netmask) }, dhcp: null, unicast: null, pxe: null };
+      const link: LinkSockets = {
+        info,
+        link: { ...info, gateway: interfaceGateway(info.name, info.address, info.netmask) },
+        dhcp: null,
+        unicast: null,
+        pxe: null,
+      };
       this.links.push(link);
       link.dhcp = await this.open(link, '0.0.0.0', ports.dhcp, false);
       // The same port as the broadcast socket (which may have been given an ephemeral one).
@@ -235,7 +249,8 @@ export class DhcpServer extends ServiceBase {
     const info = link.info;
     // Behind a backlog, DISCOVERs go before anything is decoded (option 53 is almost always
     // the first option, at byte 240): the cheapest way to catch up (limits.ts BacklogGauge).
-    if (behind && !bootServer && buf.length > 242 && buf[240] === Opt.MessageType && buf[242] === MessageType.Discover) {
+    const discover = buf.length > 242 && buf[240] === Opt.MessageType && buf[242] === MessageType.Discover;
+    if (behind && !bootServer && discover) {
       this.counters.discovers += 1;
       this.counters.discoversShed += 1;
       this.warnAtMostEvery10s('shed', { discoversShed: this.counters.discoversShed }, 'dhcp: behind a backlog of requests: new DISCOVERs are dropped until it is read');
@@ -278,13 +293,16 @@ export class DhcpServer extends ServiceBase {
       ? { mac, xid: packet.xid, iface: info.name, arch: kind.archCode, vendorClass: kind.vendorClass, firmware: kind.firmware, mode: this.config.mode as 'proxy' | 'full' }
       : null;
     if (base) this.ctx.events.emit({ kind: received!, ...base, ip: optIp(packet, Opt.RequestedIp) ?? (packet.ciaddr !== '0.0.0.0' ? packet.ciaddr : undefined) });
-    const req: Request = { packet, mac, kind, link: link.link, bootServer, source: { address: rinfo.address, port: rinfo.port } };
+    const source = { address: rinfo.address, port: rinfo.port };
+    const req: Request = { packet, mac, kind, link: link.link, bootServer, source };
     this.respondCtx.now = Date.now();
     this.act(respond(req, this.respondCtx), req, link, log, base, type);
   }
 
   /** `base`: the event fields when this client's messages are announced (handle), else null. */
-  private act(d: Decision, req: Request, link: LinkSockets, log: Logger, base: EventBase | null, type: number | null): void {
+  private act(
+    d: Decision, req: Request, link: LinkSockets, log: Logger, base: EventBase | null, type: number | null,
+  ): void {
     const typeName = type === null ? 'BOOTP' : MESSAGE_NAMES[type] ?? `type ${type}`;
     if (d.kind === 'ignore') {
       this.counters.ignored += 1;
@@ -314,7 +332,9 @@ export class DhcpServer extends ServiceBase {
       else if (name === 'ACK') this.counters.acks += 1;
       else if (name === 'NAK') this.counters.naks += 1;
       if (log.isLevelEnabled('info')) log.info({ type: name, yiaddr: d.ip, bootFile: d.bootFile, to: `${d.to.address}:${d.to.port}`, ...(d.reason ? { reason: d.reason } : {}) }, 'dhcp reply');
-      if (base) this.ctx.events.emit({ ...base, kind: eventKind(d.type)!, ip: d.ip ?? undefined, bootFile: d.bootFile, reason: d.reason });
+      if (!base) return;
+      const ip = d.ip ?? undefined;
+      this.ctx.events.emit({ ...base, kind: eventKind(d.type)!, ip, bootFile: d.bootFile, reason: d.reason });
     };
     const ready = d.persisted ?? null;
     const delay = this.config.replyDelayMs;

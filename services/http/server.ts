@@ -50,7 +50,9 @@ export interface HttpService extends Service {
   port(): number;
 }
 
-interface Transfer { id: number; file: string; ip: string; size: number; startedAt: number; bytes: number; lastProgress: number }
+interface Transfer {
+  id: number; file: string; ip: string; size: number; startedAt: number; bytes: number; lastProgress: number;
+}
 
 const HEADERS_TIMEOUT_MS = 15_000;
 const IDLE_TIMEOUT_MS = 60_000;
@@ -204,9 +206,12 @@ export class HttpServer extends ServiceBase implements HttpService {
     await this.transfer(res, file, ip, body, start, end, range.kind === 'single');
   }
 
-  private async transfer(res: ServerResponse, file: string, ip: string, body: Body, start: number, end: number, ranged: boolean): Promise<void> {
+  private async transfer(
+    res: ServerResponse, file: string, ip: string, body: Body, start: number, end: number, ranged: boolean,
+  ): Promise<void> {
     const now = Date.now();
-    const t: Transfer = { id: this.nextId++, file, ip, size: end - start + 1, startedAt: now, bytes: 0, lastProgress: now };
+    const size = end - start + 1;
+    const t: Transfer = { id: this.nextId++, file, ip, size, startedAt: now, bytes: 0, lastProgress: now };
     this.transfers.add(t);
     this.log.debug({ transfer: t.id, client: ip, file, size: t.size, range: ranged ? [start, end] : null }, 'http get start');
     this.events.emit({ kind: 'http.start', id: t.id, file, size: t.size, ip, method: 'GET', range: ranged ? [start, end] : null });

@@ -13,7 +13,9 @@ import { entryProblems, parseAtftpdMtftp, type MtftpEntry } from './files.js';
  * lines (`keyLines` names a key's line in the config file; the atftpd file's own lines
  * name themselves).
  */
-export function resolveMtftpFiles(cfg: AppConfig, keyLines: (issues: Issue[]) => string[]): { files: MtftpFile[]; lines: string[] } {
+export function resolveMtftpFiles(
+  cfg: AppConfig, keyLines: (issues: Issue[]) => string[],
+): { files: MtftpFile[]; lines: string[] } {
   const entries: MtftpEntry[] = cfg.mtftp.files.map((f, i) => ({
     file: mtftpName(f.file), group: f.group!, clientPort: f.clientPort, origin: `mtftp.files.${i}.file`,
   }));

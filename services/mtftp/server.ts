@@ -80,7 +80,8 @@ export class MtftpServer extends ServiceBase {
    */
   private readonly roundsOf = new Map<string, number>();
   private readonly counters: MtftpStats = {
-    rounds: 0, roundsDone: 0, roundsFailed: 0, bytesSent: 0, retransmits: 0, listenersIgnored: 0, unicastRounds: 0, duplicates: 0, busy: 0,
+    rounds: 0, roundsDone: 0, roundsFailed: 0, bytesSent: 0, retransmits: 0, listenersIgnored: 0, unicastRounds: 0,
+    duplicates: 0, busy: 0,
     refused: 0, malformed: 0, foreignSenders: 0,
   };
 
@@ -96,19 +97,34 @@ export class MtftpServer extends ServiceBase {
    */
   private readonly takeoverMs: number;
 
-  constructor(private readonly config: AppConfig, private readonly iface: InterfaceInfo, private readonly log: Logger, private readonly events: EventBus, fail?: (e: Error) => void) {
+  constructor(
+    private readonly config: AppConfig, private readonly iface: InterfaceInfo, private readonly log: Logger,
+    private readonly events: EventBus, fail?: (e: Error) => void,
+  ) {
     super(fail);
     const t = config.tftp;
     this.files = FileLayer.fromConfig(t, { remap: false });
     this.params = {
-      blockSize: 512, windowSize: 1, timeoutMs: t.timeout * 1000, minRetransmitMs: t.minRetransmitMs, maxRetries: t.maxRetries,
-      firstReplyRetries: t.firstReplyRetries, rollover: 0, progressIntervalMs: t.progressIntervalMs,
+      blockSize: 512,
+      windowSize: 1,
+      timeoutMs: t.timeout * 1000,
+      minRetransmitMs: t.minRetransmitMs,
+      maxRetries: t.maxRetries,
+      firstReplyRetries: t.firstReplyRetries,
+      rollover: 0,
+      progressIntervalMs: t.progressIntervalMs,
     };
     this.takeoverMs = Math.min(config.mtftp.openTimeout, config.mtftp.reopenDelay) * 500;
     const shared = sharedChannels(config.mtftp.files);
     for (const file of config.mtftp.files) {
       const group = channelKey(file);
-      this.channels.set(this.nameKey(file.file), { file, group, shared: shared.has(group), round: null, opening: false });
+      this.channels.set(this.nameKey(file.file), {
+        file,
+        group,
+        shared: shared.has(group),
+        round: null,
+        opening: false,
+      });
     }
   }
 
@@ -242,7 +258,12 @@ export class MtftpServer extends ServiceBase {
   /** A shared channel: a unicast round per requester (shared.ts decides). */
   private onSharedRrq(channel: Channel, client: Client): void {
     const key = clientKey(client.address, client.port);
-    const views = [...this.running].map(([k, r]) => ({ key: k, address: r.client.address, file: r.channel.file.file, unicast: r.channel.shared }));
+    const views = [...this.running].map(([k, r]) => ({
+      key: k,
+      address: r.client.address,
+      file: r.channel.file.file,
+      unicast: r.channel.shared,
+    }));
     const t = this.config.tftp;
     const d = this.opening.get(key) === channel.file.file ? { kind: 'duplicate' as const } : decideUnicast(views, { ...client, file: channel.file.file }, { maxRounds: t.maxTransfers, maxPerClient: t.maxPerClient });
     if (d.kind === 'duplicate') {
@@ -257,7 +278,9 @@ export class MtftpServer extends ServiceBase {
     }
     for (const k of d.replace) this.leave(k, `${client.address}:${client.port} asked for ${channel.file.file}`);
     this.opening.set(key, channel.file.file);
-    void this.open(channel, client).finally(() => { if (this.opening.get(key) === channel.file.file) this.opening.delete(key); });
+    void this.open(channel, client).finally(() => {
+      if (this.opening.get(key) === channel.file.file) this.opening.delete(key);
+    });
   }
 
   /** Ends the round `key` leads: its master asked for something else, from it or a new port. */
@@ -317,7 +340,11 @@ export class MtftpServer extends ServiceBase {
     const blocks = Math.floor(data.length / 512) + 1;
     const log = multicast ? this.log : this.log.child({ delivery: 'unicast' });
     const report = new RoundReport(this.events, log, 'pxe', channel.group, channel.file.file, number, blocks, data.length);
-    const totals = () => ({ blocksSent: round.counters.dataPackets, dataBytes: round.counters.dataBytes, retransmits: round.counters.retransmits });
+    const totals = () => ({
+      blocksSent: round.counters.dataPackets,
+      dataBytes: round.counters.dataBytes,
+      retransmits: round.counters.retransmits,
+    });
     const key = clientKey(client.address, client.port);
     const round: PxeRound = new PxeRound(this.params, {
       send: (p) => sendTo(socket, p, client.port, client.address),

@@ -37,10 +37,14 @@ export class BootRow {
   readonly history: HistoryItem[] = [];
 
   /** `mac` null: a row by address (`key` ip:<address>, `ip` set), which starts at `seen`, not asking DHCP. */
-  constructor(key: string, mac: string | null, ip: string | null, at: number, private readonly say: Say, private readonly historySize: number) {
+  constructor(
+    key: string, mac: string | null, ip: string | null, at: number,
+    private readonly say: Say, private readonly historySize: number,
+  ) {
     this.row = {
       key, mac, ip, hostname: null, arch: null, firmware: null, image: null, stage: mac ? 'dhcp' : 'seen', reason: null,
-      file: null, bytes: 0, total: null, percent: null, rate: 0, firstSeen: at, lastSeen: at, bootedAt: null, bootedFrom: null,
+      file: null, bytes: 0, total: null, percent: null, rate: 0,
+      firstSeen: at, lastSeen: at, bootedAt: null, bootedFrom: null,
     };
   }
 
@@ -78,7 +82,13 @@ export class BootRow {
   ended(id: string, complete: { bytes: number; rate: number } | null): void {
     if (this.transfer !== id) return;
     this.transfer = null;
-    if (complete) Object.assign(this.row, { bytes: complete.bytes, total: this.row.total ?? complete.bytes, percent: 100, rate: complete.rate });
+    if (complete)
+      Object.assign(this.row, {
+        bytes: complete.bytes,
+        total: this.row.total ?? complete.bytes,
+        percent: 100,
+        rate: complete.rate,
+      });
     else this.row.rate = 0;
   }
 

@@ -39,7 +39,7 @@ export interface TrackerOptions {
   staleMs?: number;
   /** History lines kept per machine. Default 200. */
   historySize?: number;
-  /** Machines listed at most (default 2000, ten big classrooms): a flood of made-up MACs cannot grow memory without end. */
+  /** Machines listed at most (default 2000, ten big classrooms): a flood of made-up MACs cannot grow memory forever. */
   maxClients?: number;
 }
 

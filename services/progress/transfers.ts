@@ -9,7 +9,9 @@ import type { FinishedTransfer, TransferRow } from './schemas.js';
 export type { FinishedTransfer, TransferRow };
 
 /** A transfer that left the list, and how it ended: the dashboard shows done or failed. */
-export interface EndedTransfer { id: string; ok: boolean; reason: string | null; bytes: number; size: number | null; at: number }
+export interface EndedTransfer {
+  id: string; ok: boolean; reason: string | null; bytes: number; size: number | null; at: number;
+}
 
 /** How a transfer ended, as the progress model learnt it. `rate`: the whole transfer's, when done. */
 export interface Outcome { ok: boolean; reason: string | null; bytes: number; rate?: number; at: number }
@@ -81,7 +83,9 @@ export class ActiveTransfers {
     this.map.delete(id);
     const { row } = a;
     const size = row.size ?? (o.ok ? o.bytes : null);
-    this.ended.push({ ...row, bytes: o.bytes, size, percent: o.ok ? 100 : percentOf(o.bytes, size), rate: o.ok && o.rate !== undefined ? o.rate : row.rate, ok: o.ok, reason: o.reason, endedAt: o.at });
+    const percent = o.ok ? 100 : percentOf(o.bytes, size);
+    const rate = o.ok && o.rate !== undefined ? o.rate : row.rate;
+    this.ended.push({ ...row, bytes: o.bytes, size, percent, rate, ok: o.ok, reason: o.reason, endedAt: o.at });
     if (this.ended.length > FINISHED_KEPT) this.ended.shift();
     return row;
   }
@@ -125,7 +129,8 @@ export class ActiveTransfers {
   roundProgress(e: MtftpProgress, macOf: (ip: string) => string | null): TransferRow {
     const row = this.round(e, null, macOf);
     const total = row.size;
-    const bytes = total === null || e.blocks === 0 ? e.dataBytes : Math.min(total, Math.round((total * e.acked) / e.blocks));
+    const bytes
+      = total === null || e.blocks === 0 ? e.dataBytes : Math.min(total, Math.round((total * e.acked) / e.blocks));
     Object.assign(row, { bytes, percent: percentOf(bytes, total), rate: e.rate, receivers: e.receivers });
     return row;
   }

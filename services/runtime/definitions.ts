@@ -18,7 +18,10 @@ export const tftpService: ServiceDefinition = {
   name: 'tftp',
   enabled: (c) => c.tftp.enabled,
   // The generated files name the server, HTTP and the host map's loaders (boot.*).
-  slice: (c) => ({ tftp: c.tftp, boot: c.boot, http: c.http, server: c.dhcp.serverAddress, interfaces: c.dhcp.interfaces, ...(c.tftp.multicast.enabled ? multicastSlice(c) : {}) }),
+  slice: (c) => ({
+    tftp: c.tftp, boot: c.boot, http: c.http, server: c.dhcp.serverAddress, interfaces: c.dhcp.interfaces,
+    ...(c.tftp.multicast.enabled ? multicastSlice(c) : {}),
+  }),
   async start(ctx) {
     const tftp = await startTftp(ctx);
     bootFiles(ctx, tftp.files);
@@ -38,7 +41,10 @@ export const httpService: ServiceDefinition = {
   enabled: (c) => c.http.enabled,
   // Only the file layer's part of tftp: a TFTP tuning (block size, windows) leaves HTTP running.
   slice: (c) => ({
-    files: { root: c.tftp.root, remap: c.tftp.remap, caseInsensitive: c.tftp.caseInsensitive, maxFilenameLength: c.tftp.maxFilenameLength, progressIntervalMs: c.tftp.progressIntervalMs },
+    files: {
+      root: c.tftp.root, remap: c.tftp.remap, caseInsensitive: c.tftp.caseInsensitive,
+      maxFilenameLength: c.tftp.maxFilenameLength, progressIntervalMs: c.tftp.progressIntervalMs,
+    },
     boot: c.boot, http: c.http, server: c.dhcp.serverAddress, interfaces: c.dhcp.interfaces,
   }),
   async start(ctx) {
@@ -54,7 +60,10 @@ export const dhcpService: ServiceDefinition = {
   // With no interface named, DHCP answers nothing: the CLI warns at start (cli.ts).
   enabled: (c) => c.dhcp.mode !== 'off' && c.dhcp.interfaces.length > 0,
   // The MTFTP adverts of option 43 come from mtftp.files; full mode keeps leases in stateDir.
-  slice: (c) => ({ dhcp: c.dhcp, mtftp: c.mtftp, stateDir: c.stateDir, tftpRoot: c.tftp.root, http: c.http, loaders: { pxelinux: c.boot.pxelinux, grub: c.boot.grub } }),
+  slice: (c) => ({
+    dhcp: c.dhcp, mtftp: c.mtftp, stateDir: c.stateDir, tftpRoot: c.tftp.root, http: c.http,
+    loaders: { pxelinux: c.boot.pxelinux, grub: c.boot.grub },
+  }),
   start: (ctx) => startDhcp(ctx),
 };
 

@@ -249,7 +249,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // A late report from an instance already closed or replaced is not the new one's failure.
     const fail = (e: Error) => { if (slot.fail === fail) this.crash(name, e); };
     slot.fail = fail;
-    const ctx: ServiceContext = { config: this.config, log: this.log, events: this.events, hosts: this.hosts, site: this.site, fail };
+    const { config, log, events, hosts, site } = this;
+    const ctx: ServiceContext = { config, log, events, hosts, site, fail };
     try {
       slot.instance = await scope.run({ service: name }, () => slot.def.start(ctx));
       slot.startedAt = Date.now();
@@ -327,7 +328,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
  * that belongs to no service is a bug in bootlab itself: logged, and the process ends
  * (the container's or systemd's restart policy brings it back).
  */
-export function installCrashHandlers(supervisor: Supervisor, log: Logger, exit: (code: number) => void = (c) => process.exit(c)): () => void {
+export function installCrashHandlers(
+  supervisor: Supervisor,
+  log: Logger,
+  exit: (code: number) => void = (c) => process.exit(c),
+): () => void {
   const handle = (error: unknown) => {
     const e = error instanceof Error ? error : new Error(String(error));
     const name = currentService();

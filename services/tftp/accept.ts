@@ -61,7 +61,12 @@ export function acceptRead(req: Request, size: number, policy: NegotiationPolicy
 export type WriteConfig = Pick<TftpConfig['write'], 'policy'>;
 
 /** A write into a path the file layer allowed: create-only refuses an existing file; then the options. */
-export function acceptWrite(req: Request, target: { name: string; exists: boolean }, cfg: WriteConfig, policy: NegotiationPolicy): Negotiated | Refusal {
+export function acceptWrite(
+  req: Request,
+  target: { name: string; exists: boolean },
+  cfg: WriteConfig,
+  policy: NegotiationPolicy,
+): Negotiated | Refusal {
   if (target.exists && cfg.policy === 'create-only') {
     return refuse(ErrorCode.FileExists, 'file already exists', `${target.name} exists (tftp.write.policy create-only)`);
   }

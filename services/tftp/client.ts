@@ -146,7 +146,12 @@ async function awaitPacket(s: Session, ms: number, accept: (p: Packet) => boolea
  * refuses the options (ERROR 8, RFC 2347) is asked once more without any, as the RFC
  * lets a client do; the options actually in force are returned with the answer.
  */
-async function request(s: Session, build: (o: Options) => Buffer, sent: Options, onProgress?: OnProgress): Promise<{ answer: Answer; sent: Options }> {
+async function request(
+  s: Session,
+  build: (o: Options) => Buffer,
+  sent: Options,
+  onProgress?: OnProgress,
+): Promise<{ answer: Answer; sent: Options }> {
   const answer = await awaitFirstAnswer(s, build(sent), onProgress);
   if ('result' in answer || sent.size === 0) return { answer, sent };
   const p = answer.packet;
@@ -252,7 +257,12 @@ interface Receiver { fd: number; bytes: number; total: number | null }
  * (ACK sent to the next DATA in), as sendBlocks' does; only waits at the ceiling
  * (`timeoutMs`) count against `maxRetries`.
  */
-async function receiveBlocks(s: Session, r: Receiver, first: Packet | null, onProgress?: OnProgress): Promise<TransferResult> {
+async function receiveBlocks(
+  s: Session,
+  r: Receiver,
+  first: Packet | null,
+  onProgress?: OnProgress,
+): Promise<TransferResult> {
   let expected = 1;
   let lastAck = encode({ op: 'ACK', block: 0 });
   let pending: Packet | null = first;
@@ -262,12 +272,13 @@ async function receiveBlocks(s: Session, r: Receiver, first: Packet | null, onPr
   let resent = false;
   for (;;) {
     const wait = rto.current();
-    const p = pending ?? await awaitPacket(s, wait, (q) => q.op === 'DATA');
+    const p = pending ?? (await awaitPacket(s, wait, (q) => q.op === 'DATA'));
     pending = null;
     if (typeof p === 'string') {
       if (p === 'aborted') return abortWith(s, ErrorCode.NotDefined, 'transfer cancelled', r.bytes);
       if (p === 'unreachable') return broken('the device stopped listening (ICMP port unreachable)', r.bytes);
-      if (wait >= s.o.timeoutMs && ++tries > s.o.maxRetries) return abortWith(s, ErrorCode.NotDefined, `no DATA ${expected} after ${tries} full timeouts`, r.bytes);
+      if (wait >= s.o.timeoutMs && ++tries > s.o.maxRetries)
+        return abortWith(s, ErrorCode.NotDefined, `no DATA ${expected} after ${tries} full timeouts`, r.bytes);
       rto.backOff();
       resent = true;
       s.sock.send(lastAck, s.tid);

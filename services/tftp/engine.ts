@@ -76,7 +76,10 @@ export class Engine {
   }
 
   async run(job: Job): Promise<void> {
-    let prepared: { make: (hooks: ConstructorParameters<typeof ReadTransfer>[1]) => Transfer; release: () => Promise<void> };
+    let prepared: {
+      make: (hooks: ConstructorParameters<typeof ReadTransfer>[1]) => Transfer;
+      release: () => Promise<void>;
+    };
     try {
       prepared = job.op === 'read' ? await this.prepareRead(job) : await this.prepareWrite(job);
     } catch (e) {
@@ -143,7 +146,10 @@ export class Engine {
       source = new FileSource(handle, job.source.size, blockSize);
     }
     const oack = job.oack ? new Map(job.oack) : null;
-    return { make: (hooks: ConstructorParameters<typeof ReadTransfer>[1]) => new ReadTransfer(job.params, hooks, source, oack), release: () => source.close() };
+    return {
+      make: (hooks: ConstructorParameters<typeof ReadTransfer>[1]) => new ReadTransfer(job.params, hooks, source, oack),
+      release: () => source.close(),
+    };
   }
 
   private async prepareWrite(job: WriteJob) {
@@ -151,7 +157,11 @@ export class Engine {
     const oack = job.oack ? new Map(job.oack) : null;
     const limits = { maxSize: job.maxSize, netascii: job.netascii };
     // A failed write removes its temporary file itself (WriteTransfer.fail).
-    return { make: (hooks: ConstructorParameters<typeof ReadTransfer>[1]) => new WriteTransfer(job.params, hooks, sink, oack, limits), release: async () => undefined };
+    return {
+      make: (hooks: ConstructorParameters<typeof ReadTransfer>[1]) =>
+        new WriteTransfer(job.params, hooks, sink, oack, limits),
+      release: async () => undefined,
+    };
   }
 
   private close(id: number, lingerMs = 0): void {

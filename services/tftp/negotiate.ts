@@ -116,7 +116,9 @@ export function negotiate(
   size: number | null,
 ): Negotiated | NegotiationError {
   const oack: Options = new Map();
-  const result: Negotiated = { blockSize: DEFAULT_BLKSIZE, windowSize: 1, timeout: policy.timeout, tsize: null, oack: null, multicast: false };
+  const result: Negotiated = {
+    blockSize: DEFAULT_BLKSIZE, windowSize: 1, timeout: policy.timeout, tsize: null, oack: null, multicast: false,
+  };
   const c: OptionContext = { direction, policy, size };
   // Iterate in the client's order so the OACK mirrors it. RFC 2347: unknown options are ignored.
   for (const [name, value] of requested) {

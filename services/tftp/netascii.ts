@@ -15,7 +15,13 @@ export function toNetascii(local: Buffer): Buffer {
   let o = 0;
   for (let i = 0; i < local.length; i++) {
     const b = local[i];
-    if (b === LF) { out[o++] = CR; out[o++] = LF; } else if (b === CR) { out[o++] = CR; out[o++] = NUL; } else out[o++] = b;
+    if (b === LF) {
+      out[o++] = CR;
+      out[o++] = LF;
+    } else if (b === CR) {
+      out[o++] = CR;
+      out[o++] = NUL;
+    } else out[o++] = b;
   }
   return out;
 }
@@ -31,7 +37,13 @@ export class NetasciiDecoder {
     if (this.pendingCr && chunk.length > 0) {
       this.pendingCr = false;
       const b = chunk[0];
-      if (b === LF) { out[o++] = LF; i = 1; } else if (b === NUL) { out[o++] = CR; i = 1; } else out[o++] = CR; // a bare CR (not netascii, but keep the byte rather than lose it)
+      if (b === LF) {
+        out[o++] = LF;
+        i = 1;
+      } else if (b === NUL) {
+        out[o++] = CR;
+        i = 1;
+      } else out[o++] = CR; // a bare CR (not netascii, but keep the byte rather than lose it)
     }
     for (; i < chunk.length; i++) {
       const b = chunk[i];

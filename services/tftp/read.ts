@@ -35,7 +35,9 @@ export class ReadTransfer extends Transfer {
   private readonly sentAt: Float64Array;
   private pumping = false;
 
-  constructor(params: TransferParams, hooks: TransferHooks, private readonly source: BlockSource, oack: Options | null) {
+  constructor(
+    params: TransferParams, hooks: TransferHooks, private readonly source: BlockSource, oack: Options | null,
+  ) {
     super(params, hooks);
     // A file of n*blksize bytes ends with an empty block (RFC 1350).
     this.lastBlock = Math.floor(source.size / params.blockSize) + 1;

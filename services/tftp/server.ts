@@ -86,7 +86,10 @@ export class TftpServer extends ServiceBase implements TftpService {
   private readonly policy: NegotiationPolicy;
   private readonly groups: MulticastGroups | null;
 
-  constructor(private readonly cfg: TftpConfig, private readonly log: Logger, private readonly events: EventBus, multicast: MulticastLink | null = null, fail?: (e: Error) => void) {
+  constructor(
+    private readonly cfg: TftpConfig, private readonly log: Logger, private readonly events: EventBus,
+    multicast: MulticastLink | null = null, fail?: (e: Error) => void,
+  ) {
     super(fail);
     this.files = FileLayer.fromConfig(cfg, { writes: true });
     this.policy = {
@@ -175,7 +178,9 @@ export class TftpServer extends ServiceBase implements TftpService {
     if (this.socket) sendTo(this.socket, errorPacket(code, message), to.port, to.address);
   }
 
-  private refuse(req: { op: string; filename: string }, client: Client, code: number, message: string, reason: string): void {
+  private refuse(
+    req: { op: string; filename: string }, client: Client, code: number, message: string, reason: string,
+  ): void {
     this.counters.refused++;
     const ip = plainAddress(client.address);
     this.log.info({ client: ip, file: req.filename, code, reason }, `tftp ${req.op} refused`);
@@ -358,7 +363,9 @@ export class TftpServer extends ServiceBase implements TftpService {
 }
 
 export async function start(ctx: ServiceContext): Promise<TftpService> {
-  const multicast = ctx.config.tftp.multicast.enabled ? { iface: multicastInterface(ctx.config), ttl: ctx.config.multicast.ttl } : null;
+  const multicast = ctx.config.tftp.multicast.enabled
+    ? { iface: multicastInterface(ctx.config), ttl: ctx.config.multicast.ttl }
+    : null;
   const server = new TftpServer(ctx.config.tftp, ctx.log.child({ service: 'tftp' }), ctx.events, multicast, ctx.fail);
   await server.listen();
   return server;

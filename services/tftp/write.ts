@@ -66,14 +66,16 @@ export class WriteTransfer extends Transfer {
     const { blockSize, windowSize, rollover } = this.params;
     if (this.ended || this.committing) {
       // The client repeats its last block until it hears the final ACK.
-      if (this.finalBlock > 0 && wire === wireBlock(this.finalBlock, rollover) && this.ended && this.dallyTimer) this.hooks.send(this.lastReply);
+      if (this.finalBlock > 0 && wire === wireBlock(this.finalBlock, rollover) && this.ended && this.dallyTimer)
+        this.hooks.send(this.lastReply);
       return;
     }
     if (wire !== wireBlock(this.expected, rollover)) {
       // A repeat of an old block (our ACK was lost) or a block after a gap: ACK the last
       // in-order block, once per gap, so the client resends from there.
       if (this.gapAcked) return;
-      const old = windowSize > 1 ? 0 : absoluteBlock(wire, Math.max(0, this.expected - 65535), this.expected - 1, rollover);
+      const old
+        = windowSize > 1 ? 0 : absoluteBlock(wire, Math.max(0, this.expected - 65535), this.expected - 1, rollover);
       if (old >= 0) {
         this.gapAcked = true;
         this.inWindow = 0;

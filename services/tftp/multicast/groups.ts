@@ -131,11 +131,20 @@ export class MulticastGroups {
     const round = (this.rounds.get(req.key) ?? 0) + 1;
     this.rounds.set(req.key, round);
     this.totals.groupRounds++;
-    const params: GroupParams = { ...this.params, blockSize: req.blockSize, window: this.settings.window, gatherMs: this.settings.gatherMs };
+    const params: GroupParams = {
+      ...this.params,
+      blockSize: req.blockSize,
+      window: this.settings.window,
+      gatherMs: this.settings.gatherMs,
+    };
     const blocks = Math.floor(data.length / req.blockSize) + 1;
     const report = new RoundReport(this.events, this.log, 'rfc2090', `${where.address}:${where.port}`, req.file, round, blocks, data.length);
     let master = client.address;
-    const totals = () => ({ blocksSent: group.counters.dataPackets, dataBytes: group.counters.dataBytes, retransmits: group.counters.retransmits });
+    const totals = () => ({
+      blocksSent: group.counters.dataPackets,
+      dataBytes: group.counters.dataBytes,
+      retransmits: group.counters.retransmits,
+    });
     const group: Rfc2090Group = new Rfc2090Group(params, {
       sendTo: (peer, p) => sendTo(socket, p, peer.port, peer.address),
       sendGroup: (p) => sendTo(socket, p, where.port, where.address),

@@ -65,7 +65,10 @@ const keyOf = (p: Peer) => `${p.address}|${p.port}`;
 const DEMOTE_AFTER = 3;
 
 export class Rfc2090Group {
-  readonly counters: GroupCounters = { dataPackets: 0, dataBytes: 0, retransmits: 0, acksReceived: 0, completed: 0, lost: 0 };
+  readonly counters: GroupCounters = {
+    dataPackets: 0, dataBytes: 0, retransmits: 0, acksReceived: 0, completed: 0, lost: 0,
+  };
+
   readonly lastBlock: number;
   private readonly members: Member[] = [];
   private master: Member | null = null;
@@ -195,7 +198,8 @@ export class Rfc2090Group {
         return;
       }
     } else if (n + 1 > this.base) {
-      if (this.resent[n] === 0 && this.sentAt[n] >= 0 && n <= this.highestSent) this.budget.rto.sample(now - this.sentAt[n]);
+      if (this.resent[n] === 0 && this.sentAt[n] >= 0 && n <= this.highestSent)
+        this.budget.rto.sample(now - this.sentAt[n]);
       this.base = n + 1;
       // A master that heard blocks as a listener ACKs past what was sent in its turn:
       // those it holds are not sent again (listeners that lack them ask in their turn).

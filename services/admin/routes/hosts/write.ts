@@ -3,10 +3,8 @@
 // decides what a good host is. Here: a request's rows to host-map fields, the edit, and
 // its refusals turned into API errors that name the field of the row at fault.
 import type { Document } from 'yaml';
-import {
-  findHostKey, HostMapBusy, HostMapError, hostnameIn, hostnameOwner, normalizeMac, setHostIn,
-  type Host, type HostFields,
-} from '../../../core/hostmap.js';
+import { findHostKey, hostnameIn, hostnameOwner, setHostIn } from '../../../core/hostmap-doc.js';
+import { HostMapBusy, HostMapError, normalizeMac, type Host, type HostFields } from '../../../core/hostmap.js';
 import type { AdminContext } from '../../context.js';
 import { ApiError, badRequest, notFound, unknownImage } from '../../errors.js';
 import type { HostBody } from './schemas.js';
