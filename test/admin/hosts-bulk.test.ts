@@ -7,14 +7,26 @@ import { adminFixture, type AdminFixture } from '../helpers/admin.js';
 import { HOSTNAME_RULE, MAC_FORMS, PC02, SAMPLE, TEACHER } from '../helpers/hosts-sample.js';
 
 const CSV = { 'content-type': 'text/csv' };
-const row = (mac: string, more: Record<string, unknown> = {}) => ({ mac, hostname: null, image: null, ip: null, bootOnce: false, labels: {}, ...more });
+const row = (mac: string, more: Record<string, unknown> = {}) => ({
+  mac,
+  hostname: null,
+  image: null,
+  ip: null,
+  bootOnce: false,
+  labels: {},
+  ...more,
+});
 const IMAGES = '(debian, rescue)';
 const ACCEPTED = 'mac: MAC, MAC address, Hardware address, HW address, Ethernet, Ethernet address, Physical address; '
   + 'hostname: Hostname, Host name, Name, Computer name, Computer, PC, PC name, Machine, Device name; '
   + 'image: Image, OS, Operating system, Boot image; ip: IP, IP address, IPv4, IPv4 address, Fixed IP';
 
 /** Sends each bad list and checks the exact refusal, then that the file did not change. */
-async function refused(t: Tap, f: AdminFixture, cases: [unknown, number, unknown, Record<string, string>?][]): Promise<void> {
+async function refused(
+  t: Tap,
+  f: AdminFixture,
+  cases: [unknown, number, unknown, Record<string, string>?][],
+): Promise<void> {
   const before = readFileSync(f.hostsFile);
   for (const [body, status, want, headers] of cases) {
     const res = await f.send('POST', '/api/hosts', body, headers);

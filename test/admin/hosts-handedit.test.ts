@@ -50,7 +50,11 @@ async function handSave(file: string, text: string, pauseMs: number, between: (c
 }
 
 /** A PUT as a client does it: a 409 (the host map could not be sure of the file) is retried. */
-async function putRetrying(f: AdminFixture, mac: string, hostname: string): Promise<{ status: number; conflicts: number }> {
+async function putRetrying(
+  f: AdminFixture,
+  mac: string,
+  hostname: string,
+): Promise<{ status: number; conflicts: number }> {
   for (let conflicts = 0; conflicts < 50; conflicts++) {
     const res = await f.send('PUT', `/api/hosts/${mac}`, { hostname });
     if (res.statusCode !== 409) return { status: res.statusCode, conflicts };
@@ -68,10 +72,17 @@ function apiWriting(dir: string): { seen: Promise<void>; close(): void } {
 }
 
 /** One round: the teacher's buffer (the file as it was when opened, plus one host) saved in place while a PUT runs. */
-async function round(f: AdminFixture, r: number, order: Order, pauseMs: number): Promise<{ status: number; conflicts: number }> {
+async function round(
+  f: AdminFixture,
+  r: number,
+  order: Order,
+  pauseMs: number,
+): Promise<{ status: number; conflicts: number }> {
   const buffer = `${readFileSync(f.hostsFile, 'utf8')}  # round ${r}: added by hand\n  52:54:00:01:00:${hex(r)}:\n    hostname: hand${r}\n`;
   let put: Promise<{ status: number; conflicts: number }> | null = null;
-  const startPut = () => { put ??= putRetrying(f, `52:54:00:02:00:${hex(r)}`, `api${r}`); };
+  const startPut = () => {
+    put ??= putRetrying(f, `52:54:00:02:00:${hex(r)}`, `api${r}`);
+  };
   if (order === 'while-api-writes') {
     const writing = apiWriting(f.dir);
     startPut();
@@ -84,7 +95,9 @@ async function round(f: AdminFixture, r: number, order: Order, pauseMs: number):
   } else {
     if (order === 'before-truncate') startPut();
     const at = order === 'after-chunk-1' ? 1 : 2;
-    await handSave(f.hostsFile, buffer, pauseMs, (chunk) => { if (chunk === at) startPut(); });
+    await handSave(f.hostsFile, buffer, pauseMs, (chunk) => {
+      if (chunk === at) startPut();
+    });
   }
   return put!;
 }
@@ -105,7 +118,11 @@ t.test('20 rounds of an in-place hand save racing a PUT: every host is kept, in 
     // A short pause (inside the host map's settle wait) and a long one (longer than it).
     const pauseMs = r % 8 < 4 ? 30 : 400;
     const { status, conflicts } = await round(f, r, order, pauseMs);
-    t.equal(status, 201, `round ${r} (${order}, pause ${pauseMs} ms): the PUT landed${conflicts ? ` after ${conflicts} 409s` : ''}`);
+    t.equal(
+      status,
+      201,
+      `round ${r} (${order}, pause ${pauseMs} ms): the PUT landed${conflicts ? ` after ${conflicts} 409s` : ''}`,
+    );
     want.set(`52:54:00:01:00:${hex(r)}`, `hand${r}`);
     want.set(`52:54:00:02:00:${hex(r)}`, `api${r}`);
     const inFile = () => {
@@ -116,18 +133,30 @@ t.test('20 rounds of an in-place hand save racing a PUT: every host is kept, in 
         return [`the file does not parse: ${(e as Error).message}`];
       }
     };
-    const inMap = () => [...want].filter(([mac, name]) => f.runtime.hosts.lookup(mac)?.hostname !== name).map(([, name]) => name);
+    const inMap = () =>
+      [...want].filter(([mac, name]) => f.runtime.hosts.lookup(mac)?.hostname !== name).map(([, name]) => name);
     // Whatever the host map still has to do (a save found in the inode its rename replaced) is done.
     await f.runtime.hosts.idle();
-    await waitFor(() => inFile().length === 0 && inMap().length === 0, 30_000, 50); // the asserts below say what is missing
+    // The asserts below say what is missing.
+    await waitFor(() => inFile().length === 0 && inMap().length === 0, 30_000, 50);
     t.same(inFile(), [], `round ${r} (${order}, pause ${pauseMs} ms): no host missing from the file`);
     t.same(inMap(), [], `round ${r}: no host missing from the served map`);
     const text = readFileSync(f.hostsFile, 'utf8');
-    t.ok(text.startsWith('# Room B12: kept by hand and by the dashboard\n') && text.includes(`# round ${r}: added by hand`), `round ${r}: the comments are kept`);
-    t.match(text, /52-54-00-00-00-01: \{ hostname: teacher, image: debian \}/, `round ${r}: the teacher's notation is kept`);
+    t.ok(
+      text.startsWith('# Room B12: kept by hand and by the dashboard\n')
+      && text.includes(`# round ${r}: added by hand`),
+      `round ${r}: the comments are kept`,
+    );
+    t.match(
+      text,
+      /52-54-00-00-00-01: \{ hostname: teacher, image: debian \}/,
+      `round ${r}: the teacher's notation is kept`,
+    );
     // Which defence it took (not asserted: it depends on the timing): the write waited for the
     // save to settle, or the save was found in the replaced inode and written back.
-    t.comment(`round ${r} ${order} pause ${pauseMs}: ${conflicts} 409s, ${recovered - recoveredBefore} recoveries, ${Date.now() - started} ms`);
+    t.comment(
+      `round ${r} ${order} pause ${pauseMs}: ${conflicts} 409s, ${recovered - recoveredBefore} recoveries, ${Date.now() - started} ms`,
+    );
   }
   const hosts = (await f.get('/api/hosts')).json().hosts as { mac: string }[];
   t.equal(hosts.length, 41 + 40, 'the 41 hosts, 20 added by hand and 20 by the API');

@@ -16,7 +16,15 @@ import { PC02, SAMPLE, TEACHER } from '../helpers/hosts-sample.js';
 
 const CSV = { 'content-type': 'text/csv' };
 const TAKEN = (name: string, owner: string) => `"${name}" is already the hostname of ${owner}: each machine needs a name of its own`;
-const row = (mac: string, more: Record<string, unknown> = {}) => ({ mac, hostname: null, image: null, ip: null, bootOnce: false, labels: {}, ...more });
+const row = (mac: string, more: Record<string, unknown> = {}) => ({
+  mac,
+  hostname: null,
+  image: null,
+  ip: null,
+  bootOnce: false,
+  labels: {},
+  ...more,
+});
 
 t.test('a hostname another MAC has is refused, in any case; the host that has it may keep it', async (t) => {
   const f = await adminFixture(t, { hosts: SAMPLE });

@@ -13,7 +13,16 @@ function value(text: string, series: string): number | undefined {
 }
 
 t.test('DHCP messages by type, received or sent, come from the DHCP service\'s own counters', async (t) => {
-  const stats: Record<string, number> = { discovers: 2, offers: 2, requests: 2, acks: 1, naks: 1, declines: 0, releases: 0, informs: 0 };
+  const stats: Record<string, number> = {
+    discovers: 2,
+    offers: 2,
+    requests: 2,
+    acks: 1,
+    naks: 1,
+    declines: 0,
+    releases: 0,
+    informs: 0,
+  };
   const supervisor = { list: () => [{ name: 'dhcp', state: 'running', restarts: 0, stats }] } as unknown as Supervisor;
   const m = new Metrics(new EventBus(), supervisor, false);
   t.teardown(() => m.close());

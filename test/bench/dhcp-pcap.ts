@@ -40,7 +40,10 @@ export interface CaptureResult {
   unanswered: number;
   all: DelayStats;
   byType: Record<Xchg, DelayStats>;
-  /** Per second of the run (from the first request): replies, p99 and maximum delay, for a look at warm-up and stalls. */
+  /**
+   * Per second of the run (from the first request): replies, p99 and maximum delay, for a look at
+   * warm-up and stalls.
+   */
   perSecond: { n: number; p99Ms: number | null; maxMs: number | null }[];
 }
 
@@ -59,7 +62,13 @@ export function stats(delaysMs: number[]): DelayStats {
   const s = Float64Array.from(delaysMs).sort();
   let sum = 0;
   for (const v of s) sum += v;
-  return { n: s.length, avgMs: sum / s.length, p50Ms: percentile(s, 0.5), p99Ms: percentile(s, 0.99), maxMs: s[s.length - 1] };
+  return {
+    n: s.length,
+    avgMs: sum / s.length,
+    p50Ms: percentile(s, 0.5),
+    p99Ms: percentile(s, 0.99),
+    maxMs: s[s.length - 1],
+  };
 }
 
 /** Option 53 (message type) from the options that made it into the capture, or null. */
@@ -93,7 +102,8 @@ export function analyseCapture(file: string, clientIp: string, dropTimeMs = 1000
   const linkType = u32(20);
   if (linkType !== 1) throw new Error(`${file}: link type ${linkType}, expected Ethernet (1)`);
   const client = clientIp.split('.').map(Number);
-  const isClient = (o: number) => buf[o] === client[0] && buf[o + 1] === client[1] && buf[o + 2] === client[2] && buf[o + 3] === client[3];
+  const isClient = (o: number) =>
+    buf[o] === client[0] && buf[o + 1] === client[1] && buf[o + 2] === client[2] && buf[o + 3] === client[3];
 
   // xid -> the outstanding request: its type and capture time (ms).
   const pending = new Map<number, { type: Xchg; t: number }>();
@@ -131,7 +141,8 @@ export function analyseCapture(file: string, clientIp: string, dropTimeMs = 1000
     const op = buf[bootp];
     const xid = buf.readUInt32BE(bootp + 4);
     const cookie = bootp + 236;
-    const type = cookie + 4 <= off && buf.readUInt32BE(cookie) === 0x63825363 ? messageType(buf, cookie + 4, off) : null;
+    const type
+      = cookie + 4 <= off && buf.readUInt32BE(cookie) === 0x63825363 ? messageType(buf, cookie + 4, off) : null;
     if (op === 1 && isClient(ip + 12)) {
       requests++;
       t0 ??= t;
@@ -152,9 +163,17 @@ export function analyseCapture(file: string, clientIp: string, dropTimeMs = 1000
     }
   }
   return {
-    packets, requests, replies, unmatched, late, unanswered: pending.size,
+    packets,
+    requests,
+    replies,
+    unmatched,
+    late,
+    unanswered: pending.size,
     all: stats([...delays.DO, ...delays.RA]),
     byType: { DO: stats(delays.DO), RA: stats(delays.RA) },
-    perSecond: Array.from(bySecond, (d) => { const x = stats(d ?? []); return { n: x.n, p99Ms: x.p99Ms, maxMs: x.maxMs }; }),
+    perSecond: Array.from(bySecond, (d) => {
+      const x = stats(d ?? []);
+      return { n: x.n, p99Ms: x.p99Ms, maxMs: x.maxMs };
+    }),
   };
 }

@@ -146,7 +146,14 @@ const unavailable = new Map<DhcpServerName, string>();
 // ---------------------------------------------------------------------------------------
 // One run
 
-interface Ctx { settings: Settings; lab: DhcpLab; work: string; pcaps: string; serverCpu: string | null; clientCpu: string | null }
+interface Ctx {
+  settings: Settings;
+  lab: DhcpLab;
+  work: string;
+  pcaps: string;
+  serverCpu: string | null;
+  clientCpu: string | null;
+}
 
 /** One short DORA from a MAC outside perfdhcp's range: true once an ACK came back. */
 async function probe(ctx: Ctx): Promise<boolean> {
@@ -157,7 +164,11 @@ async function probe(ctx: Ctx): Promise<boolean> {
 }
 
 /** Starts a server and waits until it completes a DORA. Throws a reason. */
-async function startServer(ctx: Ctx, def: DhcpServerDef, work: string): Promise<{ proc: Proc; leaseFile: string; ms: number }> {
+async function startServer(
+  ctx: Ctx,
+  def: DhcpServerDef,
+  work: string,
+): Promise<{ proc: Proc; leaseFile: string; ms: number }> {
   const launch = def.prepare(work);
   const [c, a] = DhcpLab.execPinned(ctx.lab.server, ctx.serverCpu, launch.cmd, launch.args);
   const t0 = performance.now();
@@ -169,7 +180,10 @@ async function startServer(ctx: Ctx, def: DhcpServerDef, work: string): Promise<
       if (!proc.running) throw new Error(proc.describe());
       if (await probe(ctx)) break;
       if (!proc.running) throw new Error(proc.describe());
-      if (Date.now() > deadline) throw new Error(`no DHCPACK to a probe within ${READY_TIMEOUT_MS / 1000} s${proc.stderr.trim() ? ` (it said: ${proc.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 200)})` : ''}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `no DHCPACK to a probe within ${READY_TIMEOUT_MS / 1000} s${proc.stderr.trim() ? ` (it said: ${proc.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 200)})` : ''}`,
+        );
       await sleep(300);
     }
   } catch (e) {
@@ -270,7 +284,11 @@ async function oneRun(ctx: Ctx, def: DhcpServerDef, rate: number, rep: number): 
     res.incomplete = Math.max(0, rep0.DO.sent - rep0.RA.received);
     res.incompletePct = rep0.DO.sent > 0 ? (100 * res.incomplete) / rep0.DO.sent : 0;
     try {
-      res.capture = { ...analyseCapture(pcap, CLIENT_IP, DROP_TIME_S * 1000, endMs), kernelDropped: cap.dropped, tcpdumpCaptured: cap.captured };
+      res.capture = {
+        ...analyseCapture(pcap, CLIENT_IP, DROP_TIME_S * 1000, endMs),
+        kernelDropped: cap.dropped,
+        tcpdumpCaptured: cap.captured,
+      };
     } catch (e) {
       res.failure = `capture: ${(e as Error).message}`;
       return res;
@@ -332,7 +350,10 @@ function summarise(server: DhcpServerName, rate: number): Summary {
   const ok = all.filter((r) => r.ok);
   const m = (f: (r: RunResult) => number | null | undefined) => median(ok.map(f).filter((v): v is number => typeof v === 'number'));
   return {
-    server, rate, n: ok.length, failed: all.filter((r) => !r.ok).map((r) => r.failure ?? 'failed'),
+    server,
+    rate,
+    n: ok.length,
+    failed: all.filter((r) => !r.ok).map((r) => r.failure ?? 'failed'),
     achieved: m((r) => r.achievedPerS),
     sent: m((r) => r.sentPerS),
     incomplete: m((r) => r.incomplete),
@@ -341,7 +362,9 @@ function summarise(server: DhcpServerName, rate: number): Summary {
     avg: m((r) => r.capture?.all.avgMs),
     p99: m((r) => r.capture?.all.p99Ms),
     max: m((r) => r.capture?.all.maxMs),
-    cpuPct: m((r) => (r.serverCpuS === null || r.serverCpuS === undefined || !r.windowS ? null : (100 * r.serverCpuS) / r.windowS)),
+    cpuPct: m((r) =>
+      r.serverCpuS === null || r.serverCpuS === undefined || !r.windowS ? null : (100 * r.serverCpuS) / r.windowS,
+    ),
     leaseBytes: m((r) => r.leaseFile?.bytes),
     leaseLines: m((r) => r.leaseFile?.lines),
   };
@@ -409,7 +432,9 @@ function goals(s: Settings): string[] {
   if (bl.length) {
     const empty = bl.filter((r) => !r.leaseFile || r.leaseFile.bytes === 0).length;
     // Every ACK of the run: the probe's few, the warm-up's and the measured ones.
-    const ratio = median(bl.map((r) => (r.leaseFile?.lines ?? 0) / Math.max(1, (r.perfdhcp?.RA.received ?? 0) + (r.warmup?.acks ?? 0))));
+    const ratio = median(
+      bl.map((r) => (r.leaseFile?.lines ?? 0) / Math.max(1, (r.perfdhcp?.RA.received ?? 0) + (r.warmup?.acks ?? 0))),
+    );
     const size = median(bl.map((r) => r.leaseFile?.bytes ?? 0));
     out.push(`- leases persisted: bootlab's journal (stateDir/dhcp-leases.jsonl) was ${empty === 0 ? 'non-empty after every run' : `EMPTY after ${empty} run(s)`} `
       + `(median ${size === null ? '-' : (size / 1e6).toFixed(2)} MB), ${ratio === null ? '-' : ratio.toFixed(2)} lines per ACK perfdhcp received (warm-up and measured, median) → ${empty === 0 ? 'met' : 'missed'}`);
@@ -542,11 +567,23 @@ async function main(): Promise<number> {
     return w.length ? `${n} max ${fmtNum(median(w.map((x) => x.maxMs ?? 0)))} ms (median), ${w.reduce((a, x) => a + x.incomplete, 0)} not completed (all runs together)` : null;
   }).filter(Boolean);
   if (warm.length) notes.push(`Warm-up (the first ${s.warmup} s of each fresh server, other clients, not in the table; perfdhcp's own timing): ${warm.join('; ')}.`);
-  const mismatch = runs.filter((r) => r.ok && r.capture && r.perfdhcp
-    && Math.abs(r.capture.all.n - (r.perfdhcp.DO.received + r.perfdhcp.RA.received)) > 0.005 * Math.max(1, r.perfdhcp.DO.received + r.perfdhcp.RA.received));
+  const mismatch = runs.filter(
+    (r) =>
+      r.ok
+      && r.capture
+      && r.perfdhcp
+      && Math.abs(r.capture.all.n - (r.perfdhcp.DO.received + r.perfdhcp.RA.received))
+      > 0.005 * Math.max(1, r.perfdhcp.DO.received + r.perfdhcp.RA.received),
+  );
   if (mismatch.length) {
     const by = [...new Set(mismatch.map((r) => r.server))].map((n) => {
-      const d = mismatch.filter((r) => r.server === n).map((r) => (100 * (r.capture!.all.n - (r.perfdhcp!.DO.received + r.perfdhcp!.RA.received))) / (r.perfdhcp!.DO.received + r.perfdhcp!.RA.received));
+      const d = mismatch
+        .filter((r) => r.server === n)
+        .map(
+          (r) =>
+            (100 * (r.capture!.all.n - (r.perfdhcp!.DO.received + r.perfdhcp!.RA.received)))
+            / (r.perfdhcp!.DO.received + r.perfdhcp!.RA.received),
+        );
       return `${n} in ${d.length} run(s), ${Math.min(...d).toFixed(1)} to ${Math.max(...d).toFixed(1)} %`;
     });
     notes.push(`The capture paired a different number of replies than perfdhcp counted (more than 0.5 % apart; capture − perfdhcp): ${by.join('; ')}. `
@@ -556,12 +593,23 @@ async function main(): Promise<number> {
   if (lost.length) notes.push(`tcpdump lost packets in ${lost.length} run(s): their percentiles are from an incomplete capture (see every run).`);
   const body = report(s, defs, loadAtStart, elapsed);
   process.stdout.write(`\n${body}\n\n`);
-  writeFileSync(s.json, JSON.stringify({
-    date: new Date().toISOString(), settings: s, servers: defs.map((d) => ({ name: d.name, version: d.version })), tools: toolVersions(),
-    machine: { nproc: NCPU, loadAtStart, loadAtEnd: loadavg(), kernel: sh('uname', ['-r']), node: process.version },
-    summary: s.rates.flatMap((rate) => s.servers.map((n) => summarise(n, rate))),
-    unavailable: Object.fromEntries(unavailable), runs,
-  }, null, 1));
+  writeFileSync(
+    s.json,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        settings: s,
+        servers: defs.map((d) => ({ name: d.name, version: d.version })),
+        tools: toolVersions(),
+        machine: { nproc: NCPU, loadAtStart, loadAtEnd: loadavg(), kernel: sh('uname', ['-r']), node: process.version },
+        summary: s.rates.flatMap((rate) => s.servers.map((n) => summarise(n, rate))),
+        unavailable: Object.fromEntries(unavailable),
+        runs,
+      },
+      null,
+      1,
+    ),
+  );
   log(`raw numbers: ${s.json}`);
   if (s.doc) log(`wrote ${writeDoc(body)}`);
   const peerFailures = runs.filter((r) => !r.server.startsWith('bootlab') && !r.ok);

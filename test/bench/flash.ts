@@ -86,7 +86,14 @@ const notes: string[] = [];
 let serial = 0;
 
 /** Runs one client upload from the pc namespace; returns null on success (and records seconds) or why not. */
-async function upload(lab: NetLab, client: Client, file: string, want: string, recvDir: string, timeoutS: number): Promise<{ ms: number; failure: string | null }> {
+async function upload(
+  lab: NetLab,
+  client: Client,
+  file: string,
+  want: string,
+  recvDir: string,
+  timeoutS: number,
+): Promise<{ ms: number; failure: string | null }> {
   const remote = `up-${client.name}-${++serial}.bin`;
   const got = join(recvDir, remote);
   const t0 = performance.now();
@@ -102,7 +109,10 @@ async function upload(lab: NetLab, client: Client, file: string, want: string, r
   else {
     // tftpd-hpa's child may still be writing the last block: a moment for it.
     let sum = await sha256File(got);
-    for (let i = 0; i < 10 && sum !== want; i++) { await sleep(100); sum = await sha256File(got); }
+    for (let i = 0; i < 10 && sum !== want; i++) {
+      await sleep(100);
+      sum = await sha256File(got);
+    }
     if (sum !== want) failure = 'received file differs (sha256)';
   }
   rmSync(got, { force: true });

@@ -31,8 +31,27 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, st
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import {
-  NetnsPair, clientFailure, downloadVerdict, envInt, envList, makeBenchFiles, type BenchFiles, NS_CLIENT_ADDR, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
-  checkOutput, peerFailureExit, procStatusKb, requireRootAndTools, resetPeakRss, run, runBench, sleep,
+  NetnsPair,
+  clientFailure,
+  downloadVerdict,
+  envInt,
+  envList,
+  makeBenchFiles,
+  type BenchFiles,
+  NS_CLIENT_ADDR,
+  NS_SERVER_ADDR,
+  Proc,
+  installCleanup,
+  killAllSync,
+  destroyAllNetns,
+  checkOutput,
+  peerFailureExit,
+  procStatusKb,
+  requireRootAndTools,
+  resetPeakRss,
+  run,
+  runBench,
+  sleep,
 } from './lab.js';
 import { REPO, bootlabVersion } from './peers.js';
 import { benchMarkers, cpuModel, everyRun, fmtNum, loadavg, log, median, sh, writeMarkedBlock } from './report.js';
@@ -364,7 +383,13 @@ async function startServer(def: ServerDef, files: Files, lab: NetnsPair, cpu: st
   return { def, proc, httpPort, tftpPort, readyAt: proc.stderr.length, cg };
 }
 
-async function startAll(defs: ServerDef[], files: Files, lab: NetnsPair, rows: string[], cpu: string | null): Promise<Running[]> {
+async function startAll(
+  defs: ServerDef[],
+  files: Files,
+  lab: NetnsPair,
+  rows: string[],
+  cpu: string | null,
+): Promise<Running[]> {
   const out: Running[] = [];
   for (const def of defs) {
     try {
@@ -513,7 +538,14 @@ async function caseA(defs: ServerDef[], files: Files, lab: NetnsPair): Promise<v
   }
 }
 
-interface Batch { wallMs: number; bad: string[]; serverCpu: number | null; clientCpu: number | null; hwmKb: number | null; clientMs: number[] }
+interface Batch {
+  wallMs: number;
+  bad: string[];
+  serverCpu: number | null;
+  clientCpu: number | null;
+  hwmKb: number | null;
+  clientMs: number[];
+}
 
 const shq = (a: string) => `'${a.replace(/'/g, '\'\\\'\'')}'`;
 

@@ -103,7 +103,12 @@ export class Proc {
 }
 
 /** Runs a command to completion (bounded). */
-export async function run(label: string, cmd: string, args: string[], timeoutMs: number): Promise<{ proc: Proc; exit: Exit | null; ms: number }> {
+export async function run(
+  label: string,
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ proc: Proc; exit: Exit | null; ms: number }> {
   const t0 = performance.now();
   const proc = new Proc(label, cmd, args);
   const exit = await proc.wait(timeoutMs);
@@ -116,8 +121,16 @@ export function clientFailure(p: Proc, exit: Exit | null, timeoutMs: number): st
   return `client ${p.describe()}`;
 }
 
-/** A download's verdict: null when the client exited 0 and `outFile` has `sha`; else why not (the partial file is removed). */
-export async function downloadVerdict(r: { proc: Proc; exit: Exit | null }, outFile: string, sha: string, timeoutMs: number): Promise<string | null> {
+/**
+ * A download's verdict: null when the client exited 0 and `outFile` has `sha`; else why not (the
+ * partial file is removed).
+ */
+export async function downloadVerdict(
+  r: { proc: Proc; exit: Exit | null },
+  outFile: string,
+  sha: string,
+  timeoutMs: number,
+): Promise<string | null> {
   if (r.exit?.code !== 0) {
     rmSync(outFile, { force: true });
     return clientFailure(r.proc, r.exit, timeoutMs);
@@ -190,7 +203,12 @@ export async function checkOutput(file: string, want: string): Promise<string | 
 
 export interface ProbeResult { granted: Record<string, string>; firstReply: 'OACK' | 'DATA' | 'ERROR'; error?: string }
 
-export async function probe(port: number, file: string, options: Record<string, string>, timeoutMs = 5000): Promise<ProbeResult> {
+export async function probe(
+  port: number,
+  file: string,
+  options: Record<string, string>,
+  timeoutMs = 5000,
+): Promise<ProbeResult> {
   const host = '127.0.0.1';
   const sock = createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, host, r));

@@ -132,7 +132,15 @@ const GOAL_WALL = 1.5;
 // ---------------------------------------------------------------------------------------
 // Results
 
-interface RoundLog { protocol: string; ok: boolean; reason: string; blocksSent: number; retransmits: number; seconds: number; receivers: number }
+interface RoundLog {
+  protocol: string;
+  ok: boolean;
+  reason: string;
+  blocksSent: number;
+  retransmits: number;
+  seconds: number;
+  receivers: number;
+}
 
 interface RunResult {
   server: McastServerName;
@@ -230,7 +238,9 @@ async function gatesReady(clients: Proc[]): Promise<void> {
 }
 
 /** atftp's command line for `method`, fetching `file` (PXE MTFTP: on `ch`'s group and client port) into `out`. */
-function clientArgs(method: Method, out: string, listenDelay: number, file = IMAGE, ch: { group: string; clientPort: number } = MTFTP): string[] {
+function clientArgs(
+  method: Method, out: string, listenDelay: number, file = IMAGE, ch: { group: string; clientPort: number } = MTFTP,
+): string[] {
   switch (method) {
     case 'pxe':
       return ['atftp', '--mget', '-r', file, '-l', out,
@@ -255,7 +265,10 @@ async function warmUp(ctx: Ctx, method: Method): Promise<void> {
   await sleep(300);
 }
 
-/** User + system seconds of the server process: its threads, and the children it reaped (tftpd-hpa forks one per transfer). */
+/**
+ * User + system seconds of the server process: its threads, and the children it reaped (tftpd-hpa
+ * forks one per transfer).
+ */
 function serverCpu(pid: number): number | null {
   const own = cpuSeconds(pid);
   const kids = cpuSeconds(pid, true);

@@ -25,8 +25,29 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
-  HarnessError, NetnsPair, clientFailure, downloadVerdict, envInt, envList, makeBenchFiles, type BenchFiles, NS_SERVER_ADDR, Proc, installCleanup, killAllSync, destroyAllNetns,
-  checkOutput, cpuSeconds, peerFailureExit, probe, procStatusKb, resetPeakRss, run, runBench, sleep, type ProbeResult,
+  HarnessError,
+  NetnsPair,
+  clientFailure,
+  downloadVerdict,
+  envInt,
+  envList,
+  makeBenchFiles,
+  type BenchFiles,
+  NS_SERVER_ADDR,
+  Proc,
+  installCleanup,
+  killAllSync,
+  destroyAllNetns,
+  checkOutput,
+  cpuSeconds,
+  peerFailureExit,
+  probe,
+  procStatusKb,
+  resetPeakRss,
+  run,
+  runBench,
+  sleep,
+  type ProbeResult,
 } from './lab.js';
 import { REPO, fetchPeers, serverDefs, type ServerDef, type ServerName } from './peers.js';
 import { benchMarkers, cpuModel, everyRun, loadavg, log, sh, writeMarkedBlock } from './report.js';
@@ -130,7 +151,13 @@ function inNs(ns: string | null, cpu: string | null, cmd: string, args: string[]
 }
 
 /** Starts one server (pinned, maybe in a namespace) and waits until it answers. Throws a reason. */
-async function startServer(def: ServerDef, files: Files, port: number, lab: NetnsPair | null, cpu: string | null): Promise<Running> {
+async function startServer(
+  def: ServerDef,
+  files: Files,
+  port: number,
+  lab: NetnsPair | null,
+  cpu: string | null,
+): Promise<Running> {
   const address = lab ? NS_SERVER_ADDR : '127.0.0.1';
   const work = join(files.base, `work-${def.name}-${port}`);
   mkdirSync(work, { recursive: true });
@@ -153,14 +180,24 @@ async function startServer(def: ServerDef, files: Files, port: number, lab: Netn
       if (!proc.running) throw new Error(proc.describe());
       if (Date.now() > deadline) throw new Error('does not answer TFTP within 15 s');
       if (lab) {
-        const [pc, pa] = NetnsPair.exec(lab.client, ['curl', '-sS', '-o', '/dev/null', '--max-time', '2', `tftp://${address}:${port}/probe`]);
+        const [pc, pa] = NetnsPair.exec(lab.client, [
+          'curl',
+          '-sS',
+          '-o',
+          '/dev/null',
+          '--max-time',
+          '2',
+          `tftp://${address}:${port}/probe`,
+        ]);
         const r = await run('probe', pc, pa, 5000);
         if (r.exit?.code === 0) break;
       } else {
         try {
           await probe(port, 'probe', {}, 1000);
           break;
-        } catch { /* not yet */ }
+        } catch {
+          /* not yet */
+        }
       }
       await sleep(100);
     }
@@ -172,7 +209,13 @@ async function startServer(def: ServerDef, files: Files, port: number, lab: Netn
   return srv;
 }
 
-async function startAll(defs: ServerDef[], files: Files, lab: NetnsPair | null, rows: RowId[], cpu: string | null = SERVER_CPU): Promise<Running[]> {
+async function startAll(
+  defs: ServerDef[],
+  files: Files,
+  lab: NetnsPair | null,
+  rows: RowId[],
+  cpu: string | null = SERVER_CPU,
+): Promise<Running[]> {
   const out: Running[] = [];
   for (const def of defs) {
     const port = await freeUdpPort();
@@ -428,7 +471,10 @@ function fmt(v: number): string {
   return v.toFixed(2);
 }
 
-/** A cell's text and value: the median of its runs (a capped run counts as longer than the cap; failed runs are left out). */
+/**
+ * A cell's text and value: the median of its runs (a capped run counts as longer than the cap;
+ * failed runs are left out).
+ */
 function summary(row: Row, c: Cell | undefined): { text: string; value: number | null; capped: boolean } {
   if (!c) return { text: '-', value: null, capped: false };
   if (c.skipped && c.values.length === 0) return { text: c.skipped, value: null, capped: false };

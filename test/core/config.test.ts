@@ -13,7 +13,11 @@ import { Remapper } from '../../services/core/remap.js';
 const FILE = '/etc/bootlab/appliance.yaml';
 
 /** The error lines `parse` (parseConfig by default) throws for `text`, or null when it parses. */
-function errorsOf(text: string, file = FILE, parse: (text: string, file: string) => unknown = parseConfig): string[] | null {
+function errorsOf(
+  text: string,
+  file = FILE,
+  parse: (text: string, file: string) => unknown = parseConfig,
+): string[] | null {
   try {
     parse(text, file);
     return null;
@@ -215,7 +219,13 @@ t.test('YAML syntax errors: FILE:LINE, one line per error', async (t) => {
 t.test('defaults fill missing keys', async (t) => {
   const d = defaults(appSpec);
   const base = dirname(FILE);
-  const expected: AppConfig = { ...d, stateDir: resolve(base, d.stateDir), hosts: resolve(base, d.hosts), tftp: { ...d.tftp, root: resolve(base, d.tftp.root) }, admin: { ...d.admin, web: resolve(base, d.admin.web) } };
+  const expected: AppConfig = {
+    ...d,
+    stateDir: resolve(base, d.stateDir),
+    hosts: resolve(base, d.hosts),
+    tftp: { ...d.tftp, root: resolve(base, d.tftp.root) },
+    admin: { ...d.admin, web: resolve(base, d.admin.web) },
+  };
   t.same(parseConfig('', FILE), expected, 'an empty file is all defaults');
   t.same(parseConfig('# only a comment\n', FILE), expected, 'a file of comments too');
   const partial = parseConfig(y('tftp:', '  port: 1069', '  options:', '    tsize: false', '  write:', '    enabled: true'), FILE);

@@ -25,7 +25,11 @@ const SAVED = `${START}  # added by hand
     hostname: pc03
 `;
 
-async function opened(t: Tap, text = START, opts: Parameters<typeof HostMap.open>[2] = {}): Promise<{ map: HostMap; file: string; dir: string }> {
+async function opened(
+  t: Tap,
+  text = START,
+  opts: Parameters<typeof HostMap.open>[2] = {},
+): Promise<{ map: HostMap; file: string; dir: string }> {
   const dir = t.testdir({ 'hosts.yaml': text });
   const file = join(dir, 'hosts.yaml');
   const map = await HostMap.open(file, silentLogger(), { settleMs: 20, ...opts });
@@ -149,7 +153,13 @@ t.test('replaced inodes: overlapping checks run one at a time, none reads a hand
   const errors: unknown[] = [];
   const results: PromiseSettledResult<boolean>[] = [];
   for (let i = 0; i < 20; i++) {
-    const replaced = new ReplacedInodes<string>({ graceMs: 0, settleMs: 60_000, pollMs: 60_000, onSave: () => undefined, onError: (e) => errors.push(e) });
+    const replaced = new ReplacedInodes<string>({
+      graceMs: 0,
+      settleMs: 60_000,
+      pollMs: 60_000,
+      onSave: () => undefined,
+      onError: (e) => errors.push(e),
+    });
     const handle = await fsp.open(file, 'r');
     replaced.wrote({ handle, stamp: await statHandle(handle), hash: sha(text), text }, null);
     await new Promise((r) => setTimeout(r, 2)); // past its grace: the first check to finish drops it

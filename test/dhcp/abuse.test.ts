@@ -93,7 +93,8 @@ t.test('a pool full of offers: a new client takes the oldest one; bound leases a
   t.equal(ctx.leases.reclaimed, 1, 'counted');
   reply(t, ask(ctx, dhcp(3, [tlv(54, ip4(SERVER)), tlv(50, ip4(offered[0]))], { mac: mac(1) })), MessageType.Nak);
   reply(t, ask(ctx, dhcp(3, [tlv(54, ip4(SERVER)), tlv(50, ip4(fresh.yiaddr))], { mac: mac(9) })), MessageType.Ack);
-  for (let i = 2; i <= 4; i++) reply(t, ask(ctx, dhcp(3, [tlv(54, ip4(SERVER)), tlv(50, ip4(offered[i - 1]))], { mac: mac(i) })), MessageType.Ack);
+  for (let i = 2; i <= 4; i++)
+    reply(t, ask(ctx, dhcp(3, [tlv(54, ip4(SERVER)), tlv(50, ip4(offered[i - 1]))], { mac: mac(i) })), MessageType.Ack);
   const none = ask(ctx, dhcp(1, [], { mac: mac(10) }));
   t.match(none.kind === 'ignore' && none.reason, /exhausted/, 'with every address bound, nothing is taken back');
   t.equal(ctx.leases.sizes().records, 4);

@@ -5,7 +5,19 @@
 import t from 'tap';
 import { createRequire } from 'node:module';
 import {
-  BOOTP_MIN_LENGTH, Opt, decode, encode, isDecodeError, macOf, messageType, optIp, optText, optUInt16, optUInt32, value, type DhcpPacket,
+  BOOTP_MIN_LENGTH,
+  Opt,
+  decode,
+  encode,
+  isDecodeError,
+  macOf,
+  messageType,
+  optIp,
+  optText,
+  optUInt16,
+  optUInt32,
+  value,
+  type DhcpPacket,
 } from '../../services/dhcp/packet.js';
 import { classify } from '../../services/dhcp/pxe.js';
 import { IPXE, PXE_BIOS, dhcp, message, tlv } from '../helpers/dhcp-bytes.js';
@@ -138,7 +150,9 @@ t.test('defect: option overload (52) is ignored by node-dhcp; the adapter reads 
 t.test('RFC 3396: an option split over several instances is concatenated', async (t) => {
   const a = Buffer.alloc(255, 0x41);
   const b = Buffer.from('tail');
-  const p = ok(decode(message({ optionArea: Buffer.concat([tlv(53, [1]), tlv(43, a), tlv(43, b), Buffer.from([255])]) })));
+  const p = ok(
+    decode(message({ optionArea: Buffer.concat([tlv(53, [1]), tlv(43, a), tlv(43, b), Buffer.from([255])]) })),
+  );
   t.equal(p.options.get(43)!.length, 259);
   // And the encoder splits a long value the same way.
   const reply = { ...p, op: 2, options: new Map([[Opt.MessageType, value.u8(2)], [43, Buffer.concat([a, b])]]) };
@@ -172,7 +186,11 @@ t.test('non-Ethernet hardware has no MAC (and is not answered)', async (t) => {
 t.test('10 000 random and mutated inputs: decode never throws', async (t) => {
   const rand = prng(0x0dcb2026);
   const int = (n: number) => Math.floor(rand() * n);
-  const seeds = [dhcp(1, [...PXE_BIOS, ...IPXE]), dhcp(3, [tlv(50, [1, 2, 3, 4])]), message({ optionArea: Buffer.from([0, 0, 255]) })];
+  const seeds = [
+    dhcp(1, [...PXE_BIOS, ...IPXE]),
+    dhcp(3, [tlv(50, [1, 2, 3, 4])]),
+    message({ optionArea: Buffer.from([0, 0, 255]) }),
+  ];
   let decoded = 0;
   let refused = 0;
   for (let i = 0; i < 10_000; i++) {

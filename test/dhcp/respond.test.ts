@@ -30,11 +30,23 @@ function config(over: Partial<ResolvedDhcpConfig> = {}): ResolvedDhcpConfig {
   return { ...base, interfaces: ['eth0'], pool: { start: '192.0.2.100', end: '192.0.2.150' }, dns: ['192.0.2.53'], leaseTime: 3600, ...over };
 }
 
-function context(over: Partial<ResolvedDhcpConfig> = {}, hostsYaml = HOSTS): RespondContext & { clock: { now: number } } {
+function context(
+  over: Partial<ResolvedDhcpConfig> = {},
+  hostsYaml = HOSTS,
+): RespondContext & { clock: { now: number } } {
   const hosts = hostView(hostsYaml);
   const reserved = new Map([...hosts.data.hosts.values()].filter((h) => h.ip).map((h) => [h.ip!, h.mac]));
   const clock = { now: 1_800_000_000_000 };
-  return { config: config(over), hosts, reservedBy: (ip: string) => reserved.get(ip), leases: LeaseStore.memory(), clock, get now() { return clock.now; } };
+  return {
+    config: config(over),
+    hosts,
+    reservedBy: (ip: string) => reserved.get(ip),
+    leases: LeaseStore.memory(),
+    clock,
+    get now() {
+      return clock.now;
+    },
+  };
 }
 
 function ask(ctx: RespondContext, buf: Buffer, port = 67, source = { address: '0.0.0.0', port: 68 }): Decision {
@@ -195,7 +207,9 @@ t.test('full: reservations from the host map', async (t) => {
   t.equal(r.yiaddr, '192.0.2.42');
   t.equal(optText(r, Opt.HostName), 'pc05');
   // Nobody else is offered the reserved address, nor may request it.
-  const got = [40, 41, 43].map((_, i) => reply(t, ask(ctx, dhcp(1, [], { mac: mac(10 + i) })), MessageType.Offer).yiaddr);
+  const got = [40, 41, 43].map(
+    (_, i) => reply(t, ask(ctx, dhcp(1, [], { mac: mac(10 + i) })), MessageType.Offer).yiaddr,
+  );
   t.same(got, ['192.0.2.40', '192.0.2.41', '192.0.2.43']);
   t.match(optText(reply(t, ask(ctx, dhcp(3, [tlv(50, [192, 0, 2, 42])], { mac: mac(20) })), MessageType.Nak), Opt.Message), /reserved for another/);
   // The reserved host asking for a different address is told its own.
@@ -311,6 +325,9 @@ t.test('mtftp on: a BIOS PXE ROM whose boot file is multicast gets option 43 sub
   const shared = parseConfig('mtftp:\n  enabled: true\n  files:\n    - { file: undionly.kpxe, group: 239.255.1.1, clientPort: 3001 }\n    - { file: vmlinuz, group: 239.255.1.1, clientPort: 3001 }\n    - { file: pxelinux.0, group: 239.255.1.2, clientPort: 3001 }\nmulticast: { interface: eth0 }\ntftp: { root: /nonexistent-bootlab }\n', '/etc/bootlab/appliance.yaml');
   t.same([...mtftpAdverts(shared).keys()], ['pxelinux.0'], 'only the file with a group of its own is advertised');
   const sharedCtx = context({ mtftp: mtftpAdverts(shared) });
-  t.same([...reply(t, ask(sharedCtx, dhcp(1, PXE_BIOS, req())), MessageType.Offer).options.get(Opt.VendorSpecific)!], [6, 1, 8, 255],
-    'a BIOS ROM whose boot file is on a shared group: no MTFTP sub-options, it loads it by TFTP at once');
+  t.same(
+    [...reply(t, ask(sharedCtx, dhcp(1, PXE_BIOS, req())), MessageType.Offer).options.get(Opt.VendorSpecific)!],
+    [6, 1, 8, 255],
+    'a BIOS ROM whose boot file is on a shared group: no MTFTP sub-options, it loads it by TFTP at once',
+  );
 });

@@ -1,6 +1,7 @@
 // An admin runtime for a test: a config file, a host map and a tftpboot folder in a
 // temporary folder, the real wiring (createRuntime) and the app built on it, driven with
-// app.inject. TFTP runs for real on a free loopback port (tftp.port: 0; the service's row says which) when asked; DHCP and MTFTP are off.
+// app.inject. TFTP runs for real on a free loopback port (tftp.port: 0; the service's row says
+// which) when asked; DHCP and MTFTP are off.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';

@@ -24,7 +24,10 @@ export interface LogLine {
 export type BootlabConfig = DeepPartial<AppConfig>;
 
 export interface SpawnBootlabOptions {
-  /** The folder for appliance.yaml, hosts.yaml, state/ and tftpboot/ (made if missing; reused to run again with the same state). */
+  /**
+   * The folder for appliance.yaml, hosts.yaml, state/ and tftpboot/ (made if missing; reused to run
+   * again with the same state).
+   */
   home: string;
   /** appliance.yaml: only what the test needs, over the base. */
   config?: BootlabConfig;
@@ -64,7 +67,11 @@ const BASE: BootlabConfig = {
 };
 
 /** Writes appliance.yaml and hosts.yaml into `home`; returns the config file's path. */
-export function writeBootlabHome(home: string, config: BootlabConfig = {}, hosts?: Record<string, unknown> | string): string {
+export function writeBootlabHome(
+  home: string,
+  config: BootlabConfig = {},
+  hosts?: Record<string, unknown> | string,
+): string {
   mkdirSync(join(home, 'tftpboot'), { recursive: true }); // tftp.root must exist even with TFTP off
   const configFile = join(home, 'appliance.yaml');
   writeFileSync(configFile, `${JSON.stringify(merge(BASE, config), null, 2)}\n`);

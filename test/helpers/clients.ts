@@ -217,7 +217,17 @@ export function curlArgs(dir: 'get' | 'put', x: CurlTransfer): string[] {
 }
 
 /** curl 7.88's exit code for each TFTP ERROR code (8, option refused, has none of its own: 42). */
-export const CURL_EXIT_FOR_TFTP_ERROR: Record<number, number> = { 0: 71, 1: 68, 2: 69, 3: 70, 4: 71, 5: 72, 6: 73, 7: 74, 8: 42 };
+export const CURL_EXIT_FOR_TFTP_ERROR: Record<number, number> = {
+  0: 71,
+  1: 68,
+  2: 69,
+  3: 70,
+  4: 71,
+  5: 72,
+  6: 73,
+  7: 74,
+  8: 42,
+};
 
 export async function curl(dir: 'get' | 'put', x: CurlTransfer): Promise<ClientResult> {
   const r = await run('curl', curlArgs(dir, x), x, 'curl');
@@ -228,7 +238,10 @@ export async function curl(dir: 'get' | 'put', x: CurlTransfer): Promise<ClientR
  * One download with any of the three clients. tftp-hpa cannot send options, so `blksize`
  * is refused for it; atftp sends options only when asked, so `noOptions` is its default.
  */
-export function download(client: ClientName, x: Transfer & { blksize?: number; noOptions?: boolean }): Promise<ClientResult> {
+export function download(
+  client: ClientName,
+  x: Transfer & { blksize?: number; noOptions?: boolean },
+): Promise<ClientResult> {
   switch (client) {
     case 'atftp':
       return atftp('get', { ...x, options: { ...(x.blksize ? { blksize: x.blksize } : {}), ...x.options } });

@@ -23,5 +23,12 @@ export interface ContextOptions {
 
 export async function serviceContext(config: AppConfig, o: ContextOptions = {}): Promise<ServiceContext> {
   const hosts = o.hosts ?? await HostMap.open(o.hostsFile ?? join(mkdtempSync(join(tmpdir(), 'bootlab-nohosts-')), 'hosts.yaml'), silentLogger());
-  return { config, events: o.events ?? new EventBus(), log: o.log ?? silentLogger(), hosts, site: o.site ?? new Site(), ...(o.fail ? { fail: o.fail } : {}) };
+  return {
+    config,
+    events: o.events ?? new EventBus(),
+    log: o.log ?? silentLogger(),
+    hosts,
+    site: o.site ?? new Site(),
+    ...(o.fail ? { fail: o.fail } : {}),
+  };
 }

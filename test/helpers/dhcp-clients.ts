@@ -190,12 +190,19 @@ export class Udhcpc {
   readonly eventsFile: string;
   proc: LabProcess | null = null;
 
-  constructor(private readonly lab: NetLab, readonly member: string, dir: string, readonly ifname = 'eth0') {
+  constructor(
+    private readonly lab: NetLab,
+    readonly member: string,
+    dir: string,
+    readonly ifname = 'eth0',
+  ) {
     const n = ++udhcpcs;
     this.script = join(dir, `udhcpc-${n}.sh`);
     this.eventsFile = join(dir, `udhcpc-${n}.events`);
     const dump = UDHCPC_VARS.map((v) => `"${v}=\${${v}}"`).join(' ');
-    writeFileSync(this.script, `#!/bin/sh
+    writeFileSync(
+      this.script,
+      `#!/bin/sh
 # udhcpc event script (test): record the event, then configure like the stock script.
 printf '%s\\n' "event=$1" ${dump} "---" >> '${this.eventsFile}'
 case "$1" in
@@ -206,28 +213,45 @@ case "$1" in
     ip addr flush dev "$interface" ;;
 esac
 exit 0
-`);
+`,
+    );
     chmodSync(this.script, 0o755);
   }
 
   /** Starts udhcpc: -f (foreground) -n (exit if no lease) -t tries -T seconds apart; `once` adds -q. */
   start(opts: { once?: boolean; tries?: number; timeoutSec?: number; extra?: string[] } = {}): LabProcess {
-    const args = ['udhcpc', '-i', this.ifname, '-f', ...(opts.once ?? true ? ['-q'] : []), '-n',
-      '-t', String(opts.tries ?? 5), '-T', String(opts.timeoutSec ?? 1), '-s', this.script, ...(opts.extra ?? [])];
+    const args = [
+      'udhcpc',
+      '-i',
+      this.ifname,
+      '-f',
+      ...((opts.once ?? true) ? ['-q'] : []),
+      '-n',
+      '-t',
+      String(opts.tries ?? 5),
+      '-T',
+      String(opts.timeoutSec ?? 1),
+      '-s',
+      this.script,
+      ...(opts.extra ?? []),
+    ];
     this.proc = this.lab.spawn(this.member, 'busybox', args);
     return this.proc;
   }
 
   events(): UdhcpcEvent[] {
     if (!existsSync(this.eventsFile)) return [];
-    return readFileSync(this.eventsFile, 'utf8').split('---\n').filter((r) => r.trim()).map((rec) => {
-      const e: Record<string, string> = {};
-      for (const line of rec.split('\n')) {
-        const i = line.indexOf('=');
-        if (i > 0) e[line.slice(0, i)] = line.slice(i + 1);
-      }
-      return e as unknown as UdhcpcEvent;
-    });
+    return readFileSync(this.eventsFile, 'utf8')
+      .split('---\n')
+      .filter((r) => r.trim())
+      .map((rec) => {
+        const e: Record<string, string> = {};
+        for (const line of rec.split('\n')) {
+          const i = line.indexOf('=');
+          if (i > 0) e[line.slice(0, i)] = line.slice(i + 1);
+        }
+        return e as unknown as UdhcpcEvent;
+      });
   }
 
   /** Waits for an event named `name` at index >= `from`; returns it with its index. */
@@ -248,10 +272,14 @@ exit 0
   }
 
   /** Runs to the end with -q (default): resolves when udhcpc exits or is killed after `killAfterMs`. */
-  async once(opts: { tries?: number; timeoutSec?: number; extra?: string[]; killAfterMs?: number } = {}): Promise<UdhcpcResult> {
+  async once(
+    opts: { tries?: number; timeoutSec?: number; extra?: string[]; killAfterMs?: number } = {},
+  ): Promise<UdhcpcResult> {
     const t0 = Date.now();
     const p = this.start({ ...opts, once: true });
-    const timer = setTimeout(() => { void p.stop(); }, opts.killAfterMs ?? 60_000);
+    const timer = setTimeout(() => {
+      void p.stop();
+    }, opts.killAfterMs ?? 60_000);
     const { code, signal } = await p.exited;
     clearTimeout(timer);
     const events = this.events();

@@ -25,7 +25,13 @@ const back = dgram.createSocket({ type: 'udp4', reuseAddr: true });
 let waiting: { xid: number; done: () => void } | null = null;
 
 back.on('message', (m) => {
-  if (waiting && m.length >= 240 && m[0] === 2 && m.readUInt32BE(4) === waiting.xid && m.subarray(28, 34).equals(MARK_MAC)) {
+  if (
+    waiting
+    && m.length >= 240
+    && m[0] === 2
+    && m.readUInt32BE(4) === waiting.xid
+    && m.subarray(28, 34).equals(MARK_MAC)
+  ) {
     const w = waiting;
     waiting = null;
     w.done();

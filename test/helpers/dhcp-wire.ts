@@ -169,18 +169,36 @@ s.bind(68, '0.0.0.0', async () => {
  * silent) and stopAfter, so a loaded machine is never taken for a missing reply; the
  * linger catches a duplicate sent right after it.
  */
-export async function probe(lab: NetLab, member: string, packets: Buffer[], opts: { listenMs?: number; ifname?: string; stopAfter?: number; lingerMs?: number } = {}): Promise<{ replies: ProbeReply[]; sent: number; output: string }> {
+export async function probe(
+  lab: NetLab,
+  member: string,
+  packets: Buffer[],
+  opts: { listenMs?: number; ifname?: string; stopAfter?: number; lingerMs?: number } = {},
+): Promise<{ replies: ProbeReply[]; sent: number; output: string }> {
   lab.exec(member, 'ip', ['route', 'replace', '255.255.255.255/32', 'dev', opts.ifname ?? 'eth0']);
   const listenMs = opts.listenMs ?? 2000;
-  const proc = lab.spawn(member, process.execPath, ['-e', PROBE_SCRIPT, JSON.stringify([packets.map((p) => p.toString('hex')), listenMs, opts.stopAfter ?? 0, opts.lingerMs ?? 0])]);
-  const timer = setTimeout(() => { void proc.stop(); }, listenMs + 15_000);
+  const proc = lab.spawn(member, process.execPath, [
+    '-e',
+    PROBE_SCRIPT,
+    JSON.stringify([packets.map((p) => p.toString('hex')), listenMs, opts.stopAfter ?? 0, opts.lingerMs ?? 0]),
+  ]);
+  const timer = setTimeout(() => {
+    void proc.stop();
+  }, listenMs + 15_000);
   const { code } = await proc.exited;
   clearTimeout(timer);
   const replies: ProbeReply[] = [];
   let sent = 0;
   for (const line of proc.stdout().split('\n')) {
     if (!line.trim()) continue;
-    const j = JSON.parse(line) as { from?: string; port?: number; hex?: string; at?: number; sent?: number; error?: string };
+    const j = JSON.parse(line) as {
+      from?: string;
+      port?: number;
+      hex?: string;
+      at?: number;
+      sent?: number;
+      error?: string;
+    };
     if (j.error) throw new Error(`probe in ${member}: ${j.error}`);
     if (j.sent) sent += 1;
     if (j.hex !== undefined) replies.push({ from: j.from!, port: j.port!, data: Buffer.from(j.hex, 'hex'), at: j.at! });

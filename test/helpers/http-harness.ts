@@ -35,7 +35,11 @@ export function httpConfig(root: string, progressIntervalMs = 250): AppConfig {
   return config;
 }
 
-export async function startHttp(t: Teardown, root: string, opts: HttpOptions & { progressIntervalMs?: number } = {}): Promise<Harness> {
+export async function startHttp(
+  t: Teardown,
+  root: string,
+  opts: HttpOptions & { progressIntervalMs?: number } = {},
+): Promise<Harness> {
   const config = httpConfig(root, opts.progressIntervalMs);
   const events = new EventBus();
   const seen: BootEvent[] = [];

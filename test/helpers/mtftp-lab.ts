@@ -175,7 +175,14 @@ export async function startMulticastBootlab(lan: McLan, member: string, opts: Mc
       files: opts.files, atftpdFile: null,
     },
   } as BootlabConfig;
-  const b = await spawnBootlab({ home, config, lab: lan.lab, member, cwd: home, readyTimeoutMs: opts.readyTimeoutMs ?? 30_000 });
+  const b = await spawnBootlab({
+    home,
+    config,
+    lab: lan.lab,
+    member,
+    cwd: home,
+    readyTimeoutMs: opts.readyTimeoutMs ?? 30_000,
+  });
   return serverOf('bootlab', b.proc, b.configFile, b.logs);
 }
 
@@ -293,13 +300,22 @@ export class StartGate {
 }
 let gates = 0;
 
-function run(lab: NetLab, member: string, out: string, cmd: string, args: string[], opts: { gate?: StartGate; killAfterMs?: number }): ClientRun {
+function run(
+  lab: NetLab,
+  member: string,
+  out: string,
+  cmd: string,
+  args: string[],
+  opts: { gate?: StartGate; killAfterMs?: number },
+): ClientRun {
   const [c, a] = opts.gate ? opts.gate.wrap(cmd, args) : [cmd, args];
   const proc = lab.spawn(member, c, a);
   opts.gate?.track(proc.pid);
   const startedAt = Date.now();
   let exited = false;
-  const timer = setTimeout(() => { void proc.stop(); }, opts.killAfterMs ?? 120_000);
+  const timer = setTimeout(() => {
+    void proc.stop();
+  }, opts.killAfterMs ?? 120_000);
   const done = proc.exited.then(({ code, signal }) => {
     exited = true;
     clearTimeout(timer);
@@ -358,17 +374,40 @@ export function atftpMulticastGet(lab: NetLab, member: string, o: McGetOptions):
 }
 
 /** Plain unicast TFTP with tftp-hpa: `tftp -m binary SERVER -c get FILE OUT`. */
-export function hpaGet(lab: NetLab, member: string, file: string, out: string, opts: { killAfterMs?: number } = {}): ClientRun {
+export function hpaGet(
+  lab: NetLab,
+  member: string,
+  file: string,
+  out: string,
+  opts: { killAfterMs?: number } = {},
+): ClientRun {
   return run(lab, member, out, 'tftp', ['-m', 'binary', SERVER_IP, '-c', 'get', file, out], opts);
 }
 
 /** Plain unicast TFTP with curl: `curl -sS -o OUT tftp://SERVER/FILE`. */
-export function curlGet(lab: NetLab, member: string, file: string, out: string, opts: { killAfterMs?: number } = {}): ClientRun {
+export function curlGet(
+  lab: NetLab,
+  member: string,
+  file: string,
+  out: string,
+  opts: { killAfterMs?: number } = {},
+): ClientRun {
   return run(lab, member, out, 'curl', ['-sS', '--max-time', '100', '-o', out, `tftp://${SERVER_IP}/${file}`], opts);
 }
 
 /** What a client run left: exit code, whether its file is byte-exact, and its output's tail. */
-export function verdict(r: ClientResult, want: TestFile): { ok: boolean; code: number | null; signal: NodeJS.Signals | null; size: number; exact: boolean; ms: number; output: string } {
+export function verdict(
+  r: ClientResult,
+  want: TestFile,
+): {
+  ok: boolean;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  size: number;
+  exact: boolean;
+  ms: number;
+  output: string;
+} {
   const got = sha256File(r.out);
   const exact = got === want.sha256;
   // A --trace is thousands of DATA/ACK lines: keep the others, and count those.
@@ -376,7 +415,10 @@ export function verdict(r: ClientResult, want: TestFile): { ok: boolean; code: n
   const noisy = /^(received (\d+\. )?DATA|sent ACK)/;
   const data = lines.filter((l) => /^received (\d+\. )?DATA/.test(l)).length;
   const acks = lines.filter((l) => /^sent ACK/.test(l)).length;
-  const output = `${lines.filter((l) => !noisy.test(l)).join('\n').slice(-2000)}${data || acks ? `\n(${data} DATA received, ${acks} ACKs sent)` : ''}`;
+  const output = `${lines
+    .filter((l) => !noisy.test(l))
+    .join('\n')
+    .slice(-2000)}${data || acks ? `\n(${data} DATA received, ${acks} ACKs sent)` : ''}`;
   return { ok: r.code === 0 && exact, code: r.code, signal: r.signal, size: sizeOf(r.out), exact, ms: r.ms, output };
 }
 

@@ -12,7 +12,17 @@ import type { TapTest as Tap } from './dhcp-clients.js';
 import { type IpUdp } from './mtftp-lab.js';
 import { sha256 } from './util.js';
 import {
-  markerLine, markerTftpRoot, newNonce, prepareMarkerPayload, repoRoot, startRaResponder, startVm, tailLines, waitForText, type MarkerPayload, type Vm,
+  markerLine,
+  markerTftpRoot,
+  newNonce,
+  prepareMarkerPayload,
+  repoRoot,
+  startRaResponder,
+  startVm,
+  tailLines,
+  waitForText,
+  type MarkerPayload,
+  type Vm,
 } from './vm.js';
 
 export const SERVER_IP = '192.0.2.1';
@@ -226,7 +236,10 @@ export function leasedIp(bl: LabProcess, mac: string): string | undefined {
  * of each of its ports; DATA to those ports give the blocks. A block sent twice must carry
  * the same bytes; the file ends at its short block.
  */
-export function rebuildFromWire(udp: IpUdp[], ip: string): Map<string, { blocks: number; conflicts: number; missing: number; sha256: string }> {
+export function rebuildFromWire(
+  udp: IpUdp[],
+  ip: string,
+): Map<string, { blocks: number; conflicts: number; missing: number; sha256: string }> {
   const fileOfPort = new Map<number, string>();
   for (const u of udp) {
     if (u.src !== ip || u.dport !== SERVER_PORT || u.payload.readUInt16BE(0) !== 1) continue;
@@ -248,7 +261,11 @@ export function rebuildFromWire(udp: IpUdp[], ip: string): Map<string, { blocks:
   }
   const out = new Map<string, { blocks: number; conflicts: number; missing: number; sha256: string }>();
   for (const [file, got] of blocks) {
-    const last = [...got].filter(([, b]) => b.length < 512).map(([n]) => n).sort((a, b) => a - b)[0] ?? 0;
+    const last
+      = [...got]
+        .filter(([, b]) => b.length < 512)
+        .map(([n]) => n)
+        .sort((a, b) => a - b)[0] ?? 0;
     const parts: Buffer[] = [];
     let missing = last === 0 ? 1 : 0;
     for (let n = 1; n <= last; n++) {

@@ -54,13 +54,27 @@ export interface DataCount {
  */
 export class DataCounter {
   /** What the counters said at the last reset(): rule counters cannot be reset in place. */
-  private base: DataCount = { mcastPackets: 0, mcastPayload: 0, unicastPackets: 0, unicastPayload: 0, payload: 0, allPackets: 0 };
+  private base: DataCount = {
+    mcastPackets: 0,
+    mcastPayload: 0,
+    unicastPackets: 0,
+    unicastPayload: 0,
+    payload: 0,
+    allPackets: 0,
+  };
 
-  private constructor(private readonly lab: NetLab, private readonly member: string) {}
+  private constructor(
+    private readonly lab: NetLab,
+    private readonly member: string,
+  ) {}
 
   static install(lab: NetLab, member = 'srv', opts: { unicastTo?: string[] } = {}): DataCounter {
     const uni = opts.unicastTo?.length ? `ip daddr { ${opts.unicastTo.join(', ')} }` : 'ip daddr != 224.0.0.0/4';
-    lab.exec(member, 'nft', ['-f', '-'], `table inet mtftp_count {
+    lab.exec(
+      member,
+      'nft',
+      ['-f', '-'],
+      `table inet mtftp_count {
   chain out {
     type filter hook output priority 0; policy accept;
     meta l4proto udp ip daddr 224.0.0.0/4 @th,64,16 3 counter comment "mcast-data"
@@ -68,7 +82,8 @@ export class DataCounter {
     counter comment "all-out"
   }
 }
-`);
+`,
+    );
     return new DataCounter(lab, member);
   }
 
@@ -79,7 +94,14 @@ export class DataCounter {
     const all = cs.find((c) => c.comment === 'all-out') ?? { packets: 0, bytes: 0 };
     const mp = m.bytes - 32 * m.packets;
     const up = u.bytes - 32 * u.packets;
-    return { mcastPackets: m.packets, mcastPayload: mp, unicastPackets: u.packets, unicastPayload: up, payload: mp + up, allPackets: all.packets };
+    return {
+      mcastPackets: m.packets,
+      mcastPayload: mp,
+      unicastPackets: u.packets,
+      unicastPayload: up,
+      payload: mp + up,
+      allPackets: all.packets,
+    };
   }
 
   /** DATA counted since install() or the last reset(). */
@@ -87,9 +109,12 @@ export class DataCounter {
     const t = this.total();
     const b = this.base;
     return {
-      mcastPackets: t.mcastPackets - b.mcastPackets, mcastPayload: t.mcastPayload - b.mcastPayload,
-      unicastPackets: t.unicastPackets - b.unicastPackets, unicastPayload: t.unicastPayload - b.unicastPayload,
-      payload: t.payload - b.payload, allPackets: t.allPackets - b.allPackets,
+      mcastPackets: t.mcastPackets - b.mcastPackets,
+      mcastPayload: t.mcastPayload - b.mcastPayload,
+      unicastPackets: t.unicastPackets - b.unicastPackets,
+      unicastPayload: t.unicastPayload - b.unicastPayload,
+      payload: t.payload - b.payload,
+      allPackets: t.allPackets - b.allPackets,
     };
   }
 
@@ -193,10 +218,26 @@ s.bind(bindPort, '0.0.0.0', async () => {
 `;
 
 /** Sends `packets` from `member` to host:port and returns what came back within `listenMs`. */
-export async function udpProbe(lab: NetLab, member: string, host: string, port: number, packets: Buffer[], opts: { listenMs?: number; bindPort?: number } = {}): Promise<UdpReply[]> {
+export async function udpProbe(
+  lab: NetLab,
+  member: string,
+  host: string,
+  port: number,
+  packets: Buffer[],
+  opts: { listenMs?: number; bindPort?: number } = {},
+): Promise<UdpReply[]> {
   const listenMs = opts.listenMs ?? 2000;
-  const proc = lab.spawn(member, process.execPath, ['-e', PROBE, JSON.stringify([packets.map((p) => p.toString('hex')), host, port, opts.bindPort ?? 0, listenMs])]);
-  const timer = setTimeout(() => { void proc.stop(); }, listenMs + packets.length * 50 + 15_000);
+  const proc = lab.spawn(member, process.execPath, [
+    '-e',
+    PROBE,
+    JSON.stringify([packets.map((p) => p.toString('hex')), host, port, opts.bindPort ?? 0, listenMs]),
+  ]);
+  const timer = setTimeout(
+    () => {
+      void proc.stop();
+    },
+    listenMs + packets.length * 50 + 15_000,
+  );
   const { code } = await proc.exited;
   clearTimeout(timer);
   const replies: UdpReply[] = [];
@@ -260,7 +301,14 @@ export function parseIpPcap(path: string): IpPacket[] {
     const p: IpPacket = { src: ipAt(f, 26), dst: ipAt(f, 30), ttl: f[22], proto: f[23] };
     if (p.proto === 17 && f.length >= 14 + ihl + 8) {
       const u = 14 + ihl;
-      p.udp = { src: p.src, dst: p.dst, ttl: p.ttl, sport: f.readUInt16BE(u), dport: f.readUInt16BE(u + 2), payload: f.subarray(u + 8, u + f.readUInt16BE(u + 4)) };
+      p.udp = {
+        src: p.src,
+        dst: p.dst,
+        ttl: p.ttl,
+        sport: f.readUInt16BE(u),
+        dport: f.readUInt16BE(u + 2),
+        payload: f.subarray(u + 8, u + f.readUInt16BE(u + 4)),
+      };
     }
     out.push(p);
   }

@@ -38,7 +38,10 @@ export function asRoot(what: string): string | null {
   return `${what}: needs root (running as uid ${process.getuid?.()})`;
 }
 
-/** Null when every program is on the PATH (busybox with its udhcpc applet); otherwise which are missing and how to install them. */
+/**
+ * Null when every program is on the PATH (busybox with its udhcpc applet); otherwise which are
+ * missing and how to install them.
+ */
 export function tools(...bins: string[]): string | null {
   const missing = bins.filter((b) => onPath(b) === null);
   if (missing.length > 0) {

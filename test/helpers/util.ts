@@ -33,7 +33,9 @@ export function onPath(bin: string): string | null {
 }
 
 /** Every key optional, all the way down (arrays are replaced whole). */
-export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+export type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K];
+};
 
 /** `base` with `over` laid on top, objects merged key by key, anything else replaced. */
 export function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
@@ -60,7 +62,11 @@ type Falsy = undefined | null | false | 0 | '';
  * Calls `get` (sync or async) every `everyMs` until it returns something truthy, and
  * returns that; undefined once `timeoutMs` has passed without.
  */
-export async function waitFor<T>(get: () => T | Falsy | Promise<T | Falsy>, timeoutMs = 5000, everyMs = 20): Promise<T | undefined> {
+export async function waitFor<T>(
+  get: () => T | Falsy | Promise<T | Falsy>,
+  timeoutMs = 5000,
+  everyMs = 20,
+): Promise<T | undefined> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await get();

@@ -122,14 +122,34 @@ export interface Vm {
 }
 
 /** The QEMU argument list for a VM (exported so captures and tests can log it). */
-export function qemuArgs(o: { tap: string; mac: string; firmware: Firmware; logFile: string; varsFile?: string; memoryMb?: number; nic?: string; uuid?: string; disk?: string; extraArgs?: string[] }): string[] {
+export function qemuArgs(o: {
+  tap: string;
+  mac: string;
+  firmware: Firmware;
+  logFile: string;
+  varsFile?: string;
+  memoryMb?: number;
+  nic?: string;
+  uuid?: string;
+  disk?: string;
+  extraArgs?: string[];
+}): string[] {
   const nic = o.nic ?? 'virtio-net-pci';
   const args = [
-    '-machine', 'pc', '-accel', 'tcg',
-    '-m', String(o.memoryMb ?? 256),
-    '-nographic', '-monitor', 'none', '-serial', `file:${o.logFile}`,
+    '-machine',
+    'pc',
+    '-accel',
+    'tcg',
+    '-m',
+    String(o.memoryMb ?? 256),
+    '-nographic',
+    '-monitor',
+    'none',
+    '-serial',
+    `file:${o.logFile}`,
     '-no-reboot',
-    '-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`,
+    '-netdev',
+    `tap,id=n0,ifname=${o.tap},script=no,downscript=no`,
   ];
   let dev = `${nic},netdev=n0,mac=${o.mac}`;
   if (o.firmware === 'uefi') dev += ',romfile=';
@@ -137,12 +157,15 @@ export function qemuArgs(o: { tap: string; mac: string; firmware: Firmware; logF
   args.push('-device', `${dev},bootindex=1`);
   // The local disk after the NIC: what SeaBIOS boots when the network boot gives up (or
   // iPXE exits), and drive 0x80 for iPXE's `sanboot --drive 0x80`.
-  if (o.disk) args.push('-drive', `file=${o.disk},format=raw,if=none,id=d0`, '-device', 'ide-hd,drive=d0,bus=ide.0,bootindex=2');
+  if (o.disk)
+    args.push('-drive', `file=${o.disk},format=raw,if=none,id=d0`, '-device', 'ide-hd,drive=d0,bus=ide.0,bootindex=2');
   if (o.firmware !== 'bios') {
     if (!o.varsFile) throw new Error('qemuArgs: UEFI needs a VARS file copy');
     args.push(
-      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
-      '-drive', `if=pflash,format=raw,unit=1,file=${o.varsFile}`,
+      '-drive',
+      `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+      '-drive',
+      `if=pflash,format=raw,unit=1,file=${o.varsFile}`,
     );
   }
   if (o.uuid) args.push('-uuid', o.uuid);
@@ -201,7 +224,9 @@ export function startVm(o: VmOptions): Vm {
 }
 
 /** Starts a VM and waits for `until` in its log (the lab stops QEMU on destroy()). */
-export async function bootVm(o: VmOptions & { until: string | RegExp; timeoutMs?: number }): Promise<{ vm: Vm; ms: number }> {
+export async function bootVm(
+  o: VmOptions & { until: string | RegExp; timeoutMs?: number },
+): Promise<{ vm: Vm; ms: number }> {
   const vm = startVm(o);
   const ms = await vm.waitFor(o.until, o.timeoutMs);
   return { vm, ms };
@@ -246,15 +271,33 @@ export function tailLines(text: string, n: number): string {
 }
 
 /** Resolves when `get()` matches; rejects on timeout or when `proc` exits first. */
-export function waitForText(get: () => string, re: RegExp, timeoutMs: number, proc: LabProcess, what: string): Promise<void> {
+export function waitForText(
+  get: () => string,
+  re: RegExp,
+  timeoutMs: number,
+  proc: LabProcess,
+  what: string,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let gone = false;
-    void proc.exited.then(() => { gone = true; });
+    void proc.exited.then(() => {
+      gone = true;
+    });
     const deadline = Date.now() + timeoutMs;
     const tick = (): void => {
       if (re.test(get())) return resolve();
-      if (gone) return reject(new Error(`${what} exited before printing ${re}: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`));
-      if (Date.now() > deadline) return reject(new Error(`${what} printed no ${re} within ${timeoutMs / 1000} s: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`));
+      if (gone)
+        return reject(
+          new Error(
+            `${what} exited before printing ${re}: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`,
+          ),
+        );
+      if (Date.now() > deadline)
+        return reject(
+          new Error(
+            `${what} printed no ${re} within ${timeoutMs / 1000} s: stdout ${tailLines(proc.stdout(), 20)} stderr ${tailLines(proc.stderr(), 20)}`,
+          ),
+        );
       setTimeout(tick, 100);
     };
     tick();
@@ -446,4 +489,12 @@ export async function startBootlabLab(t: Teardownable, o: BootlabLabOptions): Pr
 export interface HistoryEvent { at: number; kind: string; text: string; file?: string; [k: string]: unknown }
 
 /** A row of GET /api/clients. */
-export interface ClientRowLite { mac: string; stage: string; bootedAt: number | null; ip: string | null; firmware: string | null; arch: number | null; file: string | null }
+export interface ClientRowLite {
+  mac: string;
+  stage: string;
+  bootedAt: number | null;
+  ip: string | null;
+  firmware: string | null;
+  arch: number | null;
+  file: string | null;
+}

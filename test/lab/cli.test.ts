@@ -24,12 +24,19 @@ function bootlab(args: string[], input?: string) {
 }
 
 /** Starts a long-running command in its own process group; resolves when `ready` shows on stdout. */
-function startUntil(cmd: string, args: string[], ready: RegExp, opts: { cwd?: string } = {}): Promise<{ child: ChildProcess; out: () => string; stdout: () => string }> {
+function startUntil(
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+  opts: { cwd?: string } = {},
+): Promise<{ child: ChildProcess; out: () => string; stdout: () => string }> {
   const child = spawn(cmd, args, { cwd: opts.cwd ?? project, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child);
   let out = '';
   let stdout = '';
-  child.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
+  child.stdout!.on('data', (b: Buffer) => {
+    stdout += b.toString();
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready in 60 s: ${out}`)), 60_000);
     const onData = (b: Buffer) => {
@@ -41,7 +48,10 @@ function startUntil(cmd: string, args: string[], ready: RegExp, opts: { cwd?: st
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`exited with ${code} before ready: ${out}`)); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before ready: ${out}`));
+    });
   });
 }
 

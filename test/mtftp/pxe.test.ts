@@ -34,7 +34,15 @@ function setup(data: Buffer, params: Partial<TransferParams> = {}, unicast = fal
     onProgress: (b) => progress.push(b),
   }, data);
   const what = (s: Sent) => `${s.to} ${s.raw[1] === 3 ? `DATA ${s.raw.readUInt16BE(2)}` : s.raw[1] === 5 ? `ERROR ${s.raw.readUInt16BE(2)}` : `op ${s.raw[1]}`}`;
-  return { round, clock, sent, ends, progress, ack: (n: number) => round.onPacket(ackPacket(n)), whats: (from = 0) => sent.slice(from).map(what) };
+  return {
+    round,
+    clock,
+    sent,
+    ends,
+    progress,
+    ack: (n: number) => round.onPacket(ackPacket(n)),
+    whats: (from = 0) => sent.slice(from).map(what),
+  };
 }
 
 t.test('DATA 1 goes to the master and to the group, unicast first; later blocks to the group only', async (t) => {

@@ -9,7 +9,16 @@ const A: Peer = { address: '192.0.2.11', port: 40001 };
 const B: Peer = { address: '192.0.2.12', port: 40002 };
 const C: Peer = { address: '192.0.2.13', port: 40003 };
 
-const PARAMS: GroupParams = { blockSize: 512, window: 1, timeoutMs: 5000, minRetransmitMs: 20, maxRetries: 3, firstReplyRetries: 2, progressIntervalMs: 250, gatherMs: 0 };
+const PARAMS: GroupParams = {
+  blockSize: 512,
+  window: 1,
+  timeoutMs: 5000,
+  minRetransmitMs: 20,
+  maxRetries: 3,
+  firstReplyRetries: 2,
+  progressIntervalMs: 250,
+  gatherMs: 0,
+};
 
 function pattern(n: number): Buffer {
   const b = Buffer.alloc(n);

@@ -44,7 +44,13 @@ interface Accept {
   options: [string, string][];
   policy?: DeepPartial<NegotiationPolicy>;
   size?: number | null;
-  want: { blockSize: number; windowSize: number; timeout: number; tsize: number | null; oack: [string, string][] | null };
+  want: {
+    blockSize: number;
+    windowSize: number;
+    timeout: number;
+    tsize: number | null;
+    oack: [string, string][] | null;
+  };
 }
 
 const accepted: Accept[] = [

@@ -66,18 +66,24 @@ function randBuffer(): Buffer {
 function mutate(valid: Buffer): Buffer {
   const b = Buffer.from(valid);
   switch (int(5)) {
-    case 0: { // flip a few bytes
+    case 0: {
+      // flip a few bytes
       const n = 1 + int(3);
       for (let i = 0; i < n && b.length > 0; i++) b[int(b.length)] ^= 1 << int(8);
       return b;
     }
-    case 1: return b.subarray(0, int(b.length + 1)); // truncate
-    case 2: { // set a byte to NUL (splits or shortens a string)
+    case 1:
+      return b.subarray(0, int(b.length + 1)); // truncate
+    case 2: {
+      // set a byte to NUL (splits or shortens a string)
       if (b.length > 0) b[int(b.length)] = 0;
       return b;
     }
-    case 3: return Buffer.concat([b, Buffer.from(randString(8)), rand() < 0.5 ? Buffer.from([0]) : Buffer.alloc(0)]); // append
-    default: { // remove one byte from the middle
+    case 3:
+      // append
+      return Buffer.concat([b, Buffer.from(randString(8)), rand() < 0.5 ? Buffer.from([0]) : Buffer.alloc(0)]);
+    default: {
+      // remove one byte from the middle
       if (b.length === 0) return b;
       const i = int(b.length);
       return Buffer.concat([b.subarray(0, i), b.subarray(i + 1)]);
@@ -92,7 +98,13 @@ t.test(`${RUNS} random and mutated buffers (seed ${SEED.toString(16)})`, async (
   let threw: { input: string; error: string } | null = null;
   let malformed: { input: string; out: unknown } | null = null;
   let roundTripFailure: { input: string; first: unknown; second: unknown } | null = null;
-  const seen = { decoded: 0, errors: 0, reencoded: 0, byOp: new Map<string, number>(), byKind: new Map<string, number>() };
+  const seen = {
+    decoded: 0,
+    errors: 0,
+    reencoded: 0,
+    byOp: new Map<string, number>(),
+    byKind: new Map<string, number>(),
+  };
 
   for (let i = 0; i < RUNS; i++) {
     const input = i % 2 === 0 ? randBuffer() : mutate(encode(randPacket()));

@@ -34,7 +34,12 @@ function setup(opts: { params?: Partial<TransferParams>; data?: Buffer; source?:
   const ends: Outcome[] = [];
   const progress: number[] = [];
   const source = opts.source ?? new MemorySource(opts.data ?? Buffer.alloc(0), params.blockSize);
-  const transfer = new ReadTransfer(params, { send, clock, onEnd: (o) => ends.push(o), onProgress: (b) => progress.push(b) }, source, opts.oack ?? null);
+  const transfer = new ReadTransfer(
+    params,
+    { send, clock, onEnd: (o) => ends.push(o), onProgress: (b) => progress.push(b) },
+    source,
+    opts.oack ?? null,
+  );
   return {
     transfer, clock, sent, ends, progress,
     ack: (n: number) => transfer.onPacket(ackPacket(n)),
@@ -397,7 +402,12 @@ t.test('rollover: a stale ACK from before the wrap is not taken for one after it
 });
 
 class ShrinkingSource implements BlockSource {
-  constructor(readonly size: number, private readonly blockSize: number, private readonly lie: (n: number, b: Buffer) => Buffer) {}
+  constructor(
+    readonly size: number,
+    private readonly blockSize: number,
+    private readonly lie: (n: number, b: Buffer) => Buffer,
+  ) {}
+
   block(n: number): Buffer {
     const start = (n - 1) * this.blockSize;
     const b = Buffer.alloc(Math.max(0, Math.min(this.blockSize, this.size - start)), 0x61);
@@ -429,17 +439,31 @@ t.test('file-changed detection', async (t) => {
 });
 
 class DeferredSource implements BlockSource {
-  readonly waiting = new Map<number, { promise: Promise<Buffer>; resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
+  readonly waiting = new Map<
+    number,
+    { promise: Promise<Buffer>; resolve: (b: Buffer) => void; reject: (e: Error) => void }
+  >();
+
   calls: number[] = [];
-  constructor(private readonly data: Buffer, private readonly blockSize: number) {}
-  get size(): number { return this.data.length; }
+  constructor(
+    private readonly data: Buffer,
+    private readonly blockSize: number,
+  ) {}
+
+  get size(): number {
+    return this.data.length;
+  }
+
   block(n: number): Promise<Buffer> {
     this.calls.push(n);
     let w = this.waiting.get(n);
     if (!w) {
       let resolve!: (b: Buffer) => void;
       let reject!: (e: Error) => void;
-      const promise = new Promise<Buffer>((res, rej) => { resolve = res; reject = rej; });
+      const promise = new Promise<Buffer>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
       w = { promise, resolve, reject };
       this.waiting.set(n, w);
     }

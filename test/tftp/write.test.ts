@@ -20,7 +20,8 @@ function pattern(n: number, seed = 0): Buffer {
 interface Sent { at: number; what: string; raw: Buffer; fileExisted: boolean }
 
 async function setup(dir: string, opts: {
-  params?: Partial<TransferParams>; oack?: Options | null; limits?: Partial<WriteLimits>; overwrite?: boolean; name?: string;
+  params?: Partial<TransferParams>; oack?: Options | null; limits?: Partial<WriteLimits>;
+  overwrite?: boolean; name?: string;
 } = {}) {
   const params = { ...baseParams, ...opts.params };
   const finalPath = join(dir, opts.name ?? 'upload.bin');

@@ -38,7 +38,12 @@ function markerImage(name: string, nonce: string, extra = ''): string {
 }
 
 /** The machine's history once `ok(events)` holds (events reach the tracker just after the bytes do). */
-async function eventsOf(env: BootlabLab, mac: string, ok: (e: HistoryEvent[]) => boolean = () => true, ms = 10_000): Promise<HistoryEvent[]> {
+async function eventsOf(
+  env: BootlabLab,
+  mac: string,
+  ok: (e: HistoryEvent[]) => boolean = () => true,
+  ms = 10_000,
+): Promise<HistoryEvent[]> {
   const deadline = Date.now() + ms;
   let events: HistoryEvent[] = [];
   for (;;) {
@@ -49,7 +54,12 @@ async function eventsOf(env: BootlabLab, mac: string, ok: (e: HistoryEvent[]) =>
   }
 }
 
-async function clientRow(env: BootlabLab, mac: string, ok: (r: ClientRowLite | null) => boolean = () => true, ms = 10_000): Promise<ClientRowLite | null> {
+async function clientRow(
+  env: BootlabLab,
+  mac: string,
+  ok: (r: ClientRowLite | null) => boolean = () => true,
+  ms = 10_000,
+): Promise<ClientRowLite | null> {
   const deadline = Date.now() + ms;
   for (;;) {
     const r = await env.api<ClientRowLite>('GET', `/api/clients/${mac}`);

@@ -11,7 +11,20 @@ import t from 'tap';
 import { join } from 'node:path';
 import { atftpMget, parseIpPcap, sha256File, waitFor, type ClientRun } from '../helpers/mtftp-lab.js';
 import {
-  BOOT_TIMEOUT_MS, CASE_TIMEOUT_MS, FILE_TIMEOUT_MS, oneMtftpVmAtATime, CLIENT_PORT, GROUP, SERVER_IP, SERVER_PORT, bootsToMarker, leasedIp, logLines, mtftpLab, rebuildFromWire, type LogLine,
+  BOOT_TIMEOUT_MS,
+  CASE_TIMEOUT_MS,
+  FILE_TIMEOUT_MS,
+  oneMtftpVmAtATime,
+  CLIENT_PORT,
+  GROUP,
+  SERVER_IP,
+  SERVER_PORT,
+  bootsToMarker,
+  leasedIp,
+  logLines,
+  mtftpLab,
+  rebuildFromWire,
+  type LogLine,
 } from '../helpers/mtftp-vm.js';
 import { asRoot, needsFile, tools } from '../helpers/needs.js';
 

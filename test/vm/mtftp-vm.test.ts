@@ -49,7 +49,18 @@
 // then port 69), and the runner fills the wait with the other files anyway.
 import t from 'tap';
 import {
-  CASE_TIMEOUT_MS, FILE_TIMEOUT_MS, oneMtftpVmAtATime, CLIENT_PORT, GROUP, SERVER_IP, SERVER_PORT, bootsToMarker, isKernel, leasedIp, logLines, mtftpLab,
+  CASE_TIMEOUT_MS,
+  FILE_TIMEOUT_MS,
+  oneMtftpVmAtATime,
+  CLIENT_PORT,
+  GROUP,
+  SERVER_IP,
+  SERVER_PORT,
+  bootsToMarker,
+  isKernel,
+  leasedIp,
+  logLines,
+  mtftpLab,
 } from '../helpers/mtftp-vm.js';
 import { asRoot, needsFile, tools } from '../helpers/needs.js';
 

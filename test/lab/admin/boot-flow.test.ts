@@ -46,9 +46,23 @@ const tftpPort = (f: AdminFixture) => f.runtime.supervisor.row('tftp').bound[0].
 
 let n = 0;
 /** curl over HTTP: status and body. */
-async function http(f: AdminFixture, path: string, extra: string[] = []): Promise<{ status: number; body: Buffer; type: string }> {
+async function http(
+  f: AdminFixture,
+  path: string,
+  extra: string[] = [],
+): Promise<{ status: number; body: Buffer; type: string }> {
   const out = join(f.dir, `http-${++n}`);
-  const { stdout } = await run('curl', ['-s', '--max-time', '30', '-o', out, '-w', '%{http_code} %{content_type}', ...extra, `http://127.0.0.1:${httpPort(f)}/${path}`]);
+  const { stdout } = await run('curl', [
+    '-s',
+    '--max-time',
+    '30',
+    '-o',
+    out,
+    '-w',
+    '%{http_code} %{content_type}',
+    ...extra,
+    `http://127.0.0.1:${httpPort(f)}/${path}`,
+  ]);
   const cut = stdout.indexOf(' ');
   return { status: Number(stdout.slice(0, cut)), body: readFileSync(out), type: stdout.slice(cut + 1) };
 }

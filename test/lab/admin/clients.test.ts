@@ -247,7 +247,10 @@ t.test('GET /api/leases: the DHCP service\'s leases, named by the host map; none
   const now = Date.now();
   await leases.bind(PC01, '192.0.2.101', now + 3_600_000, 'debian');
   leases.offer('aa:bb:cc:dd:ee:05', '192.0.2.105', now, 30_000, 'laptop');
-  const f = await adminFixture(t, { hosts: HOSTS, runtime: { definitions: [fakeDhcp(leases)], log: silentLogger(), processMetrics: false } });
+  const f = await adminFixture(t, {
+    hosts: HOSTS,
+    runtime: { definitions: [fakeDhcp(leases)], log: silentLogger(), processMetrics: false },
+  });
   f.runtime.config = { ...f.runtime.config, dhcp: { ...f.runtime.config.dhcp, mode: 'full' } };
   const r = await f.get('/api/leases');
   t.equal(r.statusCode, 200);

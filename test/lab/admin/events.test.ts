@@ -125,8 +125,13 @@ t.test('a real TFTP download watched through /api/events until 100 %, throttled'
   t.ok(emptied, 'the finished transfer left the list');
 
   // While it ran, the stream showed the transfer with its bytes growing.
-  const kernelRows = s.messages.filter((m) => m.event === 'transfers')
-    .flatMap((m) => m.data.transfers.filter((x: { file: string }) => x.file === KERNEL).map((x: { bytes: number; percent: number; mac: string; size: number }) => ({ ...x, at: m.at })));
+  const kernelRows = s.messages
+    .filter((m) => m.event === 'transfers')
+    .flatMap((m) =>
+      m.data.transfers
+        .filter((x: { file: string }) => x.file === KERNEL)
+        .map((x: { bytes: number; percent: number; mac: string; size: number }) => ({ ...x, at: m.at })),
+    );
   t.ok(kernelRows.length >= 2, `the transfer was seen ${kernelRows.length} times while it ran`);
   t.match(kernelRows[0], { protocol: 'tftp', direction: 'read', ip: '127.0.0.1', mac: MAC, size: SIZE });
   const bytes = kernelRows.map((x) => x.bytes);

@@ -25,9 +25,18 @@ async function fixture(t: Parameters<typeof adminFixture>[0]): Promise<AdminFixt
 const tftpPort = (f: AdminFixture) => f.runtime.supervisor.list().find((s) => s.name === 'tftp')!.bound[0].port;
 
 /** The job as the API shows it once `done` holds (or as it last was, when it never does). */
-async function jobWhen(f: AdminFixture, id: string, done: (j: Record<string, unknown>) => boolean, ms = 20_000): Promise<Record<string, unknown>> {
+async function jobWhen(
+  f: AdminFixture,
+  id: string,
+  done: (j: Record<string, unknown>) => boolean,
+  ms = 20_000,
+): Promise<Record<string, unknown>> {
   let last: Record<string, unknown> = {};
-  await waitFor(async () => done(last = (await f.get(`/api/flash/${id}`)).json() as Record<string, unknown>), ms, 100);
+  await waitFor(
+    async () => done((last = (await f.get(`/api/flash/${id}`)).json() as Record<string, unknown>)),
+    ms,
+    100,
+  );
   return last;
 }
 

@@ -16,7 +16,11 @@ import { sleep, waitFor } from '../../helpers/dhcp-clients.js';
 interface Fake extends Service { generation: number; closed: boolean; ctx: ServiceContext }
 
 /** A service whose start fails while `failStarts` > 0, and which records its instances. */
-function fake(name: ServiceName, state: { failStarts: number; instances: Fake[] }, enabled = (_c: AppConfig) => true): ServiceDefinition {
+function fake(
+  name: ServiceName,
+  state: { failStarts: number; instances: Fake[] },
+  enabled = (_c: AppConfig) => true,
+): ServiceDefinition {
   return {
     name,
     enabled,
@@ -28,9 +32,20 @@ function fake(name: ServiceName, state: { failStarts: number; instances: Fake[] 
       }
       const port = 1000 + state.instances.length;
       const inst: Fake = {
-        name, generation: state.instances.length + 1, closed: false, ctx,
-        status: (): ServiceStatus => ({ state: 'running', since: 0, bound: [{ protocol: 'udp', address: '127.0.0.1', port }], lastError: null, stats: { n: 1 } }),
-        async close() { inst.closed = true; },
+        name,
+        generation: state.instances.length + 1,
+        closed: false,
+        ctx,
+        status: (): ServiceStatus => ({
+          state: 'running',
+          since: 0,
+          bound: [{ protocol: 'udp', address: '127.0.0.1', port }],
+          lastError: null,
+          stats: { n: 1 },
+        }),
+        async close() {
+          inst.closed = true;
+        },
       };
       state.instances.push(inst);
       return inst;

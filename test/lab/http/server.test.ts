@@ -227,7 +227,16 @@ t.test('status(): bound address and counters', async (t) => {
   await curl(['-I', `${h.base}/vmlinuz`]);
   await curl([`${h.base}/missing`]);
   await curl([`${h.base}/link-out`]);
-  t.same(h.service.status().stats, { requests: 5, bytesSent: KERNEL.length + 10, active: 0, notFound: 1, refused: 1, filesSent: 2, failed: 0, clientAborts: 0 });
+  t.same(h.service.status().stats, {
+    requests: 5,
+    bytesSent: KERNEL.length + 10,
+    active: 0,
+    notFound: 1,
+    refused: 1,
+    filesSent: 2,
+    failed: 0,
+    clientAborts: 0,
+  });
   await h.service.close();
   t.match(h.service.status(), { state: 'stopped', bound: [] });
   await h.service.close(); // twice is fine

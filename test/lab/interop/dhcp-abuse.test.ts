@@ -10,7 +10,8 @@
 // Each time the real client's DORA must complete while the flood is still running (the
 // flood's count goes on growing after the lease: order, never a duration), and the drops
 // must be counted in /metrics (bootlab_dhcp_dropped_total, read through the admin API).
-// Needs root (ip netns), busybox and curl; without them it skips outside CI and fails under CI, saying why (helpers/needs.ts).
+// Needs root (ip netns), busybox and curl; without them it skips outside CI and fails under CI,
+// saying why (helpers/needs.ts).
 import t from 'tap';
 import {
   DHCP, Udhcpc, bootRequest, inRange, ipBytes, newLab, startBootlab, waitFor,
@@ -29,7 +30,11 @@ const ADMIN_PORT = 8080;
 const ABSENT = Array.from({ length: 50 }, (_, i) => `192.0.2.${200 + i}`);
 const CLIENT_MAC = '02:00:00:00:0a:01';
 
-async function labWithServer(tt: TapTest, tag: string, flooder: string | null): Promise<{ lab: NetLab; dir: string; srv: Bootlab } | null> {
+async function labWithServer(
+  tt: TapTest,
+  tag: string,
+  flooder: string | null,
+): Promise<{ lab: NetLab; dir: string; srv: Bootlab } | null> {
   const env = newLab(tt, tag);
   if (!env) return null;
   const { lab, dir } = env;
@@ -48,7 +53,15 @@ async function labWithServer(tt: TapTest, tag: string, flooder: string | null): 
 const dropped = (lab: NetLab, reason: string) => metric(adminGet(lab, 'srv', ADMIN_PORT, '/metrics'), `bootlab_dhcp_dropped_total{reason="${reason}"}`);
 
 /** An INFORM (RFC 2131 4.4.3: ciaddr set, no option 50/54) from the flooder. */
-const inform = (mac: string) => bootRequest({ xid: 1, mac, options: [[53, Buffer.from([DHCP.INFORM])], [55, Buffer.from([1, 3, 6])]] });
+const inform = (mac: string) =>
+  bootRequest({
+    xid: 1,
+    mac,
+    options: [
+      [53, Buffer.from([DHCP.INFORM])],
+      [55, Buffer.from([1, 3, 6])],
+    ],
+  });
 
 /** udhcpc's DORA while `flood` runs; asserts the lease came and the flood went on after it. */
 async function doraDuringFlood(tt: TapTest, lab: NetLab, dir: string, srv: Bootlab, flood: Flood): Promise<void> {

@@ -6,7 +6,8 @@
 // from before bootlab starts until after it stops, sees the Wi-Fi client's DISCOVERs but
 // no DHCP packet from the server: the lab client's OFFER/ACK did not leave by the default
 // route. A capture on brLab sees those replies, so the method does see server packets.
-// Needs root (ip netns), busybox and tcpdump; without them it skips outside CI and fails under CI, saying why (helpers/needs.ts).
+// Needs root (ip netns), busybox and tcpdump; without them it skips outside CI and fails under CI,
+// saying why (helpers/needs.ts).
 import t from 'tap';
 import { Capture, Udhcpc, inRange, macOf, newLab, sameMac, startBootlab, DHCP } from '../../helpers/dhcp-clients.js';
 import { needsFile, asRoot, tools } from '../../helpers/needs.js';
@@ -58,10 +59,14 @@ t.test('dhcp.interfaces [eth0]: the lab client gets a lease, the Wi-Fi client no
   tt.ok(replies.length >= 2 && replies.every((l) => l.iface === 'eth0'), `every "dhcp reply" logged (${replies.length}) was on eth0`, { ifaces: replies.map((l) => l.iface) });
 
   // Positive controls: each capture saw what it must have seen.
-  const labOffer = labFrames.find((f) => f.srcMac === srvEth0 && f.bootp?.op === 2 && f.bootp.type === DHCP.OFFER && sameMac(f.bootp.chaddr, labMac));
+  const labOffer = labFrames.find(
+    (f) => f.srcMac === srvEth0 && f.bootp?.op === 2 && f.bootp.type === DHCP.OFFER && sameMac(f.bootp.chaddr, labMac),
+  );
   tt.ok(labOffer, `the brLab capture saw the server's OFFER to the lab client (${labFrames.length} DHCP frames)`);
   tt.equal(labOffer?.bootp?.yiaddr, labRun.lease?.ip, 'offering the address the lab client got');
-  const wifiDiscovers = wifiFrames.filter((f) => f.srcMac === wifiMac && f.bootp?.op === 1 && f.bootp.type === DHCP.DISCOVER);
+  const wifiDiscovers = wifiFrames.filter(
+    (f) => f.srcMac === wifiMac && f.bootp?.op === 1 && f.bootp.type === DHCP.DISCOVER,
+  );
   tt.ok(wifiDiscovers.length >= 2, `the brWifi capture saw the Wi-Fi client's DISCOVERs (${wifiDiscovers.length})`);
 
   // The point: nothing from the server on the Wi-Fi, ever.
@@ -71,7 +76,12 @@ t.test('dhcp.interfaces [eth0]: the lab client gets a lease, the Wi-Fi client no
   });
   const bootReplies = wifiFrames.filter((f) => f.bootp?.op === 2 || f.udp?.sport === 67);
   tt.equal(bootReplies.length, 0, 'no BOOTREPLY and nothing from port 67 at all on brWifi', {
-    frames: bootReplies.map((f) => ({ src: f.srcMac, type: f.bootp?.type, chaddr: f.bootp?.chaddr, yiaddr: f.bootp?.yiaddr })),
+    frames: bootReplies.map((f) => ({
+      src: f.srcMac,
+      type: f.bootp?.type,
+      chaddr: f.bootp?.chaddr,
+      yiaddr: f.bootp?.yiaddr,
+    })),
   });
   tt.notOk(wifiFrames.some((f) => f.bootp && sameMac(f.bootp.chaddr, labMac)), 'in particular, nothing of the lab client\'s DORA');
 });

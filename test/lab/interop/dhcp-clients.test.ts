@@ -10,7 +10,8 @@
 // - a release (udhcpc SIGUSR2, dhclient -r) is logged and gives the address back: with a
 //   one-address pool a second MAC gets no lease before the release and that address after;
 // - a reservation in hosts.yaml gets exactly its address and host name (option 12).
-// Needs root (ip netns) and busybox + isc-dhcp-client; without them it skips outside CI and fails under CI, saying why (helpers/needs.ts).
+// Needs root (ip netns) and busybox + isc-dhcp-client; without them it skips outside CI and fails
+// under CI, saying why (helpers/needs.ts).
 import t from 'tap';
 import {
   Dhclient, Udhcpc, inRange, newLab, sameMac, startBootlab, waitFor,

@@ -7,7 +7,8 @@
 //   outside the subnet) gets a DHCPNAK, broadcast (RFC 2131 4.3.2).
 // - proxy mode never hands out an address: plain udhcpc gets nothing; a PXE DISCOVER gets
 //   a proxy OFFER: yiaddr 0.0.0.0, option 60 "PXEClient", option 54, the BIOS boot file.
-// Needs root (ip netns) and busybox; without them it skips outside CI and fails under CI, saying why (helpers/needs.ts).
+// Needs root (ip netns) and busybox; without them it skips outside CI and fails under CI, saying
+// why (helpers/needs.ts).
 import t from 'tap';
 import { randomBytes, randomInt } from 'node:crypto';
 import {
@@ -118,10 +119,17 @@ t.test('proxy mode: no address for a plain client; a PXE DISCOVER gets a proxy O
   const xid = randomInt(1, 0xffffffff);
   const uuid = Buffer.concat([Buffer.from([0]), randomBytes(16)]);
   const discover = bootRequest({
-    xid, mac: pxeMac, broadcast: true,
+    xid,
+    mac: pxeMac,
+    broadcast: true,
     options: [
       [53, Buffer.from([DHCP.DISCOVER])],
-      [55, Buffer.from([1, 2, 3, 5, 6, 11, 12, 13, 15, 16, 17, 18, 43, 54, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135])],
+      [
+        55,
+        Buffer.from([
+          1, 2, 3, 5, 6, 11, 12, 13, 15, 16, 17, 18, 43, 54, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135,
+        ]),
+      ],
       [57, Buffer.from([0x04, 0xec])],
       [93, Buffer.from([0, 0])],
       [94, Buffer.from([1, 2, 1])],

@@ -6,7 +6,8 @@
 // address from dhcp.relayPools (chosen by giaddr), with router = the relay's address by
 // default; a client on the lab bridge still gets the local pool. A capture on brLab checks
 // the replies go unicast to the relay, port 67 (RFC 2131 4.1; pxe-notes 9).
-// Needs root (ip netns), busybox, dnsmasq and tcpdump; without them it skips outside CI and fails under CI, saying why (helpers/needs.ts).
+// Needs root (ip netns), busybox, dnsmasq and tcpdump; without them it skips outside CI and fails
+// under CI, saying why (helpers/needs.ts).
 import t from 'tap';
 import { Capture, DHCP, Udhcpc, inRange, macOf, newLab, sameMac, startBootlab, startRelay, type Frame } from '../../helpers/dhcp-clients.js';
 import { needsFile, asRoot, tools } from '../../helpers/needs.js';
@@ -66,13 +67,32 @@ t.test('a client behind a dnsmasq relay gets an address from relayPools, router 
   // On the lab bridge: relayed requests from the router carry giaddr 198.51.100.1, and the
   // server answers the relay unicast on port 67, never by broadcast.
   const relayed = frames.filter((f) => f.srcMac === rtrLabMac && f.bootp?.op === 1 && sameMac(f.bootp.chaddr, farMac));
-  tt.ok(relayed.length >= 2 && relayed.every((f) => f.bootp?.giaddr === RELAY && f.udp?.dst === SRV && f.udp.dport === 67),
+  tt.ok(
+    relayed.length >= 2 && relayed.every((f) => f.bootp?.giaddr === RELAY && f.udp?.dst === SRV && f.udp.dport === 67),
     `the relay forwarded DISCOVER and REQUEST to ${SRV}:67 with giaddr ${RELAY} (${relayed.length} seen)`,
-    { relayed: relayed.map((f) => ({ type: f.bootp?.type, giaddr: f.bootp?.giaddr, to: `${f.udp?.dst}:${f.udp?.dport}` })), captured: summary(frames), rtrLabMac });
+    {
+      relayed: relayed.map((f) => ({
+        type: f.bootp?.type,
+        giaddr: f.bootp?.giaddr,
+        to: `${f.udp?.dst}:${f.udp?.dport}`,
+      })),
+      captured: summary(frames),
+      rtrLabMac,
+    },
+  );
   const answers = frames.filter((f) => f.srcMac === srvMac && f.bootp?.op === 2 && sameMac(f.bootp.chaddr, farMac));
   tt.ok(answers.some((f) => f.bootp?.type === DHCP.OFFER) && answers.some((f) => f.bootp?.type === DHCP.ACK), 'the server\'s OFFER and ACK for the far client crossed the lab bridge');
-  tt.ok(answers.length > 0 && answers.every((f) => f.udp?.dst === RELAY && f.udp.dport === 67 && f.dstMac === rtrLabMac),
+  tt.ok(
+    answers.length > 0 && answers.every((f) => f.udp?.dst === RELAY && f.udp.dport === 67 && f.dstMac === rtrLabMac),
     `each went unicast to the relay ${RELAY}:67 (pxe-notes 9)`,
-    { answers: answers.map((f) => ({ type: f.bootp?.type, to: `${f.udp?.dst}:${f.udp?.dport}`, dstMac: f.dstMac, giaddr: f.bootp?.giaddr })) });
+    {
+      answers: answers.map((f) => ({
+        type: f.bootp?.type,
+        to: `${f.udp?.dst}:${f.udp?.dport}`,
+        dstMac: f.dstMac,
+        giaddr: f.bootp?.giaddr,
+      })),
+    },
+  );
   tt.ok(answers.every((f) => f.bootp?.giaddr === RELAY), 'with giaddr kept');
 });

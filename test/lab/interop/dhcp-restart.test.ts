@@ -3,7 +3,8 @@
 // then gets the other address, never the first client's; a third gets nothing (the pool
 // is exhausted by the restored lease); and the first client, asking for its address
 // again (udhcpc -r), is given it back.
-// Needs root (ip netns) and busybox; without them it skips outside CI and fails under CI, saying why (helpers/needs.ts).
+// Needs root (ip netns) and busybox; without them it skips outside CI and fails under CI, saying
+// why (helpers/needs.ts).
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -63,7 +63,10 @@ t.test('tftp.portRange: each transfer answers from a port of the range', async (
 });
 
 t.test('limits are answered with an ERROR that says why, not with silence', async (tt) => {
-  const srv = await startTestServer(tt, { root, tftp: { maxPerClient: 2, maxTransfers: 3, timeout: 2, firstReplyRetries: 5 } });
+  const srv = await startTestServer(tt, {
+    root,
+    tftp: { maxPerClient: 2, maxTransfers: 3, timeout: 2, firstReplyRetries: 5 },
+  });
   // Two transfers that stay open: an OACK nobody acknowledges.
   await rawRequest(srv.port, rrq('one.bin', [['tsize', '0']]));
   await rawRequest(srv.port, rrq('one.bin', [['tsize', '0']]));

@@ -18,8 +18,26 @@ import { join } from 'node:path';
 import t from 'tap';
 import { Capture, newLab, type TapTest } from '../../helpers/dhcp-clients.js';
 import {
-  MTFTP_PORT, PEER, SERVER_IP, atftpMget, buildLan, isMulticast, masterIp, parseIpPcap, rrq, shape, sizeOf,
-  startMulticastBootlab, udpProbe, verdict, waitFor, writeRandomFile, type ClientResult, type McLan, type McServer, type TestFile,
+  MTFTP_PORT,
+  PEER,
+  SERVER_IP,
+  atftpMget,
+  buildLan,
+  isMulticast,
+  masterIp,
+  parseIpPcap,
+  rrq,
+  shape,
+  sizeOf,
+  startMulticastBootlab,
+  udpProbe,
+  verdict,
+  waitFor,
+  writeRandomFile,
+  type ClientResult,
+  type McLan,
+  type McServer,
+  type TestFile,
 } from '../../helpers/mtftp-lab.js';
 import { needsFile, asRoot, tools } from '../../helpers/needs.js';
 
@@ -44,7 +62,8 @@ function checkCopies(tt: TapTest, results: ClientResult[], want: TestFile, srv: 
   }
 }
 
-const opcode = (p: ReturnType<typeof parseIpPcap>[number]): number => (p.udp && p.udp.payload.length >= 2 ? p.udp.payload.readUInt16BE(0) : -1);
+const opcode = (p: ReturnType<typeof parseIpPcap>[number]): number =>
+  p.udp && p.udp.payload.length >= 2 ? p.udp.payload.readUInt16BE(0) : -1;
 
 // The peer (atftpd) would send both files to the one group: this case is bootlab's design.
 t.test('a shared group: two files\' clients, one listening while the other file is sent, all byte-exact; nothing to the group', { skip: PEER ? 'bootlab only' : false }, async (tt) => {
@@ -129,7 +148,8 @@ t.test('a shared group with real sockets: a repeated RRQ is answered by its roun
   // The probe never ACKs: its round resends DATA 1 until the new port's RRQ ends it.
   const p1 = await udpProbe(lab, 'c1', SERVER_IP, MTFTP_PORT, [rrq(a.name), rrq(a.name)], { bindPort: 40001, listenMs: 1500 });
   const p2 = await udpProbe(lab, 'c1', SERVER_IP, MTFTP_PORT, [rrq(a.name)], { bindPort: 40002, listenMs: 500 });
-  const data1 = (rs: typeof p1) => rs.filter((r) => r.data.length >= 4 && r.data.readUInt16BE(0) === 3 && r.data.readUInt16BE(2) === 1);
+  const data1 = (rs: typeof p1) =>
+    rs.filter((r) => r.data.length >= 4 && r.data.readUInt16BE(0) === 3 && r.data.readUInt16BE(2) === 1);
   tt.ok(data1(p1).length >= 1 && data1(p1).every((r) => r.port === MTFTP_PORT && r.from === SERVER_IP), `port 40001 got DATA 1 from ${SERVER_IP}:${MTFTP_PORT}`, { p1: p1.length });
   tt.same(data1(p1)[0]?.data.subarray(4), readFileSync(a.path).subarray(0, 512), 'DATA 1 carries the file\'s first 512 bytes');
   tt.ok(data1(p2).length >= 1 && data1(p2).every((r) => r.port === MTFTP_PORT), 'port 40002 got DATA 1 too');

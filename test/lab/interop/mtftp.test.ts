@@ -76,17 +76,42 @@ function checkCopies(tt: TapTest, results: ClientResult[], want: TestFile, what:
 /** Half way between one stream for the group (1 copy) and one stream per client (`clients` copies). */
 const halfwayToPerClient = (clients: number): number => (1 + clients) / 2;
 
-function checkCopiesOnWire(tt: TapTest, count: DataCounter, want: TestFile, max: number, what: string, extra: Record<string, unknown> = {}): void {
+function checkCopiesOnWire(
+  tt: TapTest,
+  count: DataCounter,
+  want: TestFile,
+  max: number,
+  what: string,
+  extra: Record<string, unknown> = {},
+): void {
   const c = count.read();
   const copies = c.payload / want.size;
   const diag = { ...c, ...extra };
-  tt.ok(c.payload >= want.size, `${what}: the server sent at least one copy of DATA payload (${copies.toFixed(3)} copies)`, diag);
-  tt.ok(c.payload <= max * want.size, `${what}: the server sent at most ${max} copies of DATA payload (${copies.toFixed(3)} copies: ${c.mcastPayload} bytes to the group, ${c.unicastPayload} unicast)`, diag);
+  tt.ok(
+    c.payload >= want.size,
+    `${what}: the server sent at least one copy of DATA payload (${copies.toFixed(3)} copies)`,
+    diag,
+  );
+  tt.ok(
+    c.payload <= max * want.size,
+    `${what}: the server sent at most ${max} copies of DATA payload (${copies.toFixed(3)} copies: ${c.mcastPayload} bytes to the group, ${c.unicastPayload} unicast)`,
+    diag,
+  );
 }
 
 /** The server's own account of its rounds of `file`, for diagnostics. */
 function roundsOf(srv: McServer, file: string): unknown[] {
-  return srv.roundsDone(file).map((d) => ({ round: d.round, ok: d.ok, reason: d.reason, blocks: d.blocks, blocksSent: d.blocksSent, retransmits: d.retransmits, seconds: d.seconds }));
+  return srv
+    .roundsDone(file)
+    .map((d) => ({
+      round: d.round,
+      ok: d.ok,
+      reason: d.reason,
+      blocks: d.blocks,
+      blocksSent: d.blocksSent,
+      retransmits: d.retransmits,
+      seconds: d.seconds,
+    }));
 }
 
 async function all(runs: ClientRun[]): Promise<ClientResult[]> {
@@ -110,7 +135,16 @@ t.test('PXE MTFTP: six clients at once, one round, about one copy on the wire; a
 
   const drops0 = rcvbufErrors(lab, lan.clients);
   const gate = new StartGate(lan.dir);
-  const runs = lan.clients.map((c) => atftpMget(lab, c, { file: big.name, out: outOf(lan, c, big.name), group: G1, clientPort: 3001, listenDelay: 3, gate }));
+  const runs = lan.clients.map((c) =>
+    atftpMget(lab, c, {
+      file: big.name,
+      out: outOf(lan, c, big.name),
+      group: G1,
+      clientPort: 3001,
+      listenDelay: 3,
+      gate,
+    }),
+  );
   await gate.release();
   const res = await all(runs);
   checkCopies(tt, res, big, 'atftp --mget', srv);
@@ -128,7 +162,18 @@ t.test('PXE MTFTP: six clients at once, one round, about one copy on the wire; a
 
   count.reset();
   const gate2 = new StartGate(lan.dir);
-  const runs2 = lan.clients.slice(0, 2).map((m) => atftpMget(lab, m, { file: exact.name, out: outOf(lan, m, exact.name), group: G2, clientPort: 3002, listenDelay: 2, gate: gate2 }));
+  const runs2 = lan.clients
+    .slice(0, 2)
+    .map((m) =>
+      atftpMget(lab, m, {
+        file: exact.name,
+        out: outOf(lan, m, exact.name),
+        group: G2,
+        clientPort: 3002,
+        listenDelay: 2,
+        gate: gate2,
+      }),
+    );
   await gate2.release();
   checkCopies(tt, await all(runs2), exact, 'atftp --mget of a file of exactly 1024 blocks', srv);
   const c2 = count.read();
@@ -149,7 +194,9 @@ t.test('RFC 2090: six clients at once with the multicast option, byte-exact, abo
 
   const drops0 = rcvbufErrors(lab, lan.clients);
   const gate = new StartGate(lan.dir);
-  const runs = lan.clients.map((c) => atftpMulticastGet(lab, c, { file: big.name, out: outOf(lan, c, big.name), blksize: 1468, gate }));
+  const runs = lan.clients.map((c) =>
+    atftpMulticastGet(lab, c, { file: big.name, out: outOf(lan, c, big.name), blksize: 1468, gate }),
+  );
   await gate.release();
   checkCopies(tt, await all(runs), big, 'atftp --option multicast', srv);
   checkCopiesOnWire(tt, count, big, halfwayToPerClient(6), 'six RFC 2090 clients', { clientRcvbufErrors: delta(rcvbufErrors(lab, lan.clients), drops0), rounds: roundsOf(srv, big.name) });
@@ -161,7 +208,11 @@ t.test('RFC 2090: six clients at once with the multicast option, byte-exact, abo
 
   count.reset();
   const gate2 = new StartGate(lan.dir);
-  const runs2 = lan.clients.slice(0, 2).map((m) => atftpMulticastGet(lab, m, { file: exact.name, out: outOf(lan, m, exact.name), blksize: 1468, gate: gate2 }));
+  const runs2 = lan.clients
+    .slice(0, 2)
+    .map((m) =>
+      atftpMulticastGet(lab, m, { file: exact.name, out: outOf(lan, m, exact.name), blksize: 1468, gate: gate2 }),
+    );
   await gate2.release();
   checkCopies(tt, await all(runs2), exact, 'atftp --option multicast of exactly 400 blocks of 1468', srv);
   const c2 = count.read();
@@ -363,7 +414,10 @@ t.test('mixed: tftp-hpa and curl fetch the same file unicast while an RFC 2090 g
 });
 
 /** Captures on the server's eth0 and eth1 while `body` runs; returns their IPv4 packets. */
-async function captured(lan: McLan, body: () => Promise<void>): Promise<{ eth0: ReturnType<typeof parseIpPcap>; eth1: ReturnType<typeof parseIpPcap> }> {
+async function captured(
+  lan: McLan,
+  body: () => Promise<void>,
+): Promise<{ eth0: ReturnType<typeof parseIpPcap>; eth1: ReturnType<typeof parseIpPcap> }> {
   const c0 = await Capture.start(lan.lab, 'srv', 'eth0', lan.dir, 'ip');
   const c1 = await Capture.start(lan.lab, 'srv', 'eth1', lan.dir, 'ip');
   try {
@@ -375,7 +429,8 @@ async function captured(lan: McLan, body: () => Promise<void>): Promise<{ eth0: 
   return { eth0: parseIpPcap(c0.file), eth1: parseIpPcap(c1.file) };
 }
 
-const isData = (p: ReturnType<typeof parseIpPcap>[number]): boolean => !!p.udp && p.udp.payload.length >= 4 && p.udp.payload.readUInt16BE(0) === 3;
+const isData = (p: ReturnType<typeof parseIpPcap>[number]): boolean =>
+  !!p.udp && p.udp.payload.length >= 4 && p.udp.payload.readUInt16BE(0) === 3;
 
 t.test('multicast leaves only by multicast.interface with multicast.ttl; MTFTP does not answer on another interface', async (tt) => {
   const lan = lanFor(tt, 'mi', 2, { far: true });

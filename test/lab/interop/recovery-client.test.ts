@@ -1,6 +1,7 @@
 // The other router-recovery style (issue 7): the device's boot loader is the TFTP client
 // and asks a fixed server address for a fixed file name (a TP-Link Archer asks the
-// address its vendor notes give for e.g. ArcherC7v5_tp_recovery.bin). The recipe in docs/operations.md: give the bootlab
+// address its vendor notes give for e.g. ArcherC7v5_tp_recovery.bin). The recipe in
+// docs/operations.md: give the bootlab
 // machine that address as a second one, bind tftp.address to it, and map the fixed name
 // onto a file under tftpboot/firmware/ with a remap rule. Here, in a namespace lab with
 // documentation addresses: bootlab at 192.0.2.1 and 192.0.2.66, the "device" at

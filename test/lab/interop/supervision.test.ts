@@ -23,7 +23,18 @@ const CLIENT = '192.0.2.20';
 const TOKEN = 'supervision-test-token-0123';
 const API = `http://${SRV}:8080`;
 
-interface Reply { status: number; body: Record<string, unknown> & { services?: { name: string; state: string; restarts: number; lastError: string | null; stats: Record<string, number> }[] } }
+interface Reply {
+  status: number;
+  body: Record<string, unknown> & {
+    services?: {
+      name: string;
+      state: string;
+      restarts: number;
+      lastError: string | null;
+      stats: Record<string, number>;
+    }[];
+  };
+}
 
 /** curl in the client's namespace, to the admin API inside the lab. */
 async function api(lab: NetLab, method: string, path: string, body?: unknown): Promise<Reply> {

@@ -12,7 +12,11 @@ import { defaults } from '../../../services/core/schema.js';
 import { TftpServer } from '../../../services/tftp/server.js';
 import { decode, encode, errorPacket, isDecodeError, type Packet } from '../../../services/tftp/packet.js';
 
-function ask(sock: Socket, to: { address: string; port: number }, options: [string, string][]): Promise<{ packet: Packet; port: number }> {
+function ask(
+  sock: Socket,
+  to: { address: string; port: number },
+  options: [string, string][],
+): Promise<{ packet: Packet; port: number }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no answer in 3 s')), 3000);
     sock.once('message', (msg, rinfo) => {
@@ -58,7 +62,12 @@ t.test('a client on IPv4 joins a group; one on IPv6 is served by unicast; multic
   t.same(receivers, ['127.0.0.1 master=true'], 'no group member for IPv6');
   v6.send(errorPacket(0, 'bye'), b.port, '::1');
 
-  const plain = new TftpServer({ ...cfg, multicast: { ...cfg.multicast, enabled: false } }, silentLogger(), events, null);
+  const plain = new TftpServer(
+    { ...cfg, multicast: { ...cfg.multicast, enabled: false } },
+    silentLogger(),
+    events,
+    null,
+  );
   await plain.listen();
   t.teardown(() => plain.close());
   const c = await ask(v4, { address: '127.0.0.1', port: plain.status().bound[0].port }, opts);

@@ -37,8 +37,18 @@ async function device(t: TapTest, onPacket: (p: Packet, from: Rinfo, via: dgram.
 }
 
 /** A writable device: ACKs every DATA; `ignoreFirst` WRQs go unanswered; `dupAcks` sends each ACK twice. */
-async function writableDevice(tt: TapTest, opts: { ignoreFirst?: number; dupAcks?: boolean; oack?: Map<string, string>; ackDelayMs?: number } = {}) {
-  const st = { wrqs: [] as number[], datas: 0, got: [] as Buffer[], blocks: [] as number[], done: false, errors: [] as Packet[] };
+async function writableDevice(
+  tt: TapTest,
+  opts: { ignoreFirst?: number; dupAcks?: boolean; oack?: Map<string, string>; ackDelayMs?: number } = {},
+) {
+  const st = {
+    wrqs: [] as number[],
+    datas: 0,
+    got: [] as Buffer[],
+    blocks: [] as number[],
+    done: false,
+    errors: [] as Packet[],
+  };
   const d = await device(tt, (p, from, via) => {
     if (p.op === 'WRQ') {
       st.wrqs.push(Date.now());

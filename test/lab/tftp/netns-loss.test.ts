@@ -72,7 +72,9 @@ function counters(ns: string): { dropped: Counter; spared: Counter | null; data:
   type Expr = { counter?: Counter; drop?: unknown; accept?: unknown };
   const j = JSON.parse(sh('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'table', 'inet', 'loss'])) as { nftables: { rule?: { chain: string; expr: Expr[] } }[] };
   const find = (chain: string, verdict?: 'drop' | 'accept') => {
-    const rule = j.nftables.find((x) => x.rule?.chain === chain && (!verdict || x.rule.expr.some((e) => verdict in e)))?.rule;
+    const rule = j.nftables.find(
+      (x) => x.rule?.chain === chain && (!verdict || x.rule.expr.some((e) => verdict in e)),
+    )?.rule;
     const c = rule?.expr.find((e) => e.counter)?.counter;
     return c ? { packets: c.packets, bytes: c.bytes } : null;
   };

@@ -64,7 +64,11 @@ const data = (block: number, payload: Buffer) => encode({ op: 'DATA', block, dat
 const show = (g: Got | null) => (g ? JSON.stringify(g.packet, (_k, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v)).slice(0, 200) : 'no reply');
 
 /** A lock-step download without options. Returns the bytes, or the ERROR that ended it. */
-async function rawGet(peer: Peer, port: number, request: Buffer): Promise<{ data?: Buffer; error?: { code: number; message: string }; first: Got | null }> {
+async function rawGet(
+  peer: Peer,
+  port: number,
+  request: Buffer,
+): Promise<{ data?: Buffer; error?: { code: number; message: string }; first: Got | null }> {
   await peer.send(request, port);
   const chunks: Buffer[] = [];
   let expected = 1;
@@ -213,7 +217,13 @@ t.test('create-only refuses an existing file with error 6 and leaves it alone', 
 });
 
 /** Sends a WRQ and `blocks` full DATA blocks in lock-step; returns the server's TID. */
-async function partialUpload(peer: Peer, port: number, name: string, blocks: number, options: Record<string, string> = {}): Promise<number> {
+async function partialUpload(
+  peer: Peer,
+  port: number,
+  name: string,
+  blocks: number,
+  options: Record<string, string> = {},
+): Promise<number> {
   await peer.send(wrq(name, options), port);
   const first = await peer.recv();
   if (first?.packet.op !== 'ACK' || first.packet.block !== 0) throw new Error(`expected ACK 0, got ${show(first)}`);
@@ -285,13 +295,29 @@ t.test('malformed datagrams never crash the server; a normal download works afte
   const srv = await startTestServer(tt, { root });
   const peer = await Peer.open(tt);
   const bad: Buffer[] = [
-    Buffer.alloc(0), Buffer.from([0]), Buffer.from([0, 1]), Buffer.from([0, 2]), Buffer.from([0, 1, 0]),
-    Buffer.from('\0\x01boot.txt', 'latin1'), Buffer.from('\0\x01boot.txt\0', 'latin1'), Buffer.from('\0\x01boot.txt\0octet', 'latin1'),
-    Buffer.from('\0\x01\0octet\0', 'latin1'), Buffer.from('\0\x01boot.txt\0octet\0blksize\0', 'latin1'),
+    Buffer.alloc(0),
+    Buffer.from([0]),
+    Buffer.from([0, 1]),
+    Buffer.from([0, 2]),
+    Buffer.from([0, 1, 0]),
+    Buffer.from('\0\x01boot.txt', 'latin1'),
+    Buffer.from('\0\x01boot.txt\0', 'latin1'),
+    Buffer.from('\0\x01boot.txt\0octet', 'latin1'),
+    Buffer.from('\0\x01\0octet\0', 'latin1'),
+    Buffer.from('\0\x01boot.txt\0octet\0blksize\0', 'latin1'),
     Buffer.from('\0\x01boot.txt\0octet\0blksize\0' + '9'.repeat(5000) + '\0', 'latin1'),
-    Buffer.from('\0\x01boot.txt\0octet\0\0\0', 'latin1'), Buffer.from([0, 3]), Buffer.from([0, 3, 0]), Buffer.from([0, 4, 0]),
-    Buffer.from([0, 5]), Buffer.from([0, 5, 0, 1]), Buffer.from([0, 6, 0x61]), Buffer.from([0, 0]), Buffer.from([0, 7, 0, 0]),
-    Buffer.from([0xff, 0xff, 0, 1]), Buffer.from([1, 1, 0, 0]), Buffer.from('GET / HTTP/1.0\r\n\r\n'),
+    Buffer.from('\0\x01boot.txt\0octet\0\0\0', 'latin1'),
+    Buffer.from([0, 3]),
+    Buffer.from([0, 3, 0]),
+    Buffer.from([0, 4, 0]),
+    Buffer.from([0, 5]),
+    Buffer.from([0, 5, 0, 1]),
+    Buffer.from([0, 6, 0x61]),
+    Buffer.from([0, 0]),
+    Buffer.from([0, 7, 0, 0]),
+    Buffer.from([0xff, 0xff, 0, 1]),
+    Buffer.from([1, 1, 0, 0]),
+    Buffer.from('GET / HTTP/1.0\r\n\r\n'),
     Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(65_000, 0x41), Buffer.from('\0octet\0')]), // oversized
     Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(65_500, 0)]),
   ];

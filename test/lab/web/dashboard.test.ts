@@ -59,7 +59,11 @@ t.teardown(async () => {
  * Runs atftp, stopping it most of the time: 15 ms running, 150 ms stopped. Resolves with
  * its exit code once it ends.
  */
-function pacedDownload(port: number, remote: string, local: string): { done: Promise<number | null>; child: ChildProcess } {
+function pacedDownload(
+  port: number,
+  remote: string,
+  local: string,
+): { done: Promise<number | null>; child: ChildProcess } {
   const child = spawn('atftp', atftpArgs('get', { port, remote, local }), { stdio: 'ignore' });
   children.add(child);
   let stopped = false;
@@ -71,10 +75,12 @@ function pacedDownload(port: number, remote: string, local: string): { done: Pro
     timer = setTimeout(tick, stopped ? 150 : 15);
   };
   timer = setTimeout(tick, 15);
-  const done = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    if (timer) clearTimeout(timer);
-    resolve(code);
-  }));
+  const done = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      if (timer) clearTimeout(timer);
+      resolve(code);
+    }),
+  );
   return { done, child };
 }
 
@@ -237,7 +243,13 @@ t.test('the dashboard registers a MAC and shows a real transfer moving', async (
   const deadline = Date.now() + 60_000;
   for (;;) {
     const s = await sampleBar(page, 'images/big.img');
-    if (s && (samples.length === 0 || samples[samples.length - 1].value !== s.value || samples[samples.length - 1].state !== s.state)) samples.push(s);
+    if (
+      s
+      && (samples.length === 0
+        || samples[samples.length - 1].value !== s.value
+        || samples[samples.length - 1].state !== s.state)
+    )
+      samples.push(s);
     if (s && !shot && s.state === 'active' && s.value !== null && s.value >= 30) {
       mkdirSync(artifacts, { recursive: true });
       await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
