@@ -152,7 +152,16 @@ t.test('PXE MTFTP: six clients at once, one round, about one copy on the wire; a
   const c = count.read();
   tt.ok(c.mcastPayload >= big.size, `the copy went to the group ${G1} (${c.mcastPayload} payload bytes multicast)`, c);
   const starts = srv.roundStarts(big.name, 'pxe');
-  tt.equal(starts.length, 1, 'the server logged one PXE round for big.bin', { starts, server: srv.tail() });
+  const dones = srv.roundsDone(big.name, 'pxe');
+  tt.ok(starts.length >= 1, `the server logged a PXE round for big.bin (${starts.length})`, { starts, server: srv.tail() });
+  // PXE 2.1: a client that asks while a round runs is a listener (its RRQ is not answered);
+  // only one that asks after the round ended opens another. Six clients released at once
+  // share one round; a client whose process this loaded machine starts seconds late (the
+  // round lasts about a second) opens its own, after: that is right, and seen in CI runs.
+  // Rounds that overlap would be the server's fault.
+  const overlapping = starts.slice(1).filter((st, i) => !(dones[i] && Number(st.time) >= Number(dones[i].time)));
+  tt.same(overlapping, [], 'no PXE round of big.bin started while another ran', { starts, dones });
+  if (starts.length > 1) tt.comment(`${starts.length} rounds: a client started after the first round ended`);
   if (bootlabOnly(srv)) {
     const done = await srv.waitLog((l) => l.msg === 'mtftp round done' && l.file === big.name, 30_000);
     tt.equal(done?.ok, true, 'and that round ended ok', { done });
