@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnBootlab } from './bootlab.js';
 import { NetLab, type LabProcess } from './netlab.js';
 import { asRoot, needs } from './needs.js';
 import type { TapTest as Tap } from './dhcp-clients.js';
@@ -145,25 +146,6 @@ export async function mtftpLab(t: Tap, tag: string, macs: string[], opts: LabOpt
     'echo BOOTLAB-MTFTP-FAILED errno ${errno}',
     '',
   ].join('\n'));
-  writeFileSync(join(work, 'hosts.yaml'), `${JSON.stringify({
-    defaults: { action: 'menu' },
-    images: { mtftp: { script: 'mtftp.ipxe' } },
-    hosts: Object.fromEntries(macs.map((mac, i) => [mac, { hostname: `mvm${i + 1}`, image: 'mtftp' }])),
-  }, null, 2)}\n`);
-  // YAML is a superset of JSON: written as JSON, keys as in docs/decisions/0005-multicast.md.
-  writeFileSync(join(work, 'appliance.yaml'), `${JSON.stringify({
-    log: { level: 'debug', pretty: 'never' },
-    stateDir: join(work, 'state'),
-    hosts: join(work, 'hosts.yaml'),
-    tftp: { enabled: true, root, address: '0.0.0.0', port: 69 },
-    dhcp: { mode: 'full', interfaces: ['eth0'], pool: { start: '192.0.2.100', end: '192.0.2.150' }, leaseTime: 600 },
-    multicast: { interface: 'eth0', ttl: 1 },
-    mtftp: {
-      enabled: true, serverPort: SERVER_PORT, openTimeout: 2, reopenDelay: 2,
-      files: ['vmlinuz', ...(opts.shared ? ['initrd.gz'] : [])].map((file) => ({ file, group: GROUP, clientPort: CLIENT_PORT })),
-    },
-  }, null, 2)}\n`);
-
   lab.bridge('br0');
   // iPXE joins no group by IGMP: a snooping bridge that had heard a querier would stop
   // forwarding the group to it. Snooping off: the bridge floods multicast like a plain switch.
@@ -190,9 +172,25 @@ export async function mtftpLab(t: Tap, tag: string, macs: string[], opts: LabOpt
   const srvCapture = opts.shared ? lab.spawn(srv, 'tcpdump', ['-i', 'eth0', '-nn', '--immediate-mode', '-U', '-s', '2000', '-w', srvPcap, 'udp']) : undefined;
   if (srvCapture) await waitForText(() => srvCapture.stderr(), /listening on/, 10_000, srvCapture, 'tcpdump (srv)');
 
-  bootlab = lab.spawn(srv, process.execPath, [join(repoRoot(), 'dist', 'services', 'cli.js'), 'serve', '--config', join(work, 'appliance.yaml')]);
-  const bl = bootlab;
-  await waitForText(() => bl.stdout(), /bootlab running/, 30_000, bl, 'bootlab');
+  const { proc: bl } = await spawnBootlab({
+    home: work, lab, member: srv,
+    hosts: {
+      defaults: { action: 'menu' },
+      images: { mtftp: { script: 'mtftp.ipxe' } },
+      hosts: Object.fromEntries(macs.map((mac, i) => [mac, { hostname: `mvm${i + 1}`, image: 'mtftp' }])),
+    },
+    // Keys as in docs/decisions/0005-multicast.md.
+    config: {
+      tftp: { enabled: true, root, address: '0.0.0.0', port: 69 },
+      dhcp: { mode: 'full', interfaces: ['eth0'], pool: { start: '192.0.2.100', end: '192.0.2.150' }, leaseTime: 600 },
+      multicast: { interface: 'eth0', ttl: 1 },
+      mtftp: {
+        enabled: true, serverPort: SERVER_PORT, openTimeout: 2, reopenDelay: 2,
+        files: ['vmlinuz', ...(opts.shared ? ['initrd.gz'] : [])].map((file) => ({ file, group: GROUP, clientPort: CLIENT_PORT })),
+      },
+    },
+  });
+  bootlab = bl;
   t.ok(logLines(bl).some((l) => l.msg === 'mtftp listening' && l.port === SERVER_PORT), `bootlab's mtftp service listens on ${SERVER_PORT}`);
 
   macs.forEach((mac, i) => {

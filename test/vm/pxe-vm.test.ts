@@ -22,6 +22,7 @@ import {
   startRaResponder, startVm, tailLines, waitForText, type Firmware, type MarkerPayload,
 } from '../helpers/vm.js';
 import { asRoot, needs, needsFile, tools } from '../helpers/needs.js';
+import { spawnBootlab } from '../helpers/bootlab.js';
 
 needsFile(asRoot('the VM tests (namespaces, taps)'), tools('qemu-system-x86_64', 'ip'));
 
@@ -63,26 +64,6 @@ for (const c of cases) {
 
     const nonce = newNonce();
     const root = markerTftpRoot(work, payload);
-    writeFileSync(join(work, 'hosts.yaml'), [
-      'defaults: { action: menu }',
-      'images:',
-      `  marker: { kernel: vmlinuz, initrd: initrd.gz, cmdline: "console=ttyS0 quiet bootlab.marker=${nonce}" }`,
-      'hosts:',
-      `  ${MAC}: { hostname: vm1, image: marker }`,
-      '',
-    ].join('\n'));
-    writeFileSync(join(work, 'appliance.yaml'), [
-      'log: { level: debug, pretty: never }',
-      `stateDir: ${join(work, 'state')}`,
-      `hosts: ${join(work, 'hosts.yaml')}`,
-      `tftp: { root: ${root}, address: 0.0.0.0, port: 69 }`,
-      'dhcp:',
-      `  mode: ${c.mode}`,
-      '  interfaces: [eth0]',
-      ...(c.mode === 'full' ? ['  pool: { start: 192.0.2.100, end: 192.0.2.150 }', '  leaseTime: 600'] : []),
-      '',
-    ].join('\n'));
-
     lab.bridge('br0');
     const srv = lab.attach('srv', { cidr: `${SERVER_IP}/24` });
     lab.tap('tap0');
@@ -98,8 +79,24 @@ for (const c of cases) {
       await waitForText(() => site!.stderr(), /started, version/, 10_000, site, 'site dnsmasq');
     }
 
-    bootlab = lab.spawn(srv, process.execPath, [join(repoRoot(), 'dist', 'services', 'cli.js'), 'serve', '--config', join(work, 'appliance.yaml')]);
-    await waitForText(() => bootlab!.stdout(), /bootlab running/, 30_000, bootlab, 'bootlab');
+    ({ proc: bootlab } = await spawnBootlab({
+      home: work, lab, member: srv,
+      hosts: [
+        'defaults: { action: menu }',
+        'images:',
+        `  marker: { kernel: vmlinuz, initrd: initrd.gz, cmdline: "console=ttyS0 quiet bootlab.marker=${nonce}" }`,
+        'hosts:',
+        `  ${MAC}: { hostname: vm1, image: marker }`,
+        '',
+      ].join('\n'),
+      config: {
+        tftp: { root, address: '0.0.0.0', port: 69 },
+        dhcp: {
+          mode: c.mode, interfaces: ['eth0'],
+          ...(c.mode === 'full' ? { pool: { start: '192.0.2.100', end: '192.0.2.150' }, leaseTime: 600 } : {}),
+        },
+      },
+    }));
 
     const vm = startVm({ lab, tap: 'tap0', mac: MAC, firmware: c.firmware, workDir: work });
     const ms = await vm.waitFor(markerLine(nonce), DEFAULT_BOOT_TIMEOUT_MS);
