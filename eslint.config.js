@@ -1,7 +1,7 @@
 // The house rules (architecture.md "House style"), executable, and the formatter.
 // - Layout: ESLint Stylistic, fixed by `npm run format` (eslint --fix). Prettier was tried
 //   and rejected: it rewrote 17 000 lines of this deliberately compact code and pushed four
-//   production files over 400 lines (docs/decisions/0012-source-layout.md).
+//   production files over 400 lines (docs/decisions/0012-source-layout.md, "The house rules").
 // - Sizes, in production code (services/, web/, scripts/): no file over 400 lines, no
 //   function over 60. Everywhere: lines within 120 characters (long strings, template
 //   literals, regular expressions and URLs excepted: breaking them hurts more than it helps).
