@@ -3,7 +3,7 @@
 // hostnames. Pure: a Document in, the same Document changed.
 import { isMap, isScalar, type Document } from 'yaml';
 import type { HostFields } from './hostmap.js';
-import { isNormalMac, normalizeMac } from './hostmap-parse.js';
+import { normalizeMac } from './hostmap-parse.js';
 
 /**
  * Sets fields of one host inside a Document (for edit(): many hosts in one write); null

@@ -14,7 +14,7 @@ import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isMap, isScalar, type Document } from 'yaml';
+import { type Document } from 'yaml';
 import { findHostKey, setHostIn } from './hostmap-doc.js';
 import type { Logger } from './log.js';
 import { HostMapBusy, readAll, readOnce, readSteady, ReplacedInodes, sameStamp, sha, statHandle, statPath, writeAtomic, type Known, type Replaced, type Snapshot, type Stamp, type Timing } from './hostmap-file.js';

@@ -15,7 +15,6 @@ import dgram, { type Socket } from 'node:dgram';
 import { mkdirSync } from 'node:fs';
 import type { AppConfig, DhcpConfig } from '../core/config.js';
 import type { DhcpMessage, DhcpMessageKind } from '../core/events.js';
-import { type HostMap } from '../core/hostmap.js';
 import type { Logger } from '../core/log.js';
 import { bindToInterface, growReceiveBuffer, interfaceInfo, systemNameServers, type InterfaceInfo } from '../core/net.js';
 import { BacklogGauge, INFORM_BURST, INFORM_PER_SECOND, MAX_LIMITED_SOURCES, MAX_QUEUED_UNICAST, OVERFLOW_CHECK_MS, RECEIVE_BUFFER, RateLimiter, sendBounded } from './limits.js';

@@ -5,7 +5,7 @@
 // Rules (../shared/docs/test-lab.md): addresses from 198.18.0.0/15 only, traffic only
 // inside the namespaces made here, every namespace deleted at exit (also on failure or
 // Ctrl-C), every process stopped by its own PID (lab.ts Proc: its process group).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NS_CLIENT_ADDR, NS_SERVER_ADDR, NetnsPair } from './lab.js';

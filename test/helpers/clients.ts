@@ -18,7 +18,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
 import type { BootEvent, EventOf } from '../../services/core/events.js';
 import { decode, encode, type DecodeError, type Packet } from '../../services/tftp/packet.js';
 import type { startTestServer as StartTestServer } from './tftp.js';

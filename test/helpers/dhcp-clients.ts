@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { spawnBootlab, type Bootlab as SpawnedBootlab, type BootlabConfig, type LogLine } from './bootlab.js';
 import { NetLab, type LabProcess } from './netlab.js';
 import { asRoot, needs } from './needs.js';
-import { sleep, waitFor, type TapTest } from './util.js';
+import { waitFor, type TapTest } from './util.js';
 
 // Re-exported for the DHCP and MTFTP interop tests, which take them from here.
 export { sleep, waitFor, type TapTest } from './util.js';

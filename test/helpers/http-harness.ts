@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { appSpec, type AppConfig } from '../../services/core/config.js';
 import { EventBus, type BootEvent, type BootEventKind, type EventOf } from '../../services/core/events.js';
-import { silentLogger } from '../../services/core/log.js';
 import { defaults } from '../../services/core/schema.js';
 import { start, type HttpOptions, type HttpService } from '../../services/http/server.js';
 import { serviceContext } from './context.js';

@@ -17,7 +17,6 @@ import {
   markerTftpRoot,
   newNonce,
   prepareMarkerPayload,
-  repoRoot,
   startRaResponder,
   startVm,
   tailLines,

@@ -3,7 +3,6 @@
 // hand-built datagrams sent from a lab namespace, and pcap parsing with the IP header kept
 // (group addresses, TTLs, source ports).
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { sleep, waitFor } from './util.js';
 import { type NetLab } from './netlab.js';
 

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { appSpec, type AppConfig, type TftpConfig } from '../../services/core/config.js';
 import { defaults } from '../../services/core/schema.js';
 import { EventBus, type BootEvent } from '../../services/core/events.js';
-import { silentLogger } from '../../services/core/log.js';
 import { start, type TftpService } from '../../services/tftp/server.js';
 import { serviceContext } from './context.js';
 import { merge, type DeepPartial, type Teardown } from './util.js';

@@ -1,7 +1,7 @@
 // The WRQ state machine with a fake clock, a recording send and a real UploadSink in a
 // test folder: what it ACKs and when, and what is (not) left on disk.
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decode, encode, errorPacket, isDecodeError, type Options } from '../../services/tftp/packet.js';
 import type { Outcome, Send, TransferParams } from '../../services/tftp/transfer.js';

@@ -12,13 +12,13 @@
 //          iPXE, which asks again and gets the per-host script.
 // The VM helper itself is checked against dnsmasq alone in vm-helper.test.ts: when that
 // passes and this fails, the failure is bootlab's.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { NetLab, type LabProcess } from '../helpers/netlab.js';
 import {
-  markerTftpRoot, DEFAULT_BOOT_TIMEOUT_MS, markerLine, newNonce, prepareMarkerPayload, repoRoot,
+  markerTftpRoot, DEFAULT_BOOT_TIMEOUT_MS, markerLine, newNonce, prepareMarkerPayload,
   startRaResponder, startVm, tailLines, waitForText, type Firmware, type MarkerPayload,
 } from '../helpers/vm.js';
 import { asRoot, needs, needsFile, tools } from '../helpers/needs.js';

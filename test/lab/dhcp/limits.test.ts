@@ -7,7 +7,6 @@ import { once } from 'node:events';
 import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../../services/core/config.js';
-import { EventBus } from '../../../services/core/events.js';
 import { HostMap } from '../../../services/core/hostmap.js';
 import { silentLogger } from '../../../services/core/log.js';
 import { BACKLOG_STREAK, BacklogGauge, RateLimiter } from '../../../services/dhcp/limits.js';

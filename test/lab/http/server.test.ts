@@ -6,8 +6,6 @@ import { join } from 'node:path';
 import { BindError } from '../../../services/core/service.js';
 import { start } from '../../../services/http/server.js';
 import type { BootEventKind, EventOf } from '../../../services/core/events.js';
-import { silentLogger } from '../../../services/core/log.js';
-import { EventBus } from '../../../services/core/events.js';
 import { curl, curlWrite, httpConfig, startHttp, withoutAt, type Harness } from '../../helpers/http-harness.js';
 import { serviceContext } from '../../helpers/context.js';
 

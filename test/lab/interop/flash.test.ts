@@ -9,7 +9,7 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { NetLab, type LabProcess } from '../../helpers/netlab.js';
 import { REPO } from '../../helpers/paths.js';
 import { needsFile, asRoot } from '../../helpers/needs.js';

@@ -12,7 +12,7 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomFile, sha256File } from '../../helpers/clients.js';
-import { newLab, startBootlab, sleep, Udhcpc, waitFor, type Bootlab } from '../../helpers/dhcp-clients.js';
+import { newLab, startBootlab, sleep, Udhcpc, type Bootlab } from '../../helpers/dhcp-clients.js';
 import type { NetLab } from '../../helpers/netlab.js';
 import { needsFile, asRoot, tools } from '../../helpers/needs.js';
 

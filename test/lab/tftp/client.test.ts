@@ -5,7 +5,7 @@
 import t from 'tap';
 import dgram from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { get, put, type Progress } from '../../../services/tftp/client.js';
 import { decode, encode, isDecodeError, type Packet } from '../../../services/tftp/packet.js';
