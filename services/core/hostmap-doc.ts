@@ -2,8 +2,16 @@
 // set a host's fields, find a host's key whatever its MAC notation, read and check
 // hostnames. Pure: a Document in, the same Document changed.
 import { isMap, isScalar, type Document } from 'yaml';
-import type { HostFields } from './hostmap.js';
 import { normalizeMac } from './hostmap-parse.js';
+
+/** Fields a write may set on a host; null removes the field. */
+export type HostFields = Partial<{
+  hostname: string | null;
+  image: string | null;
+  ip: string | null;
+  bootOnce: boolean | null;
+  labels: Record<string, string> | null;
+}>;
 
 /**
  * Sets fields of one host inside a Document (for edit(): many hosts in one write); null

@@ -15,7 +15,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Document } from 'yaml';
-import { findHostKey, setHostIn } from './hostmap-doc.js';
+import { findHostKey, setHostIn, type HostFields } from './hostmap-doc.js';
 import type { Logger } from './log.js';
 import { HostMapBusy, readAll, readOnce, readSteady, ReplacedInodes, sameStamp, sha, statHandle, statPath, writeAtomic, type Known, type Replaced, type Snapshot, type Stamp, type Timing } from './hostmap-file.js';
 import {
@@ -25,17 +25,8 @@ import {
 
 export {
   HostMapBusy, HostMapError, isNormalMac, normalizeMac, writeAtomic,
-  type Host, type HostMapData, type HostMapIssue, type Image,
+  type Host, type HostFields, type HostMapData, type HostMapIssue, type Image,
 };
-
-/** Fields a write may set on a host; null removes the field. */
-export type HostFields = Partial<{
-  hostname: string | null;
-  image: string | null;
-  ip: string | null;
-  bootOnce: boolean | null;
-  labels: Record<string, string> | null;
-}>;
 
 /**
  * One write's edit of the file's Document. It may run more than once: again when the file
