@@ -187,7 +187,7 @@ function oneError(t: { equal(a: unknown, b: unknown, m: string): unknown }, text
 }
 
 t.test('errors are structured: each issue has its key path, line and message; the lines are their text', async (t) => {
-  const text = 'hosts:\n  52:54:00:00:00:01:\n    hostname: "bad name"\n    ip: 10.0.0.999\n  nonsense: {}\n';
+  const text = 'hosts:\n  52:54:00:00:00:01:\n    hostname: "bad name"\n    ip: 192.0.2.999\n  nonsense: {}\n';
   const e = (() => { try { parseHostMap(text, 'h.yaml'); } catch (err) { return err; } })() as HostMapError;
   t.ok(e instanceof HostMapError, 'refused');
   t.equal(e.file, 'h.yaml');

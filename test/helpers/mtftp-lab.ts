@@ -42,6 +42,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, wri
 import { join } from 'node:path';
 import { spawnBootlab, tailOf, type BootlabConfig, type LogLine } from './bootlab.js';
 import { sh, type LabProcess, type NetLab } from './netlab.js';
+import { underCI } from './needs.js';
 import { randomFile, sha256, waitFor } from './util.js';
 
 export const SERVER_IP = '192.0.2.1';
@@ -55,6 +56,15 @@ export const clientIp = (i: number): string => `192.0.2.${10 + i}`;
 
 /** atftpd to compare against (development only), or undefined: bootlab. */
 export const PEER = process.env.BOOTLAB_MTFTP_PEER || undefined;
+if (PEER && underCI()) throw new Error(`BOOTLAB_MTFTP_PEER=${PEER} is for development runs only: under CI every case runs against bootlab`);
+
+/**
+ * The skip option of a case that tests bootlab's own rules (shared groups, its log lines):
+ * skipped, saying why, only when the development peer is the server, which never happens in CI.
+ */
+export const BOOTLAB_ONLY: string | false = PEER
+  ? `bootlab only: BOOTLAB_MTFTP_PEER=${PEER} runs these cases against that server, which has no such rule to test`
+  : false;
 
 // ---------------------------------------------------------------------------------------
 // The lab

@@ -56,7 +56,7 @@ wlan0\t00000000\tFE6433C6\t0003\t0\t0\t600\t00000000\t0\t0\t0
 eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
 eth1\t00000000\tFE0200C0\t0003\t0\t0\t200\t00000000\t0\t0\t0
 eth1\t00000000\tFD0200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0
-eth1\t00000000\t0100000A\t0003\t0\t0\t50\t00000000\t0\t0\t0
+eth1\t00000000\t017100CB\t0003\t0\t0\t50\t00000000\t0\t0\t0
 eth2\t00000000\tFE0200C0\t0001\t0\t0\t0\t00000000\t0\t0\t0
 `;
 
@@ -65,7 +65,7 @@ t.test('interfaceGateway: the default route through that interface, on its subne
   const file = join(dir, 'route');
   t.equal(interfaceGateway('eth0', '192.0.2.1', '255.255.255.0', file), null, 'eth0 has no default route (the Wi-Fi holds it)');
   t.equal(interfaceGateway('wlan0', '198.51.100.1', '255.255.255.0', file), '198.51.100.254', 'the Wi-Fi\'s gateway, read in host byte order');
-  t.equal(interfaceGateway('eth1', '192.0.2.1', '255.255.255.0', file), '192.0.2.253', 'lowest metric on the subnet (10.0.0.1 is off it)');
+  t.equal(interfaceGateway('eth1', '192.0.2.1', '255.255.255.0', file), '192.0.2.253', 'lowest metric on the subnet (203.0.113.1 is off it)');
   t.equal(interfaceGateway('eth2', '192.0.2.1', '255.255.255.0', file), null, 'a route without the gateway flag');
   t.equal(interfaceGateway('eth0', '192.0.2.1', '255.255.255.0', join(dir, 'missing')), null, 'no file: none');
 });

@@ -19,7 +19,7 @@ import t from 'tap';
 import { Capture, newLab, type TapTest } from '../../helpers/dhcp-clients.js';
 import {
   MTFTP_PORT,
-  PEER,
+  BOOTLAB_ONLY,
   SERVER_IP,
   atftpMget,
   buildLan,
@@ -66,7 +66,7 @@ const opcode = (p: ReturnType<typeof parseIpPcap>[number]): number =>
   p.udp && p.udp.payload.length >= 2 ? p.udp.payload.readUInt16BE(0) : -1;
 
 // The peer (atftpd) would send both files to the one group: this case is bootlab's design.
-t.test('a shared group: two files\' clients, one listening while the other file is sent, all byte-exact; nothing to the group', { skip: PEER ? 'bootlab only' : false }, async (tt) => {
+t.test('a shared group: two files\' clients, one listening while the other file is sent, all byte-exact; nothing to the group', { skip: BOOTLAB_ONLY }, async (tt) => {
   const lan = lanFor(tt, 'sg', 5);
   if (!lan) return;
   const { lab } = lan;
@@ -136,7 +136,7 @@ t.test('a shared group: two files\' clients, one listening while the other file 
   tt.ok(c2Start >= 0 && c1Done >= 0 && c2Start < c1Done, 'small.bin\'s round started while c1\'s round of big.bin still ran (the log\'s order)');
 });
 
-t.test('a shared group with real sockets: a repeated RRQ is answered by its round; a new port from the same machine ends the old round', { skip: PEER ? 'bootlab only' : false }, async (tt) => {
+t.test('a shared group with real sockets: a repeated RRQ is answered by its round; a new port from the same machine ends the old round', { skip: BOOTLAB_ONLY }, async (tt) => {
   const lan = lanFor(tt, 'sr', 1);
   if (!lan) return;
   const { lab } = lan;
