@@ -3,8 +3,9 @@
 //   and rejected: it rewrote 17 000 lines of this deliberately compact code and pushed four
 //   production files over 400 lines (docs/decisions/0012-source-layout.md, "The house rules").
 // - Sizes, in production code (services/, web/, scripts/): no file over 400 lines, no
-//   function over 60. Everywhere: lines within 120 characters (long strings, template
-//   literals, regular expressions and URLs excepted: breaking them hurts more than it helps).
+//   function over 60. Everywhere: lines within 120 characters, except lines that hold a string
+//   or template literal, a regular expression or a URL (the rule's ignore options work by
+//   line): 360 such production lines are longer today; a tighter rule is left for later.
 // - Which folder may import which: scripts/check-layers.mjs (npm run lint:layers).
 import stylistic from '@stylistic/eslint-plugin';
 import tseslint from 'typescript-eslint';

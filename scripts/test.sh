@@ -15,7 +15,9 @@ npm ci --no-audit --no-fund
 scripts/setup-tftpboot.sh
 npm run build
 npm run -s lint
-# The build is the user's (above); root only runs the compiled tests. CI=true: with every
-# package installed and root, a test whose needs are unmet fails instead of skipping
-# (test/helpers/needs.ts); passed through env because sudo drops it. CI=false opts out.
-exec scripts/as-root env CI="${CI:-true}" node_modules/.bin/tap "$@"
+# The tests: `npm test` (tap over every compiled test, the three tiers). The build is the
+# user's (above), so root runs npm test without its pretest build (--ignore-scripts skips
+# only pre/post scripts). CI=true: with every package installed and root, a test whose
+# needs are unmet fails instead of skipping (test/helpers/needs.ts); passed through env
+# because sudo drops it. CI=false opts out.
+exec scripts/as-root env CI="${CI:-true}" npm test --ignore-scripts -- "$@"
